@@ -1,0 +1,114 @@
+// Bead: one unit of work — an Issue a polecat implements, or a MergeRequest the refinery reviews.
+import { z } from "zod";
+import { conditionList, dnsLabel, objectName, priority, resource, timestamp } from "./meta.ts";
+
+export const BEAD_TYPES = ["Issue", "MergeRequest"] as const;
+export type BeadType = (typeof BEAD_TYPES)[number];
+
+export const BEAD_PHASES = ["Open", "InProgress", "InReview", "Closed", "Failed"] as const;
+export type BeadPhase = (typeof BEAD_PHASES)[number];
+
+/** Why a bead reached a terminal phase; invariant 6 reads it to prove nothing closed unmerged. */
+export const RESOLUTIONS = [
+  "Merged",
+  "ReworkDone",
+  "Cancelled",
+  "MaxDispatchAttempts",
+  "ReviewFailed",
+  "Superseded",
+  "Orphaned",
+] as const;
+export type Resolution = (typeof RESOLUTIONS)[number];
+
+const branch = () =>
+  z
+    .string()
+    .min(1)
+    .max(256)
+    .regex(/^[A-Za-z0-9._/-]+$/);
+
+export const BeadSpecSchema = z
+  .object({
+    town: dnsLabel(24),
+    rig: dnsLabel(24).optional().describe("Without a rig the bead is tracked but never dispatched."),
+    type: z.enum(BEAD_TYPES).default("Issue"),
+    title: z.string().min(1).max(200),
+    description: z.string().max(16384).default(""),
+    priority: priority(),
+    labels: z.array(z.string().min(1).max(63)).max(20).default([]).meta({ "x-kubernetes-list-type": "set" }),
+    dependsOn: z
+      .array(objectName())
+      .max(50)
+      .default([])
+      .meta({ "x-kubernetes-list-type": "set" })
+      .describe("Beads that must be Closed or Failed before this one is dispatched."),
+    convoy: objectName().optional(),
+    source: z
+      .object({ kind: z.enum(["Bead", "Convoy"]), name: objectName() })
+      .optional()
+      .describe("MergeRequest only: the Issue (or, for a landing, the Convoy) whose branch is reviewed."),
+    branch: branch().optional().describe("MergeRequest and rework: the branch under review."),
+    targetBranch: branch().optional().describe("MergeRequest: where the branch merges."),
+    reworkOf: objectName().optional().describe("Issue only: the merge request this rework answers."),
+    feedback: z.string().max(16384).optional().describe("Rework: what the refinery asked to change."),
+    files: z.array(z.string().min(1).max(1024)).max(100).optional(),
+    cancel: z.boolean().default(false).describe("true stops the work and fails the bead (reason Cancelled)."),
+  })
+  .meta({
+    "x-kubernetes-validations": [
+      { rule: "self.town == oldSelf.town", message: "town is immutable", fieldPath: ".town" },
+      { rule: "self.type == oldSelf.type", message: "type is immutable", fieldPath: ".type" },
+      {
+        rule: "self.type != 'MergeRequest' || has(self.source)",
+        message: "a MergeRequest bead needs source (the Issue or Convoy it merges)",
+        fieldPath: ".source",
+        reason: "FieldValueRequired",
+      },
+      {
+        rule: "self.type != 'MergeRequest' || has(self.branch)",
+        message: "a MergeRequest bead needs branch (the branch under review)",
+        fieldPath: ".branch",
+        reason: "FieldValueRequired",
+      },
+      {
+        rule: "self.type != 'MergeRequest' || has(self.rig)",
+        message: "a MergeRequest bead needs rig (the refinery that reviews it)",
+        fieldPath: ".rig",
+        reason: "FieldValueRequired",
+      },
+      {
+        rule: "self.type != 'Issue' || !has(self.source)",
+        message: "source is only for MergeRequest beads",
+        fieldPath: ".source",
+        reason: "FieldValueForbidden",
+      },
+      {
+        rule: "self.type != 'MergeRequest' || !has(self.reworkOf)",
+        message: "reworkOf is only for Issue beads (a rework of a merge request)",
+        fieldPath: ".reworkOf",
+        reason: "FieldValueForbidden",
+      },
+    ],
+  });
+export type BeadSpec = z.infer<typeof BeadSpecSchema>;
+
+export const BeadStatusSchema = z.object({
+  observedGeneration: z.int().min(0).optional(),
+  phase: z.enum(BEAD_PHASES).optional(),
+  lastPhaseTransitionTime: timestamp().optional(),
+  assignee: z.string().max(63).optional(),
+  dispatchAttempts: z.int().min(0).optional(),
+  lastDispatchTime: timestamp().optional(),
+  branch: z.string().max(256).optional(),
+  prURL: z.string().max(2048).optional(),
+  lastPolledTime: timestamp().optional().describe("Last successful poll of prURL."),
+  mergeCommit: z.string().max(64).optional(),
+  mergedBy: objectName().optional().describe("Issue: the merge request that merged it."),
+  resolution: z.enum(RESOLUTIONS).optional(),
+  reason: z.string().max(1024).optional(),
+  conditions: conditionList(),
+});
+export type BeadStatus = z.infer<typeof BeadStatusSchema>;
+
+export const BeadSchema = resource("Bead", BeadSpecSchema, BeadStatusSchema);
+export type Bead = z.infer<typeof BeadSchema>;

@@ -1,0 +1,219 @@
+// Town: one Gas Town — its rigs (git repositories), how agent sessions are run, limits and timeouts.
+import { z } from "zod";
+import { conditionList, dnsLabel, duration, resource, timestamp } from "./meta.ts";
+
+export const MERGE_STRATEGIES = ["Direct", "PullRequest"] as const;
+export type MergeStrategy = (typeof MERGE_STRATEGIES)[number];
+
+const secretName = () => dnsLabel(253);
+
+export const ForgeSchema = z
+  .object({
+    provider: z.enum(["GitHub", "GitLab"]).default("GitHub"),
+    apiURL: z
+      .string()
+      .max(2048)
+      .regex(/^https?:\/\/[^\s/]+/)
+      .describe(
+        "Base URL of the forge API, e.g. https://api.github.com. Its host must be in the operator's allow-list.",
+      ),
+    tokenSecret: secretName()
+      .optional()
+      .describe("Secret in the town's namespace whose 'token' key authenticates API calls."),
+  })
+  .describe("Where pull requests of a PullRequest-strategy rig are polled.");
+
+export const RigSchema = z
+  .object({
+    name: dnsLabel(24),
+    repo: z
+      .string()
+      .min(1)
+      .max(2048)
+      .describe("Git URL (https://, ssh://, git@host:path or file://) or absolute path of the repository."),
+    defaultBranch: z
+      .string()
+      .min(1)
+      .max(200)
+      .regex(/^[A-Za-z0-9._/-]+$/)
+      .default("main"),
+    mergeStrategy: z.enum(MERGE_STRATEGIES).default("Direct"),
+    gates: z
+      .array(z.string().min(1).max(4096))
+      .max(20)
+      .default([])
+      .describe("Shell commands the refinery runs before merging; all must exit 0."),
+    gitCredentialsSecret: secretName().optional(),
+    forge: ForgeSchema.optional(),
+  })
+  .meta({
+    "x-kubernetes-validations": [
+      {
+        rule: "self.mergeStrategy != 'PullRequest' || has(self.forge)",
+        message: "a PullRequest rig needs forge (provider and apiURL) so its pull requests can be polled",
+        fieldPath: ".forge",
+        reason: "FieldValueRequired",
+      },
+    ],
+  });
+export type Rig = z.infer<typeof RigSchema>;
+
+const quantity = () =>
+  z
+    .union([z.string().regex(/^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$/), z.int().min(0)])
+    .meta({ "x-kubernetes-int-or-string": true });
+
+const ResourceListSchema = z.object({ cpu: quantity().optional(), memory: quantity().optional() });
+
+const KeyRefSchema = z.object({ name: secretName(), key: z.string().min(1).max(253) });
+
+const EnvVarSchema = z.object({
+  name: z
+    .string()
+    .min(1)
+    .max(256)
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/),
+  value: z.string().max(32768).optional(),
+  valueFrom: z.object({ secretKeyRef: KeyRefSchema.optional(), configMapKeyRef: KeyRefSchema.optional() }).optional(),
+});
+
+const EnvFromSchema = z.object({
+  secretRef: z.object({ name: secretName() }).optional(),
+  configMapRef: z.object({ name: secretName() }).optional(),
+  prefix: z.string().max(253).optional(),
+});
+
+export const AgentTemplateSchema = z
+  .object({
+    image: z.string().min(1).max(1024).default("ghcr.io/gastown-operator/agent:latest"),
+    imagePullPolicy: z.enum(["Always", "IfNotPresent", "Never"]).default("IfNotPresent"),
+    command: z
+      .array(z.string().max(4096))
+      .max(64)
+      .default([])
+      .describe("The coding-agent CLI that `gt run` starts inside the session; empty runs the demo agent."),
+    args: z.array(z.string().max(4096)).max(256).default([]),
+    env: z.array(EnvVarSchema).max(64).default([]),
+    envFrom: z.array(EnvFromSchema).max(16).default([]),
+    resources: z.object({ requests: ResourceListSchema.optional(), limits: ResourceListSchema.optional() }).optional(),
+    workspace: z
+      .object({
+        size: quantity().optional(),
+        storageClassName: z.string().max(253).optional(),
+      })
+      .optional()
+      .describe("Absent: an emptyDir. With storageClassName: a PersistentVolumeClaim per session."),
+  })
+  .prefault({});
+export type AgentTemplate = z.infer<typeof AgentTemplateSchema>;
+
+export const LimitsSchema = z
+  .object({
+    maxPolecatsPerRig: z.int().min(1).max(200).default(5),
+    maxPolecats: z.int().min(1).max(1000).optional().describe("Town-wide cap; absent means rigs x maxPolecatsPerRig."),
+    maxDispatchAttempts: z.int().min(1).max(50).default(5),
+    maxReportAttempts: z.int().min(1).max(20).default(3),
+  })
+  .prefault({});
+export type Limits = z.infer<typeof LimitsSchema>;
+
+/** Every constant of DESIGN §5.9, overridable per town (integration tests shorten them). */
+export const TimeoutsSchema = z
+  .object({
+    heartbeatPeriod: duration("30s"),
+    heartbeatTimeout: duration("90s"),
+    startupGrace: duration("180s"),
+    staleInProgress: duration("5m"),
+    orphanedInReview: duration("5m"),
+    stuckReview: duration("30m"),
+    abandonedReview: duration("2m"),
+    orphanedPR: duration("30m"),
+    prPollInterval: duration("30s"),
+    dispatchBackoff: z
+      .array(
+        z
+          .string()
+          .max(32)
+          .regex(/^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/),
+      )
+      .min(1)
+      .max(10)
+      .default(["2m", "2m", "5m", "10m", "30m"])
+      .meta({
+        "x-kubernetes-validations": [
+          {
+            rule: "self.all(d, duration(d) > duration('0s'))",
+            message: "every back-off step must be a positive duration such as 2m",
+          },
+        ],
+      }),
+    guppWarn: duration("15m"),
+    guppEscalate: duration("1h"),
+    guppForceStop: duration("2h"),
+    nudgeDedupe: duration("60m"),
+    agentGC: duration("24h"),
+    podRetention: duration("1h"),
+    reportRetention: duration("24h"),
+  })
+  .prefault({})
+  .meta({
+    "x-kubernetes-validations": [
+      {
+        rule: "duration(self.guppWarn) < duration(self.guppEscalate) && duration(self.guppEscalate) < duration(self.guppForceStop)",
+        message: "GUPP tiers must grow: guppWarn < guppEscalate < guppForceStop",
+        fieldPath: ".guppEscalate",
+      },
+      {
+        rule: "duration(self.heartbeatPeriod) < duration(self.heartbeatTimeout)",
+        message: "heartbeatTimeout must be longer than heartbeatPeriod, or every agent looks dead",
+        fieldPath: ".heartbeatTimeout",
+      },
+    ],
+  });
+export type Timeouts = z.infer<typeof TimeoutsSchema>;
+
+export const TownSpecSchema = z.object({
+  rigs: z
+    .array(RigSchema)
+    .min(1)
+    .max(32)
+    .meta({
+      "x-kubernetes-list-type": "map",
+      "x-kubernetes-list-map-keys": ["name"],
+    }),
+  agents: AgentTemplateSchema,
+  limits: LimitsSchema,
+  timeouts: TimeoutsSchema,
+  suspend: z.boolean().default(false).describe("Stop dispatching new work; running sessions and state are kept."),
+});
+export type TownSpec = z.infer<typeof TownSpecSchema>;
+
+const count = () => z.int().min(0).default(0);
+
+export const ViolationSchema = z.object({
+  invariant: z.int().min(1).max(99),
+  message: z.string().max(1024),
+  object: z.string().max(253).optional(),
+});
+export type Violation = z.infer<typeof ViolationSchema>;
+
+export const TownStatusSchema = z.object({
+  observedGeneration: z.int().min(0).optional(),
+  conditions: conditionList(),
+  rigCount: count(),
+  beads: z
+    .object({ open: count(), inProgress: count(), inReview: count(), closed: count(), failed: count() })
+    .optional(),
+  agents: z.object({ idle: count(), working: count(), stalled: count() }).optional(),
+  workingAgents: count(),
+  openBeads: count(),
+  lastReconcile: z
+    .object({ time: timestamp(), durationMs: z.number().min(0), actions: count() })
+    .optional()
+    .describe("Written only when a reconcile changed something, so a quiet town makes no writes."),
+  violations: z.array(ViolationSchema).max(20).optional(),
+});
+export type TownStatus = z.infer<typeof TownStatusSchema>;
+
+export const TownSchema = resource("Town", TownSpecSchema, TownStatusSchema);
+export type Town = z.infer<typeof TownSchema>;

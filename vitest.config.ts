@@ -1,0 +1,43 @@
+import { defineConfig } from "vitest/config";
+
+// Three projects, one per test layer. Unit tests are pure and fast; integration and e2e tests share
+// one local control plane per run (started by their global setup) and run files one at a time,
+// because two cores are all this machine has and the apiserver is the shared resource.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: "unit",
+          include: ["test/unit/**/*.test.ts"],
+        },
+      },
+      {
+        test: {
+          name: "integration",
+          include: ["test/integration/**/*.test.ts"],
+          globalSetup: ["test/support/cluster-setup.ts"],
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 240_000,
+        },
+      },
+      {
+        test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts"],
+          globalSetup: ["test/support/cluster-setup.ts"],
+          fileParallelism: false,
+          testTimeout: 600_000,
+          hookTimeout: 240_000,
+        },
+      },
+    ],
+    coverage: {
+      provider: "v8",
+      include: ["src/core/**/*.ts"],
+      reporter: ["text-summary", "text"],
+      thresholds: { lines: 90 },
+    },
+  },
+});
