@@ -4,7 +4,9 @@ import { z } from "zod";
 import { MAX_CHECKPOINT_BYTES } from "./agent.ts";
 import { dnsLabel, objectName, resource, timestamp } from "./meta.ts";
 
-export const REPORT_TYPES = ["Done", "RequestChanges", "Escalate", "Checkpoint"] as const;
+// ReviewFailed is the refinery's "this cannot merge" (e.g. a conflict): the merge request fails and
+// its source issue is redone. DESIGN §5.4 names the outcome; this makes it an explicit fact.
+export const REPORT_TYPES = ["Done", "RequestChanges", "Escalate", "Checkpoint", "ReviewFailed"] as const;
 export type ReportType = (typeof REPORT_TYPES)[number];
 
 export const SEVERITIES = ["Low", "Medium", "High", "Critical"] as const;
@@ -27,6 +29,11 @@ export const AgentReportSpecSchema = z
       .regex(/^[A-Za-z0-9._/-]+$/)
       .optional(),
     prURL: z.string().max(2048).optional(),
+    commit: z
+      .string()
+      .regex(/^[0-9a-f]{7,64}$/)
+      .optional()
+      .describe("Done from a refinery: the merge commit."),
     summary: z.string().max(16384).optional(),
     feedback: z.string().max(16384).optional(),
     files: z.array(z.string().min(1).max(1024)).max(100).optional(),
@@ -46,6 +53,12 @@ export const AgentReportSpecSchema = z
       {
         rule: "self.type != 'Escalate' || (has(self.severity) && has(self.message))",
         message: "an Escalate report needs severity and message",
+        fieldPath: ".message",
+        reason: "FieldValueRequired",
+      },
+      {
+        rule: "self.type != 'ReviewFailed' || has(self.message)",
+        message: "a ReviewFailed report needs message (why the branch cannot merge)",
         fieldPath: ".message",
         reason: "FieldValueRequired",
       },

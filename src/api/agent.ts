@@ -49,7 +49,6 @@ export const AgentStatusSchema = z.object({
   lastActivityTime: timestamp().optional(),
   lastActivityKind: z.string().max(63).optional(),
   activeTools: z.int().min(0).optional(),
-  dispatchAttempts: z.int().min(0).optional(),
   idleSince: timestamp().optional(),
   lastSessionExit: z
     .object({

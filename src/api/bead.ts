@@ -101,7 +101,19 @@ export const BeadStatusSchema = z.object({
   lastDispatchTime: timestamp().optional(),
   branch: z.string().max(256).optional(),
   prURL: z.string().max(2048).optional(),
-  lastPolledTime: timestamp().optional().describe("Last successful poll of prURL."),
+  pullRequest: z
+    .object({
+      state: z.enum(["Open", "Merged", "Closed"]).optional(),
+      lastPolledTime: timestamp()
+        .optional()
+        .describe("Last successful poll; an orphaned PR is one not polled for a while."),
+      lastAttemptTime: timestamp().optional().describe("Last poll, successful or not (paces polling)."),
+      lastError: z.string().max(1024).optional(),
+      consecutiveErrors: z.int().min(0).optional(),
+      mergeCommit: z.string().max(64).optional(),
+    })
+    .optional()
+    .describe("What the forge said about prURL: written by the PR poller, read by the reconcile rules."),
   mergeCommit: z.string().max(64).optional(),
   mergedBy: objectName().optional().describe("Issue: the merge request that merged it."),
   resolution: z.enum(RESOLUTIONS).optional(),

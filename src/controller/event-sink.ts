@@ -1,0 +1,24 @@
+// The real EventSink: events.k8s.io/v1 Events in the regarding object's namespace. A series
+// update is a merge patch of `series` alone, the only part of an Event that changes.
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { EventSink } from "./event-recorder.ts";
+import { collectionPath, createKubeHttp, type KubeHttp } from "./kube-http.ts";
+
+export function createEventSink(client: KubeConfig | KubeHttp): EventSink {
+  const api = "json" in client ? client : createKubeHttp(client);
+  const events = (namespace: string) =>
+    collectionPath({ group: "events.k8s.io", version: "v1", plural: "events", namespace });
+  return {
+    async create(event) {
+      await api.json({ method: "POST", path: events(event.metadata.namespace), body: event });
+    },
+    async patchSeries(namespace, name, series) {
+      await api.json({
+        method: "PATCH",
+        path: `${events(namespace)}/${encodeURIComponent(name)}`,
+        body: { series },
+        contentType: "application/merge-patch+json",
+      });
+    },
+  };
+}

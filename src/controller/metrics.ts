@@ -1,0 +1,270 @@
+// One Prometheus registry per process, with typed handles. Controller machinery uses the names
+// controller-runtime and client-go use, so existing dashboards and alerts work unchanged; domain
+// metrics are defined here (so every name lives in one place) and incremented by the reconciler.
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+// controller-runtime's reconcile_time_seconds buckets: fine below a second, coarse up to a minute.
+const RECONCILE_BUCKETS = [
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 1.75,
+  2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60,
+];
+// client-go's workqueue buckets: ExponentialBuckets(10e-9, 10, 12), i.e. 10 ns … 1000 s.
+const WORKQUEUE_BUCKETS = Array.from({ length: 12 }, (_, i) => 1e-8 * 10 ** i);
+const REPORT_LAG_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900];
+const PLAN_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+export type ReconcileResult = "success" | "error" | "requeue" | "requeue_after";
+
+export interface ReconcileMetrics {
+  total: Counter<"controller" | "result">;
+  errors: Counter<"controller">;
+  time: Histogram<"controller">;
+  maxConcurrent: Gauge<"controller">;
+  activeWorkers: Gauge<"controller">;
+}
+
+/** What a queue reports about the keys it is processing right now, read at scrape time. */
+export interface InFlightProbe {
+  unfinishedSeconds: number;
+  longestRunningSeconds: number;
+}
+
+export interface WorkQueueMetrics {
+  depth: Gauge<"name">;
+  adds: Counter<"name">;
+  queueDuration: Histogram<"name">;
+  workDuration: Histogram<"name">;
+  retries: Counter<"name">;
+  /** Registers a probe for the in-flight gauges of one queue; returns the unregister function. */
+  trackInFlight(name: string, probe: () => InFlightProbe): () => void;
+}
+
+export interface LeaderElectionMetrics {
+  masterStatus: Gauge<"name">;
+}
+
+export interface EventRecorderMetrics {
+  dropped: Counter<"reason">;
+  /** The shared API-write counter; the recorder counts its own writes under resource "events". */
+  writes: Counter<"verb" | "resource">;
+}
+
+export interface DomainMetrics {
+  beads: Gauge<"town" | "phase">;
+  agents: Gauge<"town" | "phase">;
+  dispatches: Counter<"town" | "rig" | "role">;
+  nudges: Counter<"town" | "tier">;
+  escalations: Counter<"town" | "severity">;
+  invariantViolations: Counter<"town" | "invariant">;
+  reportLag: Histogram<"town" | "type">;
+  planDuration: Histogram<"town">;
+  actions: Counter<"town" | "type">;
+  apiWrites: Counter<"verb" | "resource">;
+}
+
+export interface Metrics {
+  registry: Registry;
+  reconcile: ReconcileMetrics;
+  workqueue: WorkQueueMetrics;
+  leaderElection: LeaderElectionMetrics;
+  events: EventRecorderMetrics;
+  gastown: DomainMetrics;
+}
+
+export interface MetricsOptions {
+  /** Also collect prom-client's process_* and nodejs_* metrics (once per process, not in tests). */
+  processMetrics?: boolean;
+}
+
+export function createMetrics(options: MetricsOptions = {}): Metrics {
+  const registry = new Registry();
+  const registers = [registry];
+  if (options.processMetrics) collectDefaultMetrics({ register: registry });
+
+  const reconcile: ReconcileMetrics = {
+    total: new Counter({
+      name: "controller_runtime_reconcile_total",
+      help: "Total number of reconciliations per controller",
+      labelNames: ["controller", "result"] as const,
+      registers,
+    }),
+    errors: new Counter({
+      name: "controller_runtime_reconcile_errors_total",
+      help: "Total number of reconciliation errors per controller",
+      labelNames: ["controller"] as const,
+      registers,
+    }),
+    time: new Histogram({
+      name: "controller_runtime_reconcile_time_seconds",
+      help: "Length of time per reconciliation per controller",
+      labelNames: ["controller"] as const,
+      buckets: RECONCILE_BUCKETS,
+      registers,
+    }),
+    maxConcurrent: new Gauge({
+      name: "controller_runtime_max_concurrent_reconciles",
+      help: "Maximum number of concurrent reconciles per controller",
+      labelNames: ["controller"] as const,
+      registers,
+    }),
+    activeWorkers: new Gauge({
+      name: "controller_runtime_active_workers",
+      help: "Number of currently used workers per controller",
+      labelNames: ["controller"] as const,
+      registers,
+    }),
+  };
+
+  const probes = new Map<string, () => InFlightProbe>();
+  // Both in-flight gauges are computed when scraped rather than on a ticker (client-go updates
+  // them every 500 ms), so they are exact and cost nothing between scrapes.
+  const inFlightGauge = (name: string, help: string, pick: (p: InFlightProbe) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ["name"] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [queue, probe] of probes) this.set({ name: queue }, pick(probe()));
+      },
+    });
+  inFlightGauge(
+    "workqueue_unfinished_work_seconds",
+    "How many seconds of work has been done that is in progress and hasn't been observed by work_duration. " +
+      "Large values indicate stuck threads.",
+    (p) => p.unfinishedSeconds,
+  );
+  inFlightGauge(
+    "workqueue_longest_running_processor_seconds",
+    "How many seconds has the longest running processor for workqueue been running.",
+    (p) => p.longestRunningSeconds,
+  );
+
+  const workqueue: WorkQueueMetrics = {
+    depth: new Gauge({
+      name: "workqueue_depth",
+      help: "Current depth of workqueue",
+      labelNames: ["name"] as const,
+      registers,
+    }),
+    adds: new Counter({
+      name: "workqueue_adds_total",
+      help: "Total number of adds handled by workqueue",
+      labelNames: ["name"] as const,
+      registers,
+    }),
+    queueDuration: new Histogram({
+      name: "workqueue_queue_duration_seconds",
+      help: "How long in seconds an item stays in workqueue before being requested",
+      labelNames: ["name"] as const,
+      buckets: WORKQUEUE_BUCKETS,
+      registers,
+    }),
+    workDuration: new Histogram({
+      name: "workqueue_work_duration_seconds",
+      help: "How long in seconds processing an item from workqueue takes",
+      labelNames: ["name"] as const,
+      buckets: WORKQUEUE_BUCKETS,
+      registers,
+    }),
+    retries: new Counter({
+      name: "workqueue_retries_total",
+      help: "Total number of retries handled by workqueue",
+      labelNames: ["name"] as const,
+      registers,
+    }),
+    trackInFlight(name, probe) {
+      probes.set(name, probe);
+      return () => {
+        if (probes.get(name) === probe) probes.delete(name);
+      };
+    },
+  };
+
+  const leaderElection: LeaderElectionMetrics = {
+    masterStatus: new Gauge({
+      name: "leader_election_master_status",
+      help: "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master",
+      labelNames: ["name"] as const,
+      registers,
+    }),
+  };
+
+  const gastown: DomainMetrics = {
+    beads: new Gauge({
+      name: "gastown_beads",
+      help: "Beads by town and phase",
+      labelNames: ["town", "phase"] as const,
+      registers,
+    }),
+    agents: new Gauge({
+      name: "gastown_agents",
+      help: "Agents by town and phase",
+      labelNames: ["town", "phase"] as const,
+      registers,
+    }),
+    dispatches: new Counter({
+      name: "gastown_dispatches_total",
+      help: "Beads dispatched to an agent",
+      labelNames: ["town", "rig", "role"] as const,
+      registers,
+    }),
+    nudges: new Counter({
+      name: "gastown_nudges_total",
+      help: "Nudges sent to inactive agents, by GUPP tier",
+      labelNames: ["town", "tier"] as const,
+      registers,
+    }),
+    escalations: new Counter({
+      name: "gastown_escalations_total",
+      help: "Escalations raised, by severity",
+      labelNames: ["town", "severity"] as const,
+      registers,
+    }),
+    invariantViolations: new Counter({
+      name: "gastown_invariant_violations_total",
+      help: "Invariant violations detected after planning",
+      labelNames: ["town", "invariant"] as const,
+      registers,
+    }),
+    reportLag: new Histogram({
+      name: "gastown_report_lag_seconds",
+      help: "Time from an AgentReport's creation to its application",
+      labelNames: ["town", "type"] as const,
+      buckets: REPORT_LAG_BUCKETS,
+      registers,
+    }),
+    planDuration: new Histogram({
+      name: "gastown_plan_duration_seconds",
+      help: "Time spent in the pure planner per town",
+      labelNames: ["town"] as const,
+      buckets: PLAN_BUCKETS,
+      registers,
+    }),
+    actions: new Counter({
+      name: "gastown_actions_total",
+      help: "Corrective actions planned, by type",
+      labelNames: ["town", "type"] as const,
+      registers,
+    }),
+    apiWrites: new Counter({
+      name: "gastown_api_writes_total",
+      help: "Writes the operator sent to the Kubernetes API",
+      labelNames: ["verb", "resource"] as const,
+      registers,
+    }),
+  };
+
+  const events: EventRecorderMetrics = {
+    dropped: new Counter({
+      name: "event_recorder_dropped_total",
+      help: "Kubernetes Events dropped instead of written, by reason (queue_full, rate_limited, write_failed)",
+      labelNames: ["reason"] as const,
+      registers,
+    }),
+    writes: gastown.apiWrites,
+  };
+
+  return { registry, reconcile, workqueue, leaderElection, events, gastown };
+}

@@ -1,0 +1,77 @@
+// A town's settings as the rules use them: timeouts resolved from defaults into milliseconds.
+import { parseDuration } from "../api/meta.ts";
+import { LimitsSchema, type Rig, TimeoutsSchema, type Town } from "../api/town.ts";
+
+export interface TimeoutsMs {
+  heartbeatPeriod: number;
+  heartbeatTimeout: number;
+  startupGrace: number;
+  staleInProgress: number;
+  orphanedInReview: number;
+  stuckReview: number;
+  abandonedReview: number;
+  orphanedPR: number;
+  prPollInterval: number;
+  dispatchBackoff: number[];
+  guppWarn: number;
+  guppEscalate: number;
+  guppForceStop: number;
+  nudgeDedupe: number;
+  agentGC: number;
+  podRetention: number;
+  reportRetention: number;
+}
+
+export interface TownConfig {
+  name: string;
+  namespace: string;
+  uid: string;
+  generation: number;
+  rigs: ReadonlyMap<string, Rig>;
+  maxPolecatsPerRig: number;
+  maxPolecats: number;
+  maxDispatchAttempts: number;
+  maxReportAttempts: number;
+  timeouts: TimeoutsMs;
+  suspend: boolean;
+}
+
+/** Resolves a Town into the rule settings. Missing blocks get the same defaults the CRD applies. */
+export function townConfig(town: Town): TownConfig {
+  const spec = town.spec;
+  const t = TimeoutsSchema.parse(spec.timeouts ?? {});
+  const limits = LimitsSchema.parse(spec.limits ?? {});
+  const ms = (name: Exclude<keyof typeof t, "dispatchBackoff">) => parseDuration(t[name]);
+  const rigs = new Map(spec.rigs.map((r) => [r.name, r]));
+  return {
+    name: town.metadata.name,
+    namespace: town.metadata.namespace ?? "default",
+    uid: town.metadata.uid ?? "",
+    generation: town.metadata.generation ?? 0,
+    rigs,
+    maxPolecatsPerRig: limits.maxPolecatsPerRig,
+    maxPolecats: limits.maxPolecats ?? limits.maxPolecatsPerRig * rigs.size,
+    maxDispatchAttempts: limits.maxDispatchAttempts,
+    maxReportAttempts: limits.maxReportAttempts,
+    suspend: spec.suspend ?? false,
+    timeouts: {
+      heartbeatPeriod: ms("heartbeatPeriod"),
+      heartbeatTimeout: ms("heartbeatTimeout"),
+      startupGrace: ms("startupGrace"),
+      staleInProgress: ms("staleInProgress"),
+      orphanedInReview: ms("orphanedInReview"),
+      stuckReview: ms("stuckReview"),
+      abandonedReview: ms("abandonedReview"),
+      orphanedPR: ms("orphanedPR"),
+      prPollInterval: ms("prPollInterval"),
+      dispatchBackoff: t.dispatchBackoff.map(parseDuration),
+      guppWarn: ms("guppWarn"),
+      guppEscalate: ms("guppEscalate"),
+      guppForceStop: ms("guppForceStop"),
+      nudgeDedupe: ms("nudgeDedupe"),
+      agentGC: ms("agentGC"),
+      podRetention: ms("podRetention"),
+      reportRetention: ms("reportRetention"),
+    },
+  };
+}

@@ -1,0 +1,364 @@
+// The plan being built: a copy-on-write overlay of the snapshot plus the ordered log of writes.
+// Rules read through the draft, so a later rule sees what an earlier rule decided (an agent freed
+// by a Done report can take new work in the same plan). The log keeps the order rules chose —
+// the order that keeps every prefix safe (see actions.ts) — and folds consecutive status writes
+// to one object into a single write.
+import type { Action, ActionOf, SessionContext, StatusPatch, Why } from "./actions.ts";
+import type {
+  AgentState,
+  AgentView,
+  BeadState,
+  BeadView,
+  ConvoyState,
+  ConvoyView,
+  ReportState,
+  ReportView,
+  SessionObservation,
+  Snapshot,
+} from "./snapshot.ts";
+import { isLive } from "./snapshot.ts";
+import {
+  agentStatusPatch,
+  beadStatusPatch,
+  convoyStatusPatch,
+  isEmptyPatch,
+  reportStatusPatch,
+} from "./status-patch.ts";
+import { Deadlines } from "./time.ts";
+
+type StatusKind = "Bead" | "Agent" | "Report" | "Convoy";
+type StateOf<K extends StatusKind> = K extends "Bead"
+  ? BeadState
+  : K extends "Agent"
+    ? AgentState
+    : K extends "Report"
+      ? ReportState
+      : ConvoyState;
+
+interface StatusWrite<K extends StatusKind = StatusKind> {
+  kind: "status";
+  object: K;
+  name: string;
+  resourceVersion: string;
+  before: StateOf<K>;
+  after: StateOf<K>;
+  events: Why[];
+  cause?: string;
+}
+
+type LogEntry = StatusWrite | { kind: "action"; action: Action };
+
+const PATCHERS: { [K in StatusKind]: (b: StateOf<K>, a: StateOf<K>) => StatusPatch } = {
+  Bead: beadStatusPatch,
+  Agent: agentStatusPatch,
+  Report: reportStatusPatch,
+  Convoy: convoyStatusPatch,
+};
+
+const ACTION_TYPE = {
+  Bead: "UpdateBeadStatus",
+  Agent: "UpdateAgentStatus",
+  Report: "UpdateReportStatus",
+  Convoy: "UpdateConvoyStatus",
+} as const;
+
+export class Draft {
+  readonly snap: Snapshot;
+  readonly now: number;
+  readonly wake: Deadlines;
+  private readonly log: LogEntry[] = [];
+  private readonly beads = new Map<string, BeadView>();
+  private readonly agents = new Map<string, AgentView>();
+  private readonly convoys = new Map<string, ConvoyView>();
+  private readonly reports = new Map<string, ReportView>();
+  private readonly newAgents = new Map<string, AgentView>();
+  private readonly createdBeads = new Set<string>();
+  private readonly createdReworks = new Map<string, string[]>();
+  /** Agents with a report still waiting (back-off, or a session not yet adopted): keep their hooks. */
+  pendingReportAgents: ReadonlySet<string> = new Set();
+  /** Beads ready to run but over the polecat limits (their Ready condition says so). */
+  readonly waitingForCapacity = new Set<string>();
+  private hooks: Map<string, Set<string>> | undefined;
+  private readonly stopped = new Set<string>();
+
+  constructor(snap: Snapshot, now: number) {
+    this.snap = snap;
+    this.now = now;
+    this.wake = new Deadlines(now);
+  }
+
+  // ---- reads -------------------------------------------------------------------------------
+
+  bead(name: string): BeadView | undefined {
+    return this.beads.get(name) ?? this.snap.beads.get(name);
+  }
+
+  agent(name: string): AgentView | undefined {
+    return this.agents.get(name) ?? this.newAgents.get(name) ?? this.snap.agents.get(name);
+  }
+
+  /** Every agent as the plan currently sees it, including ones created by this plan. */
+  *allAgents(): Iterable<AgentView> {
+    for (const name of this.snap.agents.keys()) yield this.agent(name) as AgentView;
+    yield* this.newAgents.values();
+  }
+
+  convoy(name: string): ConvoyView | undefined {
+    return this.convoys.get(name) ?? this.snap.convoys.get(name);
+  }
+
+  report(name: string): ReportView | undefined {
+    return this.reports.get(name);
+  }
+
+  /** Beads whose status this plan changes. */
+  touchedBeads(): Iterable<string> {
+    return this.beads.keys();
+  }
+
+  /** True when this plan creates the bead (rules do not act on beads they cannot read yet). */
+  creates(bead: string): boolean {
+    return this.createdBeads.has(bead);
+  }
+
+  /** Rework beads of a merge request that this plan creates. */
+  reworksCreatedFor(mr: string): readonly string[] {
+    return this.createdReworks.get(mr) ?? [];
+  }
+
+  /** Agents whose hook (as of this plan) points at the bead. */
+  hookedTo(bead: string): AgentView[] {
+    if (!this.hooks) {
+      this.hooks = new Map();
+      for (const a of this.allAgents()) if (a.state.hook) this.indexHook(a.name, a.state.hook);
+    }
+    const names = this.hooks.get(bead);
+    return names ? [...names].map((n) => this.agent(n) as AgentView) : [];
+  }
+
+  sessions(agent: string): readonly SessionObservation[] {
+    return this.snap.sessionsByAgent.get(agent) ?? [];
+  }
+
+  /**
+   * Live sessions of an agent, including ones this plan stops: a terminating pod still runs, so
+   * the agent is not free for new work until the runtime reports the session gone.
+   */
+  liveSessions(agent: string): SessionObservation[] {
+    return this.sessions(agent).filter(isLive);
+  }
+
+  // ---- status writes -----------------------------------------------------------------------
+
+  updateBead(name: string, change: Partial<BeadState>, why: Why, cause?: string): BeadView {
+    const view = this.bead(name);
+    if (!view) throw new Error(`bead ${name} is not in the snapshot`);
+    const next = { ...view, state: { ...view.state, ...change } };
+    this.beads.set(name, next);
+    this.recordStatus("Bead", name, view.resourceVersion, view.state, next.state, why, cause);
+    return next;
+  }
+
+  updateAgent(name: string, change: Partial<AgentState>, why: Why | undefined, cause?: string): AgentView {
+    const view = this.agent(name);
+    if (!view) throw new Error(`agent ${name} is not in the snapshot`);
+    const next = { ...view, state: { ...view.state, ...change } };
+    this.storeAgent(next);
+    this.recordStatus("Agent", name, view.resourceVersion, view.state, next.state, why, cause);
+    return next;
+  }
+
+  updateReport(view: ReportView, change: Partial<ReportState>, why: Why): void {
+    const current = this.reports.get(view.name) ?? view;
+    const next = { ...current, state: { ...current.state, ...change } };
+    this.reports.set(view.name, next);
+    this.recordStatus("Report", view.name, view.resourceVersion, current.state, next.state, why);
+  }
+
+  updateConvoy(name: string, change: Partial<ConvoyState>, why: Why | undefined): ConvoyView {
+    const view = this.convoy(name);
+    if (!view) throw new Error(`convoy ${name} is not in the snapshot`);
+    const next = { ...view, state: { ...view.state, ...change } };
+    this.convoys.set(name, next);
+    this.recordStatus("Convoy", name, view.resourceVersion, view.state, next.state, why);
+    return next;
+  }
+
+  /** Folds into the previous log entry when it is a status write of the same object. */
+  private recordStatus<K extends StatusKind>(
+    object: K,
+    name: string,
+    resourceVersion: string,
+    before: StateOf<K>,
+    after: StateOf<K>,
+    why: Why | undefined,
+    cause?: string,
+  ): void {
+    const last = this.log[this.log.length - 1];
+    if (last?.kind === "status" && last.object === object && last.name === name) {
+      last.after = after;
+      if (why) last.events.push(why);
+      last.cause ??= cause;
+      return;
+    }
+    this.log.push({ kind: "status", object, name, resourceVersion, before, after, events: why ? [why] : [], cause });
+  }
+
+  /**
+   * Merges derived fields (conditions, counters) into the last write of the object anywhere in
+   * the log. Safe because derived fields carry no ordering meaning; saves a second write.
+   */
+  amend<K extends StatusKind>(object: K, name: string, change: Partial<StateOf<K>>, events: Why[]): void {
+    for (let i = this.log.length - 1; i >= 0; i--) {
+      const entry = this.log[i] as LogEntry;
+      if (entry.kind === "status" && entry.object === object && entry.name === name) {
+        entry.after = { ...entry.after, ...change } as StateOf<K>;
+        entry.events.push(...events);
+        this.remember(object, name, entry.after);
+        return;
+      }
+    }
+    const view = this.viewOf(object, name);
+    if (!view) return;
+    const after = { ...view.state, ...change } as StateOf<K>;
+    this.log.push({
+      kind: "status",
+      object,
+      name,
+      resourceVersion: view.resourceVersion,
+      before: view.state as StateOf<K>,
+      after,
+      events: [...events],
+    });
+    this.remember(object, name, after);
+  }
+
+  private viewOf(object: StatusKind, name: string): { resourceVersion: string; state: object } | undefined {
+    if (object === "Bead") return this.bead(name);
+    if (object === "Agent") return this.agent(name);
+    if (object === "Convoy") return this.convoy(name);
+    return this.reports.get(name);
+  }
+
+  private remember(object: StatusKind, name: string, state: unknown): void {
+    const view = this.viewOf(object, name);
+    if (!view) return;
+    const next = { ...view, state } as never;
+    if (object === "Bead") this.beads.set(name, next);
+    else if (object === "Agent") this.storeAgent(next);
+    else if (object === "Convoy") this.convoys.set(name, next);
+    else this.reports.set(name, next);
+  }
+
+  private storeAgent(view: AgentView): void {
+    if (this.newAgents.has(view.name)) this.newAgents.set(view.name, view);
+    else this.agents.set(view.name, view);
+  }
+
+  // ---- other actions -----------------------------------------------------------------------
+
+  private push(action: Action): void {
+    this.log.push({ kind: "action", action });
+  }
+
+  createBead(action: Omit<ActionOf<"CreateBead">, "type">): void {
+    if (this.createdBeads.has(action.name)) return;
+    this.createdBeads.add(action.name);
+    const of = action.spec.reworkOf;
+    if (of) this.createdReworks.set(of, [...this.reworksCreatedFor(of), action.name]);
+    this.push({ type: "CreateBead", ...action });
+  }
+
+  /** Creates an agent (unhooked, Idle). Later writes to it carry resourceVersion "" = "created in this batch". */
+  createAgent(name: string, role: AgentView["role"], rig: string, why: Why): AgentView {
+    const view: AgentView = {
+      name,
+      uid: "",
+      resourceVersion: "",
+      generation: 1,
+      created: this.now,
+      deleting: false,
+      town: this.snap.config.name,
+      role,
+      rig,
+      state: { phase: "Idle", session: 0, nudges: [], conditions: [], idleSince: this.now },
+    };
+    this.newAgents.set(name, view);
+    this.push({ type: "CreateAgent", name, role, rig, why });
+    return view;
+  }
+
+  setHook(agent: string, hook: string | undefined, why: Why, cause?: string): void {
+    const view = this.agent(agent);
+    if (!view) throw new Error(`agent ${agent} is not in the snapshot`);
+    if (view.state.hook === hook) return;
+    if (this.hooks) {
+      if (view.state.hook) this.hooks.get(view.state.hook)?.delete(agent);
+      if (hook) this.indexHook(agent, hook);
+    }
+    this.storeAgent({ ...view, state: { ...view.state, hook } });
+    this.push({ type: "SetHook", agent, resourceVersion: view.resourceVersion, hook: hook ?? null, why, cause });
+  }
+
+  private indexHook(agent: string, bead: string): void {
+    const hooks = this.hooks as Map<string, Set<string>>;
+    const set = hooks.get(bead);
+    if (set) set.add(agent);
+    else hooks.set(bead, new Set([agent]));
+  }
+
+  startSession(a: {
+    agent: AgentView;
+    session: number;
+    pod: string;
+    bead: string;
+    context: SessionContext;
+    why: Why;
+  }): void {
+    this.push({
+      type: "StartSession",
+      agent: a.agent.name,
+      role: a.agent.role,
+      rig: a.agent.rig,
+      session: a.session,
+      pod: a.pod,
+      bead: a.bead,
+      context: a.context,
+      why: a.why,
+    });
+  }
+
+  stopSession(agent: string, pod: string, why: Why): void {
+    if (this.stopped.has(pod)) return;
+    this.stopped.add(pod);
+    this.push({ type: "StopSession", agent, pod, why });
+  }
+
+  other(action: Action): void {
+    this.push(action);
+  }
+
+  // ---- result ------------------------------------------------------------------------------
+
+  /** The plan's actions in apply order; status writes that change nothing are dropped. */
+  actions(): Action[] {
+    const out: Action[] = [];
+    for (const entry of this.log) {
+      if (entry.kind === "action") {
+        out.push(entry.action);
+        continue;
+      }
+      const patch = (PATCHERS[entry.object] as (b: unknown, a: unknown) => StatusPatch)(entry.before, entry.after);
+      if (isEmptyPatch(patch)) continue;
+      out.push({
+        type: ACTION_TYPE[entry.object],
+        name: entry.name,
+        resourceVersion: entry.resourceVersion,
+        status: patch,
+        events: entry.events,
+        ...(entry.cause ? { cause: entry.cause } : {}),
+      } as Action);
+    }
+    return out;
+  }
+}

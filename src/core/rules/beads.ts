@@ -1,0 +1,196 @@
+// §5.3 Beads: cancel, retry with back-off, stale and orphaned work, and lazy assignment of open
+// issues to polecats within the rig and town limits.
+import type { Draft } from "../draft.ts";
+import { polecatName } from "../names.ts";
+import type { AgentView, BeadView } from "../snapshot.ts";
+import { isTerminal } from "../snapshot.ts";
+import { backoffAfter } from "../time.ts";
+import { beadHasLiveSession, dispatch, isFree, release, why } from "./work.ts";
+
+/** The blockers of a bead that are not finished yet (unknown names block: they may still appear). */
+export function openBlockers(d: Draft, bead: BeadView): string[] {
+  const open: string[] = [];
+  for (const dep of bead.spec.dependsOn) {
+    const b = d.bead(dep);
+    if (!b || !isTerminal(b.state.phase)) open.push(dep);
+  }
+  return open;
+}
+
+function inStagedConvoy(d: Draft, bead: BeadView): boolean {
+  const convoy = bead.spec.convoy ? d.convoy(bead.spec.convoy) : undefined;
+  return convoy?.spec.staged === true;
+}
+
+export function cancelBeads(d: Draft): void {
+  for (const snapBead of d.snap.activeBeads) {
+    if (!snapBead.spec.cancel) continue;
+    const bead = d.bead(snapBead.name) as BeadView;
+    if (isTerminal(bead.state.phase)) continue;
+    const w = why("Cancelled", `${bead.name} was cancelled (spec.cancel)`);
+    d.updateBead(bead.name, { phase: "Failed", phaseSince: d.now, resolution: "Cancelled", reason: "Cancelled" }, w);
+    for (const agent of d.hookedTo(bead.name)) {
+      for (const s of d.liveSessions(agent.name)) d.stopSession(agent.name, s.name, w);
+      release(d, agent.name, w);
+    }
+  }
+}
+
+export function reconcileBeads(d: Draft): void {
+  const candidates: BeadView[] = [];
+  for (const snapBead of d.snap.activeBeads) {
+    const bead = d.bead(snapBead.name) as BeadView;
+    if (bead.spec.type !== "Issue" || isTerminal(bead.state.phase) || bead.spec.cancel) continue;
+    if (bead.state.phase === "InProgress") staleInProgress(d, bead);
+    else if (bead.state.phase === "InReview") orphanedInReview(d, bead);
+    else if (bead.state.assignee) retry(d, bead);
+    else candidates.push(bead);
+  }
+  assign(d, candidates);
+}
+
+function freshHeartbeat(d: Draft, agent: AgentView): boolean {
+  const renew = d.snap.leases.get(agent.name)?.renewTime;
+  return renew !== undefined && d.now - renew <= d.snap.config.timeouts.heartbeatTimeout;
+}
+
+function staleInProgress(d: Draft, bead: BeadView): void {
+  const t = d.snap.config.timeouts;
+  const hooked = d.hookedTo(bead.name);
+  if (hooked.some((a) => a.state.phase === "Working" || freshHeartbeat(d, a))) return;
+  if (d.now - bead.state.phaseSince <= t.staleInProgress) {
+    d.wake.at(bead.state.phaseSince + t.staleInProgress + 1);
+    return;
+  }
+  const w = why(
+    "StaleInProgress",
+    `${bead.name} in progress for over ${t.staleInProgress / 60000} min with no working agent`,
+    true,
+  );
+  d.updateBead(bead.name, { phase: "Open", phaseSince: d.now, assignee: undefined, reason: "StaleInProgress" }, w);
+  for (const a of hooked) release(d, a.name, w);
+}
+
+function orphanedInReview(d: Draft, bead: BeadView): void {
+  const mrs = (d.snap.mergeRequestsBySource.get(bead.name) ?? []).map((m) => d.bead(m.name) as BeadView);
+  if (mrs.some((m) => !isTerminal(m.state.phase)) || mrs.some((m) => d.creates(m.name))) return;
+  const t = d.snap.config.timeouts;
+  const since = mrs.reduce((max, m) => Math.max(max, m.state.phaseSince), bead.state.phaseSince);
+  if (d.now - since <= t.orphanedInReview) {
+    d.wake.at(since + t.orphanedInReview + 1);
+    return;
+  }
+  const merged = mrs.find((m) => m.state.phase === "Closed" && m.state.resolution === "Merged");
+  if (merged) {
+    d.updateBead(
+      bead.name,
+      { phase: "Closed", phaseSince: d.now, resolution: "Merged", mergedBy: merged.name, reason: "Merged" },
+      why("Merged", `merged by ${merged.name}`),
+    );
+  } else {
+    d.updateBead(
+      bead.name,
+      { phase: "Open", phaseSince: d.now, assignee: undefined, reason: "OrphanedInReview" },
+      why("OrphanedInReview", `${bead.name} was in review with no live merge request; it will be redone`, true),
+    );
+  }
+}
+
+/** An Open issue that keeps its assignee is waiting to be re-dispatched to that same agent. */
+function retry(d: Draft, bead: BeadView): void {
+  const cfg = d.snap.config;
+  const agent = d.agent(bead.state.assignee ?? "");
+  const hooked = agent?.state.hook === bead.name;
+  if (!agent || !hooked) {
+    // The hook was released (or the agent deleted): clear the assignment so anyone can take it.
+    if (agent && d.hookedTo(bead.name).length === 0) {
+      d.updateBead(bead.name, { assignee: undefined }, why("Unassigned", `${agent.name} no longer holds ${bead.name}`));
+    } else if (!agent) {
+      d.updateBead(bead.name, { assignee: undefined }, why("Unassigned", `agent ${bead.state.assignee} is gone`));
+    }
+    return;
+  }
+  if (agent.state.phase !== "Idle" || d.liveSessions(agent.name).length > 0 || beadHasLiveSession(d, bead.name)) return;
+  if (bead.state.attempts >= cfg.maxDispatchAttempts) {
+    const w = why("MaxDispatchAttempts", `${bead.name} failed after ${bead.state.attempts} dispatch attempts`, true);
+    d.updateBead(
+      bead.name,
+      { phase: "Failed", phaseSince: d.now, resolution: "MaxDispatchAttempts", reason: "MaxDispatchAttempts" },
+      w,
+    );
+    release(d, agent.name, w);
+    return;
+  }
+  if (cfg.suspend || openBlockers(d, bead).length > 0) return;
+  const due = bead.state.phaseSince + backoffAfter(bead.state.attempts, cfg.timeouts.dispatchBackoff);
+  if (d.now < due) {
+    d.wake.at(due);
+    return;
+  }
+  dispatch(d, agent, bead, "Redispatched", `${agent.name} retries ${bead.name} (attempt ${bead.state.attempts + 1})`);
+}
+
+interface Capacity {
+  perRig: Map<string, number>;
+  town: number;
+  usedNames: Set<string>;
+}
+
+/** A polecat is busy while hooked, Working, Stalled, or still running a session. */
+function capacity(d: Draft): Capacity {
+  const perRig = new Map<string, number>();
+  const usedNames = new Set<string>();
+  let town = 0;
+  for (const a of d.allAgents()) {
+    usedNames.add(a.name);
+    if (a.role !== "Polecat") continue;
+    if (a.state.hook || a.state.phase !== "Idle" || d.liveSessions(a.name).length > 0) {
+      perRig.set(a.rig, (perRig.get(a.rig) ?? 0) + 1);
+      town++;
+    }
+  }
+  return { perRig, town, usedNames };
+}
+
+function assign(d: Draft, candidates: BeadView[]): void {
+  const cfg = d.snap.config;
+  const ready = candidates.filter(
+    (b) =>
+      b.spec.rig !== undefined &&
+      cfg.rigs.has(b.spec.rig) &&
+      !inStagedConvoy(d, b) &&
+      d.hookedTo(b.name).length === 0 &&
+      !beadHasLiveSession(d, b.name) &&
+      openBlockers(d, b).length === 0,
+  );
+  if (ready.length === 0 || cfg.suspend) return;
+  ready.sort((a, b) => a.spec.priority - b.spec.priority || a.created - b.created || (a.name < b.name ? -1 : 1));
+  const cap = capacity(d);
+  const free = new Map<string, AgentView[]>();
+  for (const a of d.allAgents()) {
+    if (a.role !== "Polecat" || !isFree(d, a)) continue;
+    const list = free.get(a.rig);
+    if (list) list.push(a);
+    else free.set(a.rig, [a]);
+  }
+  for (const list of free.values()) list.sort((a, b) => (a.name < b.name ? -1 : 1));
+  for (const bead of ready) {
+    const rig = bead.spec.rig as string;
+    if ((cap.perRig.get(rig) ?? 0) >= cfg.maxPolecatsPerRig || cap.town >= cfg.maxPolecats) {
+      d.waitingForCapacity.add(bead.name);
+      continue;
+    }
+    const agent = free.get(rig)?.shift() ?? newPolecat(d, rig, cap.usedNames);
+    cap.perRig.set(rig, (cap.perRig.get(rig) ?? 0) + 1);
+    cap.town++;
+    dispatch(d, agent, bead, "Dispatched", `${agent.name} takes ${bead.name}`);
+  }
+}
+
+function newPolecat(d: Draft, rig: string, used: Set<string>): AgentView {
+  let i = 0;
+  while (used.has(polecatName(d.snap.config.name, rig, i))) i++;
+  const name = polecatName(d.snap.config.name, rig, i);
+  used.add(name);
+  return d.createAgent(name, "Polecat", rig, why("PolecatCreated", `new polecat ${name} for rig ${rig}`));
+}

@@ -1,0 +1,183 @@
+// §5.2 Sessions and agents: notice lost sessions (pod gone, failed, finished, or heartbeat
+// silent), adopt a session whose "Working" write was lost, stop sessions nobody should be
+// running, and unhook idle agents from work they can no longer do.
+import type { Draft } from "../draft.ts";
+import type { AgentView, SessionObservation } from "../snapshot.ts";
+import { isLive, isTerminal } from "../snapshot.ts";
+import { release, why } from "./work.ts";
+
+export function reconcileSessions(d: Draft): void {
+  for (const name of d.snap.agents.keys()) {
+    const agent = d.agent(name) as AgentView;
+    stopStaleSessions(d, agent);
+    adoptSession(d, agent);
+    const current = d.agent(name) as AgentView;
+    if (current.state.phase === "Working" || current.state.phase === "Stalled") checkWorking(d, current);
+    const after = d.agent(name) as AgentView;
+    if (after.state.phase === "Idle") checkIdle(d, after);
+    refreshHeartbeat(d, d.agent(name) as AgentView);
+  }
+}
+
+/** Only the agent's current session may run (invariant 7): older live sessions are stopped. */
+function stopStaleSessions(d: Draft, agent: AgentView): void {
+  for (const s of d.liveSessions(agent.name)) {
+    if (s.session < agent.state.session) {
+      d.stopSession(
+        agent.name,
+        s.name,
+        why("SessionSuperseded", `${s.name} is older than session ${agent.state.session}`),
+      );
+    }
+  }
+}
+
+/**
+ * The dispatch writes the session before marking the agent Working; if that last write was lost,
+ * the next plan finds a live session newer than the agent's status and adopts it (or stops it if
+ * the agent is no longer hooked to its bead).
+ */
+function adoptSession(d: Draft, agent: AgentView): void {
+  const newer = d.liveSessions(agent.name).filter((s) => s.session > agent.state.session);
+  const newest = newer[newer.length - 1];
+  if (!newest) return;
+  for (const s of newer) {
+    if (s !== newest)
+      d.stopSession(agent.name, s.name, why("SessionSuperseded", `${s.name} is not the newest session`));
+  }
+  if (agent.state.phase === "Idle" && agent.state.hook && agent.state.hook === newest.bead) {
+    d.updateAgent(
+      agent.name,
+      {
+        phase: "Working",
+        session: newest.session,
+        pod: newest.name,
+        sessionBead: newest.bead,
+        sessionStart: newest.created,
+        idleSince: undefined,
+      },
+      why("SessionAdopted", `${newest.name} was started but not recorded; adopted`),
+    );
+  } else {
+    d.stopSession(
+      agent.name,
+      newest.name,
+      why("SessionOrphaned", `${newest.name} runs for work ${agent.name} no longer holds`),
+    );
+  }
+}
+
+function currentSession(d: Draft, agent: AgentView): SessionObservation | undefined {
+  return d.sessions(agent.name).find((s) => s.session === agent.state.session);
+}
+
+/** Why a Working agent's session is lost, or undefined while it is healthy; wakes at the deadline. */
+function lostBecause(d: Draft, agent: AgentView, s: SessionObservation | undefined): string | undefined {
+  if (!s) return `session ${agent.state.pod ?? agent.state.session} is gone`;
+  if (s.phase === "Succeeded") return `session ${s.name} exited 0 without reporting Done`;
+  if (s.phase === "Failed") {
+    return `session ${s.name} failed${s.exitCode === undefined ? "" : ` with exit code ${s.exitCode}`}${s.reason ? ` (${s.reason})` : ""}`;
+  }
+  const t = d.snap.config.timeouts;
+  const lease = d.snap.leases.get(agent.name);
+  const renewed = lease?.session === s.session ? lease.renewTime : undefined;
+  // A session that never renewed its lease gets the startup grace, counted from pod start.
+  const deadline =
+    renewed !== undefined
+      ? renewed + t.heartbeatTimeout
+      : (s.started ?? s.created) + t.startupGrace + t.heartbeatTimeout;
+  if (d.now > deadline) {
+    return renewed !== undefined
+      ? `no heartbeat from ${s.name} for more than ${t.heartbeatTimeout / 1000}s`
+      : `${s.name} never sent a heartbeat`;
+  }
+  d.wake.at(deadline + 1);
+  return undefined;
+}
+
+function checkWorking(d: Draft, agent: AgentView): void {
+  if (!agent.state.hook) {
+    d.updateAgent(agent.name, { phase: "Idle", idleSince: d.now }, why("Unhooked", `${agent.name} has no hook`));
+    return;
+  }
+  const s = currentSession(d, agent);
+  const lost = lostBecause(d, agent, s);
+  if (!lost) return;
+  const failed = s?.phase === "Failed";
+  const reason = s?.phase === "Succeeded" ? "SessionEndedWithoutDone" : failed ? "SessionFailed" : "SessionLost";
+  const w = why(reason, lost, true);
+  if (s && isLive(s)) d.stopSession(agent.name, s.name, w);
+  // The bead goes back to Open first (keeping its assignee and hook, so the retry rule re-dispatches
+  // it to the same agent after the back-off); a merge request stays InProgress (§5.4 retries it).
+  const bead = d.bead(agent.state.hook);
+  if (bead && bead.spec.type === "Issue" && bead.state.phase === "InProgress" && bead.state.assignee === agent.name) {
+    d.updateBead(bead.name, { phase: "Open", phaseSince: d.now, reason }, w);
+  }
+  d.updateAgent(
+    agent.name,
+    {
+      phase: "Idle",
+      idleSince: d.now,
+      lastSessionExit: {
+        session: agent.state.session,
+        ...(s?.exitCode === undefined ? {} : { exitCode: s.exitCode }),
+        reason: lost.slice(0, 256),
+        time: d.now,
+      },
+    },
+    w,
+  );
+}
+
+/** Is the agent's hook still work it can do? Otherwise the hook is released. */
+function hookIsValid(d: Draft, agent: AgentView): boolean {
+  const bead = d.bead(agent.state.hook ?? "");
+  if (!bead || isTerminal(bead.state.phase) || bead.state.assignee !== agent.name) return false;
+  if (agent.role === "Polecat") return bead.spec.type === "Issue" && bead.state.phase !== "InReview";
+  return bead.spec.type === "MergeRequest" && bead.state.phase === "InProgress";
+}
+
+function checkIdle(d: Draft, agent: AgentView): void {
+  if (agent.state.hook && !d.pendingReportAgents.has(agent.name) && !hookIsValid(d, agent)) {
+    const bead = d.bead(agent.state.hook);
+    const what = bead
+      ? `${bead.name} is ${bead.state.phase}${bead.state.assignee === agent.name ? "" : " and not assigned to it"}`
+      : `${agent.state.hook} is gone`;
+    release(d, agent.name, why("Unhooked", `${agent.name} released: ${what}`));
+    if (!bead || isTerminal(bead.state.phase)) d.updateAgent(agent.name, { checkpoint: undefined }, undefined);
+  }
+  // A session that outlives its agent's assignment (the agent reported Done but did not exit) is
+  // stopped once the heartbeat timeout has passed.
+  const idleSince = agent.state.idleSince ?? agent.created;
+  for (const s of d.liveSessions(agent.name)) {
+    if (s.session !== agent.state.session) continue;
+    const due = idleSince + d.snap.config.timeouts.heartbeatTimeout;
+    if (d.now > due)
+      d.stopSession(agent.name, s.name, why("SessionLingering", `${s.name} kept running after its work ended`));
+    else d.wake.at(due + 1);
+  }
+}
+
+/**
+ * Copies the Lease's heartbeat and activity into the Agent's status for `kubectl get agents`, but
+ * only when the copy is older than twice the heartbeat timeout: the Lease is the source of truth,
+ * and a copy on every renewal would double the write load.
+ */
+function refreshHeartbeat(d: Draft, agent: AgentView): void {
+  if (agent.state.phase !== "Working") return;
+  const lease = d.snap.leases.get(agent.name);
+  if (!lease || lease.session !== agent.state.session || lease.renewTime === undefined) return;
+  const every = 2 * d.snap.config.timeouts.heartbeatTimeout;
+  const shown = agent.state.lastHeartbeat;
+  if (shown !== undefined && lease.renewTime - shown < every) return;
+  d.updateAgent(
+    agent.name,
+    {
+      lastHeartbeat: lease.renewTime,
+      lastActivity: lease.activityTime,
+      lastActivityKind: lease.activityKind,
+      activeTools: lease.activeTools,
+    },
+    undefined,
+  );
+}

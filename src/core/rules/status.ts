@@ -1,0 +1,210 @@
+// The status pass, after every rule ran: conditions of beads and agents, and the town's summary.
+// Written only where something changed, so a quiet town makes no writes at all.
+import type { Condition } from "../../api/meta.ts";
+import type { TownStatus, Violation } from "../../api/town.ts";
+import type { Why } from "../actions.ts";
+import { isTrue, setAbnormal, setCondition, transitions } from "../conditions.ts";
+import type { Draft } from "../draft.ts";
+import type { AgentView, BeadView } from "../snapshot.ts";
+import { isTerminal } from "../snapshot.ts";
+import { openBlockers } from "./beads.ts";
+import { openReworks, why } from "./work.ts";
+
+function conditionEvents(before: readonly Condition[], after: readonly Condition[]): Why[] {
+  return transitions(before, after)
+    .filter((c) => before.find((b) => b.type === c.type)?.status !== c.status)
+    .map((c) =>
+      why(c.reason, `${c.type}=${c.status}: ${c.message}`.slice(0, 1000), c.status === "True" && c.type !== "Ready"),
+    );
+}
+
+function beadReadiness(
+  d: Draft,
+  bead: BeadView,
+  blockers: string[],
+): { status: "True" | "False"; reason: string; message: string } {
+  const s = bead.state;
+  switch (s.phase) {
+    case "Closed":
+      return {
+        status: "True",
+        reason: s.resolution ?? "Closed",
+        message: s.mergedBy ? `merged by ${s.mergedBy}` : "closed",
+      };
+    case "Failed":
+      return { status: "False", reason: s.resolution ?? "Failed", message: s.reason ?? "failed" };
+    case "InProgress":
+      return { status: "False", reason: "InProgress", message: `${s.assignee ?? "an agent"} is working on it` };
+    case "InReview":
+      return { status: "False", reason: "InReview", message: "waiting for its merge request" };
+  }
+  if (blockers.length > 0) return { status: "False", reason: "Blocked", message: `waiting for ${blockers.join(", ")}` };
+  if (d.waitingForCapacity.has(bead.name)) {
+    return { status: "False", reason: "WaitingForCapacity", message: "all polecats of the rig or town are busy" };
+  }
+  if (!bead.spec.rig) return { status: "False", reason: "NoRig", message: "no rig: tracked, never dispatched" };
+  if (bead.spec.type === "MergeRequest" && openReworks(d, bead.name).length > 0) {
+    return {
+      status: "False",
+      reason: "WaitingForRework",
+      message: `waiting for ${openReworks(d, bead.name).join(", ")}`,
+    };
+  }
+  if (s.assignee)
+    return { status: "False", reason: "WaitingForRetry", message: `${s.assignee} retries after a back-off` };
+  const convoy = bead.spec.convoy ? d.convoy(bead.spec.convoy) : undefined;
+  if (convoy?.spec.staged) return { status: "False", reason: "Staged", message: `convoy ${convoy.name} is staged` };
+  return { status: "False", reason: "Pending", message: "waiting to be dispatched" };
+}
+
+function beadConditions(d: Draft, bead: BeadView): void {
+  const blockers = bead.state.phase === "Open" ? openBlockers(d, bead) : [];
+  const ready = beadReadiness(d, bead, blockers);
+  const before = bead.state.conditions;
+  let after = setCondition(before, { type: "Ready", ...ready }, d.now, bead.generation);
+  after = setAbnormal(
+    after,
+    "Blocked",
+    blockers.length > 0 ? { reason: "DependenciesOpen", message: `waiting for ${blockers.join(", ")}` } : undefined,
+    d.now,
+    bead.generation,
+  );
+  after = setAbnormal(
+    after,
+    "Stalled",
+    bead.state.phase === "Failed" ? { reason: ready.reason, message: ready.message } : undefined,
+    d.now,
+    bead.generation,
+  );
+  if (after !== before || bead.state.observedGeneration !== bead.generation || bead.state.fresh) {
+    d.amend(
+      "Bead",
+      bead.name,
+      { conditions: after, observedGeneration: bead.generation },
+      conditionEvents(before, after),
+    );
+  }
+}
+
+function agentConditions(d: Draft, agent: AgentView): void {
+  const s = agent.state;
+  const before = s.conditions;
+  const stalled = s.phase === "Stalled";
+  let after = setCondition(
+    before,
+    {
+      type: "Ready",
+      status: stalled ? "False" : "True",
+      reason: s.phase,
+      message: s.hook ? `${s.phase} on ${s.hook}` : s.phase,
+    },
+    d.now,
+  );
+  after = setAbnormal(
+    after,
+    "Stalled",
+    stalled ? { reason: "GUPPForceStop", message: "stopped for inactivity" } : undefined,
+    d.now,
+  );
+  if (after !== before) d.amend("Agent", agent.name, { conditions: after }, conditionEvents(before, after));
+}
+
+function count<K extends string>(keys: readonly K[]): Record<K, number> {
+  return Object.fromEntries(keys.map((k) => [k, 0])) as Record<K, number>;
+}
+
+function desiredTownStatus(d: Draft, violations: Violation[]): TownStatus {
+  const beads = count(["open", "inProgress", "inReview", "closed", "failed"] as const);
+  const key = {
+    Open: "open",
+    InProgress: "inProgress",
+    InReview: "inReview",
+    Closed: "closed",
+    Failed: "failed",
+  } as const;
+  for (const b of d.snap.beads.values()) beads[key[(d.bead(b.name) as BeadView).state.phase]]++;
+  const agents = count(["idle", "working", "stalled"] as const);
+  const escalated: string[] = [];
+  for (const a of d.allAgents()) {
+    agents[a.state.phase === "Idle" ? "idle" : a.state.phase === "Working" ? "working" : "stalled"]++;
+    if (isTrue(a.state.conditions, "Escalated")) escalated.push(a.name);
+  }
+  const poisoned = d.snap.processedReports.filter((r) => r.state.outcome === "Poisoned").map((r) => r.name);
+  const town = d.snap.town;
+  const problems = [
+    ...(violations.length > 0 ? [`${violations.length} invariant violation(s): ${violations[0]?.message}`] : []),
+    ...(poisoned.length > 0 ? [`poisoned reports: ${poisoned.slice(0, 5).join(", ")}`] : []),
+  ];
+  let conditions = setCondition(
+    town.status.conditions ?? [],
+    {
+      type: "Ready",
+      status: "True",
+      reason: "Reconciled",
+      message: `${d.snap.config.rigs.size} rig(s), ${agents.working} working agent(s)`,
+    },
+    d.now,
+    town.generation,
+  );
+  conditions = setAbnormal(
+    conditions,
+    "Degraded",
+    problems.length > 0
+      ? { reason: violations.length > 0 ? "InvariantViolated" : "ReportsPoisoned", message: problems.join("; ") }
+      : undefined,
+    d.now,
+    town.generation,
+  );
+  conditions = setAbnormal(
+    conditions,
+    "Escalated",
+    escalated.length > 0
+      ? { reason: "AgentEscalated", message: `escalated: ${escalated.slice(0, 10).join(", ")}` }
+      : undefined,
+    d.now,
+    town.generation,
+  );
+  return {
+    observedGeneration: town.generation,
+    conditions: [...conditions],
+    rigCount: d.snap.config.rigs.size,
+    beads,
+    agents,
+    workingAgents: agents.working,
+    openBeads: beads.open,
+    violations: violations.slice(0, 20),
+  };
+}
+
+function townStatus(d: Draft, violations: Violation[]): void {
+  const want = desiredTownStatus(d, violations);
+  const have = d.snap.town.status as Record<string, unknown>;
+  const patch: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(want)) {
+    const current = have[k] ?? (k === "violations" ? [] : undefined);
+    if (JSON.stringify(current) !== JSON.stringify(v)) patch[k] = v;
+  }
+  if (Object.keys(patch).length === 0) return;
+  d.other({
+    type: "UpdateTownStatus",
+    name: d.snap.config.name,
+    resourceVersion: d.snap.town.resourceVersion,
+    status: patch,
+    events: conditionEvents(d.snap.town.status.conditions ?? [], want.conditions ?? []),
+  });
+}
+
+export function writeStatus(d: Draft, violations: Violation[]): void {
+  const seen = new Set<string>();
+  for (const b of d.snap.activeBeads) {
+    seen.add(b.name);
+    beadConditions(d, d.bead(b.name) as BeadView);
+  }
+  for (const name of d.touchedBeads()) {
+    if (seen.has(name)) continue;
+    const bead = d.bead(name) as BeadView;
+    if (isTerminal(bead.state.phase)) beadConditions(d, bead);
+  }
+  for (const a of d.allAgents()) agentConditions(d, a);
+  townStatus(d, violations);
+}

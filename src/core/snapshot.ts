@@ -1,0 +1,384 @@
+// The snapshot: a read-only, indexed view of one town, built from what the shell's caches hold
+// (or from the in-memory world). Timestamps are parsed once here so rules compare numbers.
+import type { Agent, AgentPhase, Nudge } from "../api/agent.ts";
+import type { AgentReport, AgentReportSpec, ReportOutcome } from "../api/agent-report.ts";
+import type { Bead, BeadPhase, BeadSpec, BeadStatus, Resolution } from "../api/bead.ts";
+import type { Convoy, ConvoyPhase, ConvoySpec } from "../api/convoy.ts";
+import type { Condition } from "../api/meta.ts";
+import type { Town, TownStatus } from "../api/town.ts";
+import { type TownConfig, townConfig } from "./config.ts";
+import { parseTime } from "./time.ts";
+
+export type SessionPhase = "Pending" | "Running" | "Succeeded" | "Failed" | "Unknown";
+
+/** What the runtime observed about one session (a Pod, or a local process). */
+export interface SessionObservation {
+  name: string;
+  agent: string;
+  session: number;
+  bead?: string;
+  phase: SessionPhase;
+  created: number;
+  started?: number;
+  finished?: number;
+  exitCode?: number;
+  /** Why it ended, when known: Evicted, OOMKilled, Error, Completed, Deleted… */
+  reason?: string;
+  deleting: boolean;
+}
+
+/** An agent's heartbeat Lease: renewTime and the activity watermark the runtime keeps in it. */
+export interface LeaseObservation {
+  agent: string;
+  renewTime?: number;
+  activityTime?: number;
+  activityKind?: string;
+  activeTools: number;
+  session?: number;
+}
+
+export interface SnapshotInput {
+  town: Town;
+  convoys: readonly Convoy[];
+  beads: readonly Bead[];
+  agents: readonly Agent[];
+  reports: readonly AgentReport[];
+  sessions: readonly SessionObservation[];
+  leases: readonly LeaseObservation[];
+}
+
+export interface ObjectRef {
+  name: string;
+  uid: string;
+  resourceVersion: string;
+  generation: number;
+  created: number;
+  deleting: boolean;
+}
+
+/** The bead fields the rules read and change; times are epoch ms. Maps 1:1 onto BeadStatus. */
+export interface BeadState {
+  phase: BeadPhase;
+  phaseSince: number;
+  assignee?: string;
+  attempts: number;
+  lastDispatch?: number;
+  branch?: string;
+  prURL?: string;
+  mergeCommit?: string;
+  mergedBy?: string;
+  resolution?: Resolution;
+  reason?: string;
+  conditions: readonly Condition[];
+  observedGeneration?: number;
+  /** Status was never written: the bead still needs its first status (phase Open). */
+  fresh: boolean;
+}
+
+export interface PullRequestFacts {
+  state?: "Open" | "Merged" | "Closed";
+  lastPolled?: number;
+  lastAttempt?: number;
+  lastError?: string;
+  consecutiveErrors: number;
+  mergeCommit?: string;
+}
+
+export interface BeadView extends ObjectRef {
+  spec: BeadSpec;
+  state: BeadState;
+  pr: PullRequestFacts;
+}
+
+export interface AgentState {
+  hook?: string;
+  phase: AgentPhase;
+  pod?: string;
+  session: number;
+  sessionBead?: string;
+  sessionStart?: number;
+  lastHeartbeat?: number;
+  lastActivity?: number;
+  lastActivityKind?: string;
+  activeTools?: number;
+  idleSince?: number;
+  lastSessionExit?: { session: number; exitCode?: number; reason: string; time: number };
+  nudges: Nudge[];
+  checkpoint?: { data: string; session: number; time: number };
+  conditions: readonly Condition[];
+}
+
+export interface AgentView extends ObjectRef {
+  town: string;
+  role: Agent["spec"]["role"];
+  rig: string;
+  state: AgentState;
+}
+
+export interface ReportState {
+  outcome?: ReportOutcome;
+  processedAt?: number;
+  attempts: number;
+  lastAttempt?: number;
+  error?: string;
+}
+
+export interface ReportView extends ObjectRef {
+  spec: AgentReportSpec;
+  state: ReportState;
+}
+
+export interface ConvoyState {
+  phase?: ConvoyPhase;
+  progress?: { closed: number; failed: number; total: number; summary: string };
+  featureBranch?: string;
+  landing?: { attempts: number; bead?: string; landedAt?: number };
+  conditions: readonly Condition[];
+  observedGeneration?: number;
+}
+
+export interface ConvoyView extends ObjectRef {
+  spec: ConvoySpec;
+  state: ConvoyState;
+}
+
+export interface Snapshot {
+  config: TownConfig;
+  town: ObjectRef & { status: TownStatus };
+  beads: ReadonlyMap<string, BeadView>;
+  /** Beads not yet Closed or Failed, in creation order: most rules only look at these. */
+  activeBeads: readonly BeadView[];
+  agents: ReadonlyMap<string, AgentView>;
+  convoys: ReadonlyMap<string, ConvoyView>;
+  /** Reports without an outcome, in the order they are applied: creation time, then name. */
+  pendingReports: readonly ReportView[];
+  processedReports: readonly ReportView[];
+  sessionsByAgent: ReadonlyMap<string, readonly SessionObservation[]>;
+  /** Live sessions by the bead they were started for. */
+  liveSessionsByBead: ReadonlyMap<string, readonly SessionObservation[]>;
+  leases: ReadonlyMap<string, LeaseObservation>;
+  mergeRequestsBySource: ReadonlyMap<string, readonly BeadView[]>;
+  reworksByMergeRequest: ReadonlyMap<string, readonly BeadView[]>;
+  membersByConvoy: ReadonlyMap<string, readonly BeadView[]>;
+}
+
+export const TERMINAL_PHASES: ReadonlySet<BeadPhase> = new Set(["Closed", "Failed"]);
+
+export function isTerminal(phase: BeadPhase): boolean {
+  return phase === "Closed" || phase === "Failed";
+}
+
+/** A session counts as live until the runtime reports it finished; a terminating pod still runs. */
+export function isLive(s: SessionObservation): boolean {
+  return s.phase === "Pending" || s.phase === "Running" || s.phase === "Unknown";
+}
+
+/** The key merge requests are indexed under: the issue's name, or convoy/<name> for a landing. */
+export function sourceKey(source: { kind: "Bead" | "Convoy"; name: string }): string {
+  return source.kind === "Convoy" ? `convoy/${source.name}` : source.name;
+}
+
+function ref(meta: Bead["metadata"]): ObjectRef {
+  return {
+    name: meta.name,
+    uid: meta.uid ?? "",
+    resourceVersion: meta.resourceVersion ?? "",
+    generation: meta.generation ?? 0,
+    created: parseTime(asText(meta.creationTimestamp)) ?? 0,
+    deleting: meta.deletionTimestamp !== undefined && meta.deletionTimestamp !== null,
+  };
+}
+
+function asText(t: string | Date | undefined): string | undefined {
+  return t instanceof Date ? t.toISOString() : t;
+}
+
+export function beadState(status: BeadStatus | undefined, created: number): BeadState {
+  const s = status ?? {};
+  return {
+    phase: s.phase ?? "Open",
+    phaseSince: parseTime(s.lastPhaseTransitionTime) ?? created,
+    assignee: s.assignee,
+    attempts: s.dispatchAttempts ?? 0,
+    lastDispatch: parseTime(s.lastDispatchTime),
+    branch: s.branch,
+    prURL: s.prURL,
+    mergeCommit: s.mergeCommit,
+    mergedBy: s.mergedBy,
+    resolution: s.resolution,
+    reason: s.reason,
+    conditions: s.conditions ?? [],
+    observedGeneration: s.observedGeneration,
+    fresh: s.phase === undefined,
+  };
+}
+
+function beadView(b: Bead): BeadView {
+  const r = ref(b.metadata);
+  const pr = b.status?.pullRequest;
+  return {
+    ...r,
+    spec: b.spec,
+    state: beadState(b.status, r.created),
+    pr: {
+      state: pr?.state,
+      lastPolled: parseTime(pr?.lastPolledTime),
+      lastAttempt: parseTime(pr?.lastAttemptTime),
+      lastError: pr?.lastError,
+      consecutiveErrors: pr?.consecutiveErrors ?? 0,
+      mergeCommit: pr?.mergeCommit,
+    },
+  };
+}
+
+function agentView(a: Agent): AgentView {
+  const s = a.status ?? {};
+  const exit = s.lastSessionExit;
+  return {
+    ...ref(a.metadata),
+    town: a.spec.town,
+    role: a.spec.role,
+    rig: a.spec.rig,
+    state: {
+      hook: a.spec.hook,
+      phase: s.phase ?? "Idle",
+      pod: s.pod,
+      session: s.session ?? 0,
+      sessionBead: s.sessionBead,
+      sessionStart: parseTime(s.sessionStartTime),
+      lastHeartbeat: parseTime(s.lastHeartbeat),
+      lastActivity: parseTime(s.lastActivityTime),
+      lastActivityKind: s.lastActivityKind,
+      activeTools: s.activeTools,
+      idleSince: parseTime(s.idleSince),
+      lastSessionExit: exit && {
+        session: exit.session,
+        exitCode: exit.exitCode,
+        reason: exit.reason,
+        time: parseTime(exit.time) ?? 0,
+      },
+      nudges: s.nudges ?? [],
+      checkpoint: s.checkpoint && {
+        data: s.checkpoint.data,
+        session: s.checkpoint.session,
+        time: parseTime(s.checkpoint.time) ?? 0,
+      },
+      conditions: s.conditions ?? [],
+    },
+  };
+}
+
+function reportView(r: AgentReport): ReportView {
+  const s = r.status ?? {};
+  return {
+    ...ref(r.metadata),
+    spec: r.spec,
+    state: {
+      outcome: s.outcome,
+      processedAt: parseTime(s.processedAt),
+      attempts: s.attempts ?? 0,
+      lastAttempt: parseTime(s.lastAttemptTime),
+      error: s.error,
+    },
+  };
+}
+
+function convoyView(c: Convoy): ConvoyView {
+  const s = c.status ?? {};
+  return {
+    ...ref(c.metadata),
+    spec: c.spec,
+    state: {
+      phase: s.phase,
+      progress: s.progress,
+      featureBranch: s.featureBranch,
+      landing: s.landing && {
+        attempts: s.landing.attempts,
+        bead: s.landing.bead,
+        landedAt: parseTime(s.landing.landedAt),
+      },
+      conditions: s.conditions ?? [],
+      observedGeneration: s.observedGeneration,
+    },
+  };
+}
+
+const finite = (t: number | undefined) => (t !== undefined && Number.isFinite(t) ? t : undefined);
+
+/** Lease times come from agents' clocks and annotations: anything not a finite number is "unknown". */
+function saneLease(l: LeaseObservation): LeaseObservation {
+  return {
+    agent: l.agent,
+    renewTime: finite(l.renewTime),
+    activityTime: finite(l.activityTime),
+    activityKind: l.activityKind,
+    activeTools: finite(l.activeTools) ?? 0,
+    session: finite(l.session),
+  };
+}
+
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
+const byCreation = (a: ObjectRef, b: ObjectRef) => a.created - b.created || (a.name < b.name ? -1 : 1);
+
+/** Builds the snapshot of one town. Objects of other towns in the input are ignored. */
+export function buildSnapshot(input: SnapshotInput): Snapshot {
+  const config = townConfig(input.town);
+  const town = config.name;
+  const beads = new Map<string, BeadView>();
+  const activeBeads: BeadView[] = [];
+  const mergeRequestsBySource = new Map<string, BeadView[]>();
+  const reworksByMergeRequest = new Map<string, BeadView[]>();
+  const membersByConvoy = new Map<string, BeadView[]>();
+  for (const b of input.beads) {
+    if (b.spec.town !== town) continue;
+    const v = beadView(b);
+    beads.set(v.name, v);
+    if (!isTerminal(v.state.phase)) activeBeads.push(v);
+    if (v.spec.type === "MergeRequest" && v.spec.source) push(mergeRequestsBySource, sourceKey(v.spec.source), v);
+    if (v.spec.reworkOf) push(reworksByMergeRequest, v.spec.reworkOf, v);
+    if (v.spec.convoy) push(membersByConvoy, v.spec.convoy, v);
+  }
+  activeBeads.sort(byCreation);
+  const agents = new Map<string, AgentView>();
+  for (const a of input.agents) if (a.spec.town === town) agents.set(a.metadata.name, agentView(a));
+  const convoys = new Map<string, ConvoyView>();
+  for (const c of input.convoys) if (c.spec.town === town) convoys.set(c.metadata.name, convoyView(c));
+  const pendingReports: ReportView[] = [];
+  const processedReports: ReportView[] = [];
+  for (const r of input.reports) {
+    if (r.spec.town !== town) continue;
+    const v = reportView(r);
+    (v.state.outcome === undefined ? pendingReports : processedReports).push(v);
+  }
+  pendingReports.sort(byCreation);
+  const sessionsByAgent = new Map<string, SessionObservation[]>();
+  for (const s of input.sessions) if (agents.has(s.agent)) push(sessionsByAgent, s.agent, s);
+  const liveSessionsByBead = new Map<string, SessionObservation[]>();
+  for (const list of sessionsByAgent.values()) {
+    list.sort((a, b) => a.session - b.session);
+    for (const s of list) if (s.bead && isLive(s)) push(liveSessionsByBead, s.bead, s);
+  }
+  const leases = new Map<string, LeaseObservation>();
+  for (const l of input.leases) if (agents.has(l.agent)) leases.set(l.agent, saneLease(l));
+  return {
+    config,
+    town: { ...ref(input.town.metadata), status: input.town.status ?? { rigCount: 0, workingAgents: 0, openBeads: 0 } },
+    beads,
+    activeBeads,
+    agents,
+    convoys,
+    pendingReports,
+    processedReports,
+    sessionsByAgent,
+    liveSessionsByBead,
+    leases,
+    mergeRequestsBySource,
+    reworksByMergeRequest,
+    membersByConvoy,
+  };
+}

@@ -1,0 +1,115 @@
+// Turns the difference between two domain states into a JSON merge patch of the API status:
+// only changed fields are sent, a field that disappeared is sent as null, times become RFC 3339.
+import type { StatusPatch } from "./actions.ts";
+import type { AgentState, BeadState, ConvoyState, ReportState } from "./snapshot.ts";
+import { formatTime } from "./time.ts";
+
+type Encoding = "plain" | "time" | "json";
+type FieldMap<S> = ReadonlyArray<readonly [keyof S, string, Encoding]>;
+
+function encode(value: unknown, how: Encoding): unknown {
+  if (value === undefined) return null;
+  if (how === "time") return formatTime(value as number);
+  if (how === "json") return toApiJson(value);
+  return value;
+}
+
+/** Nested domain objects keep times as numbers under keys named time/landedAt: format them. */
+function toApiJson(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(toApiJson);
+  if (value && typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      if (v === undefined) continue;
+      out[k] = (k === "time" || k === "landedAt") && typeof v === "number" ? formatTime(v) : toApiJson(v);
+    }
+    return out;
+  }
+  return value;
+}
+
+function same(a: unknown, b: unknown, how: Encoding): boolean {
+  if (how !== "json") return a === b;
+  return a === b || JSON.stringify(a) === JSON.stringify(b);
+}
+
+function diff<S>(fields: FieldMap<S>, before: S, after: S, force: ReadonlySet<keyof S> = new Set()): StatusPatch {
+  const patch: StatusPatch = {};
+  for (const [key, apiKey, how] of fields) {
+    if (force.has(key) || !same(before[key], after[key], how)) patch[apiKey] = encode(after[key], how);
+  }
+  return patch;
+}
+
+const BEAD_FIELDS: FieldMap<BeadState> = [
+  ["phase", "phase", "plain"],
+  ["phaseSince", "lastPhaseTransitionTime", "time"],
+  ["assignee", "assignee", "plain"],
+  ["attempts", "dispatchAttempts", "plain"],
+  ["lastDispatch", "lastDispatchTime", "time"],
+  ["branch", "branch", "plain"],
+  ["prURL", "prURL", "plain"],
+  ["mergeCommit", "mergeCommit", "plain"],
+  ["mergedBy", "mergedBy", "plain"],
+  ["resolution", "resolution", "plain"],
+  ["reason", "reason", "plain"],
+  ["observedGeneration", "observedGeneration", "plain"],
+  ["conditions", "conditions", "json"],
+];
+
+const AGENT_FIELDS: FieldMap<AgentState> = [
+  ["phase", "phase", "plain"],
+  ["pod", "pod", "plain"],
+  ["session", "session", "plain"],
+  ["sessionBead", "sessionBead", "plain"],
+  ["sessionStart", "sessionStartTime", "time"],
+  ["lastHeartbeat", "lastHeartbeat", "time"],
+  ["lastActivity", "lastActivityTime", "time"],
+  ["lastActivityKind", "lastActivityKind", "plain"],
+  ["activeTools", "activeTools", "plain"],
+  ["idleSince", "idleSince", "time"],
+  ["lastSessionExit", "lastSessionExit", "json"],
+  ["nudges", "nudges", "json"],
+  ["checkpoint", "checkpoint", "json"],
+  ["conditions", "conditions", "json"],
+];
+
+const REPORT_FIELDS: FieldMap<ReportState> = [
+  ["outcome", "outcome", "plain"],
+  ["processedAt", "processedAt", "time"],
+  ["attempts", "attempts", "plain"],
+  ["lastAttempt", "lastAttemptTime", "time"],
+  ["error", "error", "plain"],
+];
+
+const CONVOY_FIELDS: FieldMap<ConvoyState> = [
+  ["phase", "phase", "plain"],
+  ["progress", "progress", "json"],
+  ["featureBranch", "featureBranch", "plain"],
+  ["landing", "landing", "json"],
+  ["observedGeneration", "observedGeneration", "plain"],
+  ["conditions", "conditions", "json"],
+];
+
+export function beadStatusPatch(before: BeadState, after: BeadState): StatusPatch {
+  // A bead whose status was never written shows no phase in `kubectl get`; its first write says Open.
+  const force = before.fresh ? new Set<keyof BeadState>(["phase", "phaseSince"]) : undefined;
+  return diff(BEAD_FIELDS, before, after, force);
+}
+
+export function agentStatusPatch(before: AgentState, after: AgentState): StatusPatch {
+  return diff(AGENT_FIELDS, before, after);
+}
+
+export function reportStatusPatch(before: ReportState, after: ReportState): StatusPatch {
+  return diff(REPORT_FIELDS, before, after);
+}
+
+export function convoyStatusPatch(before: ConvoyState, after: ConvoyState): StatusPatch {
+  return diff(CONVOY_FIELDS, before, after);
+}
+
+export function isEmptyPatch(patch: StatusPatch): boolean {
+  for (const _ in patch) return false;
+  return true;
+}
