@@ -11,4 +11,4 @@ for (const old of readdirSync(dir)) {
   if (old.endsWith(".yaml") && !files.has(old)) rmSync(join(dir, old));
 }
 for (const [name, text] of files) writeFileSync(join(dir, name), text);
-console.log(`wrote ${files.size} CRDs to crds/`);
+console.log(`wrote ${files.size - 1} CRDs and their kustomization to crds/`);

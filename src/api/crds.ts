@@ -197,5 +197,12 @@ export function renderCrdFiles(render: (doc: unknown) => string): Map<string, st
     const name = (crd.metadata as { name: string }).name;
     files.set(`${name}.yaml`, header + render(crd));
   }
+  // crds/ is also a kustomize base, so manifests/ (and users) can include it as a directory.
+  const kustomization = {
+    apiVersion: "kustomize.config.k8s.io/v1beta1",
+    kind: "Kustomization",
+    resources: [...files.keys()],
+  };
+  files.set("kustomization.yaml", header + render(kustomization));
   return files;
 }

@@ -6,7 +6,7 @@ import { z } from "zod";
 
 export const GROUP = "gastown.dev";
 export const VERSION = "v1alpha1";
-export const API_VERSION = `${GROUP}/${VERSION}`;
+export const API_VERSION = `${GROUP}/${VERSION}` as const;
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 

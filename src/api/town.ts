@@ -159,12 +159,13 @@ export const TimeoutsSchema = z
   .meta({
     "x-kubernetes-validations": [
       {
-        rule: "duration(self.guppWarn) < duration(self.guppEscalate) && duration(self.guppEscalate) < duration(self.guppForceStop)",
+        // has() guards: the apiserver also checks this rule against the schema's `default: {}`.
+        rule: "!has(self.guppWarn) || !has(self.guppEscalate) || !has(self.guppForceStop) || (duration(self.guppWarn) < duration(self.guppEscalate) && duration(self.guppEscalate) < duration(self.guppForceStop))",
         message: "GUPP tiers must grow: guppWarn < guppEscalate < guppForceStop",
         fieldPath: ".guppEscalate",
       },
       {
-        rule: "duration(self.heartbeatPeriod) < duration(self.heartbeatTimeout)",
+        rule: "!has(self.heartbeatPeriod) || !has(self.heartbeatTimeout) || duration(self.heartbeatPeriod) < duration(self.heartbeatTimeout)",
         message: "heartbeatTimeout must be longer than heartbeatPeriod, or every agent looks dead",
         fieldPath: ".heartbeatTimeout",
       },

@@ -34,6 +34,32 @@ export interface LoggerOptions {
   /** Where the JSON lines go (stdout by default); tests pass an in-memory stream. */
   destination?: pino.DestinationStream;
   env?: Record<string, string | undefined>;
+  /** json (default): one JSON object per line; text: one short human line per entry, for `make run`. */
+  format?: "json" | "text";
+}
+
+/**
+ * Renders pino's JSON lines as "15:04:05 demo Dispatched gt-app-toast takes login-schema" so a
+ * person watching `make run` sees one line per transition. Written here rather than pulling in
+ * pino-pretty: it is a dozen lines and the fields are ours.
+ */
+export function textDestination(out: NodeJS.WritableStream = process.stdout): pino.DestinationStream {
+  return {
+    write(line: string) {
+      let o: Record<string, unknown>;
+      try {
+        o = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        out.write(line);
+        return;
+      }
+      const time = typeof o.time === "string" ? o.time.slice(11, 19) : "";
+      const level = o.level === "info" ? "" : ` ${String(o.level).toUpperCase()}`;
+      const tags = [o.town, o.reason ?? o.action, o.object].filter((x) => typeof x === "string" && x !== "");
+      const extra = typeof o.err === "string" ? ` (${o.err})` : "";
+      out.write(`${time}${level} ${[...tags, o.msg].join(" ")}${extra}\n`);
+    },
+  };
 }
 
 function isSecret(value: Record<string, unknown>): boolean {
@@ -77,7 +103,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       },
       redact: { paths: REDACT_PATHS, censor: CENSOR },
     },
-    options.destination,
+    options.destination ?? (options.format === "text" ? textDestination() : undefined),
   );
   if (rejected !== undefined) logger.warn({ requested: rejected }, "unknown log level, using info");
   return logger;

@@ -141,7 +141,9 @@ function desiredTownStatus(d: Draft, violations: Violation[]): TownStatus {
       type: "Ready",
       status: "True",
       reason: "Reconciled",
-      message: `${d.snap.config.rigs.size} rig(s), ${agents.working} working agent(s)`,
+      // Static: counts live in their own fields; a message that changed with them would make
+      // every dispatch a condition transition.
+      message: "the town is reconciled",
     },
     d.now,
     town.generation,

@@ -1,0 +1,349 @@
+// The actuator turns a plan's actions into API calls, in the plan's order. It knows nothing about
+// Gas Town rules; it knows the API's: creates and deletes are idempotent, status writes are merge
+// patches guarded by the resourceVersion the plan read (or the one our previous write in this
+// batch returned), the first real error stops the batch, and a failed write caused by a report
+// is charged to that report. After every write it records what the cache must show before the
+// town may be planned again (expectations), and it records an Event for every change.
+import { API_VERSION } from "../api/meta.ts";
+import type { Town } from "../api/town.ts";
+import type { Action, ActionOf, Why } from "../core/actions.ts";
+import type { Snapshot } from "../core/snapshot.ts";
+import type { SessionRuntime } from "../runtime/session-runtime.ts";
+import type { Clock } from "./clock.ts";
+import type { EventRecorder, ObjectReference } from "./event-recorder.ts";
+import type { Expectations } from "./expectations.ts";
+import { isConflict, isNotFound, KubeApiError, type KubeHttp } from "./kube-http.ts";
+import type { Logger } from "./logger.ts";
+import type { DomainMetrics } from "./metrics.ts";
+import type { PullRequestPoller } from "./pr-poller.ts";
+import { AGENTS, apiPath, BEADS, CONVOYS, LABELS, MANAGED_BY, REPORTS, type Resource, TOWNS } from "./resources.ts";
+
+export interface ActuatorDeps {
+  http: KubeHttp;
+  runtime: SessionRuntime;
+  expectations: Expectations;
+  events: EventRecorder;
+  metrics: DomainMetrics;
+  poller: PullRequestPoller;
+  clock: Clock;
+  logger: Logger;
+}
+
+export interface Batch {
+  key: string;
+  town: Town;
+  snapshot: Snapshot;
+  planMs: number;
+  actions: number;
+}
+
+export interface ApplyOutcome {
+  applied: number;
+  error?: Error;
+}
+
+/** A write the plan made from a view that is out of date: replan from fresh caches. */
+export class StaleViewError extends Error {}
+
+interface BatchState {
+  written: Map<string, string>;
+  uids: Map<string, string>;
+  /** One Event per object and reason per plan: a dispatch touches the agent three times. */
+  recorded: Set<string>;
+}
+
+const RESOURCE_OF = { Bead: BEADS, Agent: AGENTS, AgentReport: REPORTS, Convoy: CONVOYS, Town: TOWNS } as const;
+type Kind = keyof typeof RESOURCE_OF;
+
+export function createActuator(deps: ActuatorDeps) {
+  const { http, expectations, clock } = deps;
+
+  function ref(b: Batch, s: BatchState, kind: Kind, name: string): ObjectReference {
+    const known =
+      s.uids.get(`${kind}/${name}`) ??
+      (kind === "Bead"
+        ? b.snapshot.beads.get(name)?.uid
+        : kind === "Agent"
+          ? b.snapshot.agents.get(name)?.uid
+          : kind === "Convoy"
+            ? b.snapshot.convoys.get(name)?.uid
+            : kind === "Town"
+              ? b.snapshot.town.uid
+              : [...b.snapshot.pendingReports, ...b.snapshot.processedReports].find((r) => r.name === name)?.uid);
+    return { apiVersion: API_VERSION, kind, namespace: b.snapshot.config.namespace, name, uid: known ?? "" };
+  }
+
+  function record(b: Batch, s: BatchState, kind: Kind, name: string, why: Why, action: string): void {
+    const id = `${kind}/${name}/${why.reason}/${why.message}`;
+    if (s.recorded.has(id)) return;
+    s.recorded.add(id);
+    deps.events.record({
+      regarding: ref(b, s, kind, name),
+      type: why.warning ? "Warning" : "Normal",
+      reason: why.reason,
+      action,
+      note: why.message,
+    });
+  }
+
+  function count(verb: string, r: Resource): void {
+    deps.metrics.apiWrites.inc({ verb, resource: r.plural });
+  }
+
+  async function create(b: Batch, s: BatchState, kind: "Bead" | "Agent", body: Record<string, unknown>): Promise<void> {
+    const r = RESOURCE_OF[kind];
+    const ns = b.snapshot.config.namespace;
+    const name = (body.metadata as { name: string }).name;
+    count("create", r);
+    try {
+      const created = await http.json<{ metadata: { resourceVersion: string; uid: string } }>({
+        method: "POST",
+        path: apiPath(r, ns),
+        body,
+      });
+      s.written.set(`${kind}/${name}`, created.metadata.resourceVersion);
+      s.uids.set(`${kind}/${name}`, created.metadata.uid);
+      expectations.expectCreate(b.key, { resource: r.plural, namespace: ns, name });
+    } catch (e) {
+      // AlreadyExists is success; a later write that needs its resourceVersion will see a stale view.
+      if (!(e instanceof KubeApiError && e.statusCode === 409)) throw e;
+    }
+  }
+
+  async function patch(
+    b: Batch,
+    s: BatchState,
+    kind: Kind,
+    name: string,
+    planned: string,
+    body: Record<string, unknown>,
+    subresource?: "status",
+  ): Promise<void> {
+    const r = RESOURCE_OF[kind];
+    const ns = b.snapshot.config.namespace;
+    const key = `${kind}/${name}`;
+    const expected = s.written.get(key) ?? planned;
+    if (expected === "")
+      throw new StaleViewError(`${key} was created by this plan but already existed: the view is stale`);
+    count(subresource ? "patch-status" : "patch", r);
+    try {
+      const res = await http.json<{ metadata: { resourceVersion: string } }>({
+        method: "PATCH",
+        path: apiPath(r, ns, name, subresource),
+        contentType: "application/merge-patch+json",
+        body: { ...body, metadata: { resourceVersion: expected } },
+      });
+      s.written.set(key, res.metadata.resourceVersion);
+      expectations.expectUpdate(b.key, { resource: r.plural, namespace: ns, name }, expected);
+    } catch (e) {
+      if (isConflict(e) || isNotFound(e)) throw new StaleViewError(`${key}: ${(e as Error).message}`);
+      throw e;
+    }
+  }
+
+  async function remove(b: Batch, r: Resource, name: string, preconditions?: { uid: string; resourceVersion: string }) {
+    const ns = b.snapshot.config.namespace;
+    count("delete", r);
+    try {
+      await http.json({
+        method: "DELETE",
+        path: apiPath(r, ns, name),
+        body: { propagationPolicy: "Background", ...(preconditions ? { preconditions } : {}) },
+      });
+      if (preconditions)
+        expectations.expectDelete(b.key, { resource: r.plural, namespace: ns, name }, preconditions.uid);
+    } catch (e) {
+      if (isNotFound(e)) return;
+      if (isConflict(e)) throw new StaleViewError(`${r.kind}/${name}: ${(e as Error).message}`);
+      throw e;
+    }
+  }
+
+  function beadBody(b: Batch, a: ActionOf<"CreateBead">): Record<string, unknown> {
+    const labels: Record<string, string> = { [LABELS.managedBy]: MANAGED_BY, [LABELS.town]: b.snapshot.config.name };
+    if (a.spec.convoy) labels[LABELS.convoy] = a.spec.convoy;
+    const owner = a.ownerConvoy
+      ? [
+          {
+            apiVersion: API_VERSION,
+            kind: "Convoy",
+            name: a.ownerConvoy.name,
+            uid: a.ownerConvoy.uid,
+            blockOwnerDeletion: true,
+          },
+        ]
+      : undefined;
+    return {
+      apiVersion: API_VERSION,
+      kind: "Bead",
+      metadata: {
+        name: a.name,
+        namespace: b.snapshot.config.namespace,
+        labels,
+        ...(owner ? { ownerReferences: owner } : {}),
+      },
+      spec: a.spec,
+    };
+  }
+
+  async function applyOne(b: Batch, s: BatchState, a: Action): Promise<void> {
+    const ns = b.snapshot.config.namespace;
+    const town = b.snapshot.config.name;
+    switch (a.type) {
+      case "CreateBead":
+        await create(b, s, "Bead", beadBody(b, a));
+        record(b, s, "Bead", a.name, a.why, "Create");
+        return;
+      case "CreateAgent":
+        await create(b, s, "Agent", {
+          apiVersion: API_VERSION,
+          kind: "Agent",
+          metadata: {
+            name: a.name,
+            namespace: ns,
+            labels: {
+              [LABELS.managedBy]: MANAGED_BY,
+              [LABELS.town]: town,
+              [LABELS.rig]: a.rig,
+              [LABELS.role]: a.role.toLowerCase(),
+            },
+            ownerReferences: [
+              { apiVersion: API_VERSION, kind: "Town", name: town, uid: b.snapshot.town.uid, blockOwnerDeletion: true },
+            ],
+          },
+          spec: { town, role: a.role, rig: a.rig },
+        });
+        record(b, s, "Agent", a.name, a.why, "Create");
+        return;
+      case "UpdateBeadStatus":
+      case "UpdateAgentStatus":
+      case "UpdateReportStatus":
+      case "UpdateConvoyStatus":
+      case "UpdateTownStatus": {
+        const kind: Kind = (
+          {
+            UpdateBeadStatus: "Bead",
+            UpdateAgentStatus: "Agent",
+            UpdateReportStatus: "AgentReport",
+            UpdateConvoyStatus: "Convoy",
+            UpdateTownStatus: "Town",
+          } as const
+        )[a.type];
+        const status =
+          a.type === "UpdateTownStatus"
+            ? {
+                ...a.status,
+                lastReconcile: {
+                  time: new Date(clock.now()).toISOString(),
+                  durationMs: Math.round(b.planMs * 1000) / 1000,
+                  actions: b.actions,
+                },
+              }
+            : a.status;
+        await patch(b, s, kind, a.name, a.resourceVersion, { status }, "status");
+        for (const w of a.events) record(b, s, kind, a.name, w, "Update");
+        if (a.type === "UpdateReportStatus" && a.status.outcome === "Applied") observeReportLag(b, a.name);
+        return;
+      }
+      case "SetHook":
+        await patch(b, s, "Agent", a.agent, a.resourceVersion, { spec: { hook: a.hook } });
+        record(b, s, "Agent", a.agent, a.why, a.hook ? "Hook" : "Unhook");
+        return;
+      case "StartSession": {
+        const uid = s.uids.get(`Agent/${a.agent}`) ?? b.snapshot.agents.get(a.agent)?.uid;
+        if (!uid) throw new StaleViewError(`agent ${a.agent} has no known uid`);
+        count("create", { group: "", version: "v1", plural: "pods", kind: "Pod" });
+        await deps.runtime.start({ namespace: ns, town: b.town, agent: { name: a.agent, uid }, action: a });
+        expectations.expectCreate(b.key, { resource: "pods", namespace: ns, name: a.pod });
+        deps.metrics.dispatches.inc({ town, rig: a.rig, role: a.role.toLowerCase() });
+        record(b, s, "Agent", a.agent, a.why, "StartSession");
+        return;
+      }
+      case "StopSession": {
+        const uid = deps.runtime.lookup(ns, a.pod)?.metadata.uid;
+        count("delete", { group: "", version: "v1", plural: "pods", kind: "Pod" });
+        await deps.runtime.stop(ns, a.agent, a.pod);
+        if (uid) expectations.expectDelete(b.key, { resource: "pods", namespace: ns, name: a.pod }, uid);
+        if (b.snapshot.agents.has(a.agent)) record(b, s, "Agent", a.agent, a.why, "StopSession");
+        return;
+      }
+      case "DeleteAgent":
+        record(b, s, "Agent", a.name, a.why, "Delete");
+        await remove(b, AGENTS, a.name, { uid: a.uid, resourceVersion: a.resourceVersion });
+        return;
+      case "DeleteReport":
+        await remove(b, REPORTS, a.name);
+        return;
+      case "PollPullRequest":
+        deps.poller.request({
+          namespace: ns,
+          town: b.town,
+          bead: a.bead,
+          rig: a.rig,
+          url: a.url,
+          consecutiveErrors: b.snapshot.beads.get(a.bead)?.pr.consecutiveErrors ?? 0,
+        });
+        return;
+      case "Nudge":
+        deps.metrics.nudges.inc({ town, tier: a.tier });
+        record(b, s, "Agent", a.agent, a.why, "Nudge");
+        return;
+      case "Escalate":
+        deps.metrics.escalations.inc({ town, severity: a.severity.toLowerCase() });
+        record(b, s, "Agent", a.agent, a.why, "Escalate");
+        record(b, s, "Town", town, { ...a.why, message: `${a.agent}: ${a.why.message}` }, "Escalate");
+        return;
+    }
+  }
+
+  function observeReportLag(b: Batch, name: string): void {
+    const r = b.snapshot.pendingReports.find((x) => x.name === name);
+    if (r && r.created > 0) {
+      deps.metrics.reportLag.observe(
+        { town: b.snapshot.config.name, type: r.spec.type },
+        (clock.now() - r.created) / 1000,
+      );
+    }
+  }
+
+  /** Charges a failed write to the report that caused it: the rules retry it, then poison it. */
+  async function charge(b: Batch, report: string, error: Error): Promise<void> {
+    const r = b.snapshot.pendingReports.find((x) => x.name === report);
+    try {
+      await http.json({
+        method: "PATCH",
+        path: apiPath(REPORTS, b.snapshot.config.namespace, report, "status"),
+        contentType: "application/merge-patch+json",
+        body: {
+          status: {
+            attempts: (r?.state.attempts ?? 0) + 1,
+            lastAttemptTime: new Date(clock.now()).toISOString(),
+            error: error.message.slice(0, 4000),
+          },
+        },
+      });
+    } catch (e) {
+      deps.logger.warn({ report, err: (e as Error).message }, "could not record a failed report attempt");
+    }
+  }
+
+  return {
+    async apply(b: Batch, actions: readonly Action[]): Promise<ApplyOutcome> {
+      const s: BatchState = { written: new Map(), uids: new Map(), recorded: new Set() };
+      for (let i = 0; i < actions.length; i++) {
+        const a = actions[i] as Action;
+        try {
+          await applyOne(b, s, a);
+          deps.metrics.actions.inc({ town: b.snapshot.config.name, type: a.type });
+        } catch (e) {
+          const error = e instanceof Error ? e : new Error(String(e));
+          if (a.cause && !(error instanceof StaleViewError)) await charge(b, a.cause, error);
+          return { applied: i, error };
+        }
+      }
+      return { applied: actions.length };
+    },
+  };
+}
+
+export type Actuator = ReturnType<typeof createActuator>;

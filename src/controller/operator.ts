@@ -1,0 +1,232 @@
+// The operator process: caches always (a standby keeps them warm), and while leading, a work queue
+// of towns drained by workers that reconcile. Watch events only enqueue; deadlines come back as
+// delayed re-adds; a periodic resync is only a safety net.
+import { performance } from "node:perf_hooks";
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { SessionRuntime } from "../runtime/session-runtime.ts";
+import { createActuator } from "./actuator.ts";
+import { createCaches, townKeysOf, Validator } from "./caches.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import { createEventRecorder } from "./event-recorder.ts";
+import { createEventSink } from "./event-sink.ts";
+import { createExpectations } from "./expectations.ts";
+import { type HttpServer, startHttpServer } from "./http-server.ts";
+import type { KubeObject } from "./informer.ts";
+import { createKubeHttp, type KubeHttp } from "./kube-http.ts";
+import { createLeaderElector, type LeaderElector } from "./leader-election.ts";
+import { createLeaseStore } from "./lease-store.ts";
+import type { Logger } from "./logger.ts";
+import { createMetrics, type Metrics } from "./metrics.ts";
+import { createPullRequestPoller } from "./pr-poller.ts";
+import { createReconciler } from "./reconciler.ts";
+import { townKey } from "./resources.ts";
+import { createWorkQueue, type WorkQueue } from "./work-queue.ts";
+
+export interface OperatorOptions {
+  kubeConfig: KubeConfig;
+  /** Watch one namespace; undefined: all namespaces the operator can read. */
+  namespace?: string;
+  runtime: (http: KubeHttp) => SessionRuntime;
+  identity: string;
+  leaderElection?: { namespace: string; name?: string };
+  workers?: number;
+  /** Port for /metrics, /healthz, /readyz; 0 picks one; undefined serves nothing. */
+  port?: number;
+  forgeAllowedHosts?: readonly string[];
+  resyncMs?: number;
+  clock?: Clock;
+  logger: Logger;
+  metrics?: Metrics;
+}
+
+export interface Operator {
+  readonly port: number | undefined;
+  readonly metrics: Metrics;
+  isLeader(): boolean;
+  /** Resolves once caches are synced (and, with leader election, once this replica leads). */
+  waitUntilLeading(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const CONTROLLER = "town";
+
+export async function startOperator(o: OperatorOptions): Promise<Operator> {
+  const clock = o.clock ?? systemClock;
+  const logger = o.logger;
+  const metrics = o.metrics ?? createMetrics();
+  const http = createKubeHttp(o.kubeConfig);
+  const caches = createCaches({ http, ...(o.namespace ? { namespace: o.namespace } : {}), clock, logger });
+  const runtime = o.runtime(http);
+  const expectations = createExpectations({ clock, logger });
+  const events = createEventRecorder({
+    sink: createEventSink(http),
+    reportingInstance: o.identity,
+    clock,
+    logger,
+    metrics: metrics.events,
+  });
+  const poller = createPullRequestPoller({ http, allowedHosts: o.forgeAllowedHosts ?? [], clock, logger });
+  const actuator = createActuator({
+    http,
+    runtime,
+    expectations,
+    events,
+    metrics: metrics.gastown,
+    poller,
+    clock,
+    logger,
+  });
+  const reconcile = createReconciler({
+    caches,
+    validator: new Validator(logger),
+    runtime,
+    expectations,
+    actuator,
+    clock,
+    logger,
+    metrics: metrics.gastown,
+  });
+
+  let queue: WorkQueue | undefined;
+  const enqueue = (key: string) => queue?.add(key);
+  for (const informer of caches.all()) {
+    const plural = informer.name.split(".")[0] as string;
+    const fire = (obj: KubeObject) => {
+      for (const key of townKeysOf(plural, obj)) enqueue(key);
+    };
+    informer.addHandlers({ onAdd: fire, onUpdate: (_old, obj) => fire(obj), onDelete: fire });
+  }
+  runtime.onChange(enqueue);
+  for (const informer of caches.all()) informer.start();
+  runtime.run();
+
+  const allTowns = () => caches.towns.list().map((t) => townKey(t.metadata.namespace ?? "", t.metadata.name));
+
+  async function work(q: WorkQueue): Promise<void> {
+    for (let key = await q.get(); key !== undefined; key = await q.get()) {
+      const started = performance.now();
+      metrics.reconcile.activeWorkers.inc({ controller: CONTROLLER });
+      try {
+        const result = await reconcile(key);
+        q.forget(key);
+        if (result.requeueAfterMs !== undefined) {
+          q.addAfter(key, result.requeueAfterMs);
+          metrics.reconcile.total.inc({ controller: CONTROLLER, result: "requeue_after" });
+        } else {
+          metrics.reconcile.total.inc({ controller: CONTROLLER, result: "success" });
+        }
+      } catch (e) {
+        metrics.reconcile.total.inc({ controller: CONTROLLER, result: "error" });
+        metrics.reconcile.errors.inc({ controller: CONTROLLER });
+        logger.warn({ town: key, err: (e as Error).message }, "reconcile failed; retrying with back-off");
+        q.addRateLimited(key);
+      } finally {
+        metrics.reconcile.activeWorkers.dec({ controller: CONTROLLER });
+        metrics.reconcile.time.observe({ controller: CONTROLLER }, (performance.now() - started) / 1000);
+        q.done(key);
+      }
+    }
+  }
+
+  const workers = o.workers ?? 4;
+  metrics.reconcile.maxConcurrent.set({ controller: CONTROLLER }, workers);
+  let running: Promise<void> | undefined;
+  let leadingResolve: () => void = () => {};
+  const leading = new Promise<void>((r) => {
+    leadingResolve = r;
+  });
+
+  async function lead(signal?: AbortSignal): Promise<void> {
+    await Promise.all([...caches.all().map((i) => i.waitForSync(signal)), waitFor(() => runtime.hasSynced(), signal)]);
+    if (signal?.aborted) return;
+    const q = createWorkQueue({ name: CONTROLLER, clock, metrics: metrics.workqueue });
+    queue = q;
+    for (const key of allTowns()) q.add(key);
+    running = Promise.all(Array.from({ length: workers }, () => work(q))).then(() => undefined);
+    logger.info({ identity: o.identity, workers }, "leading: reconciling towns");
+    leadingResolve();
+  }
+
+  async function stepDown(): Promise<void> {
+    const q = queue;
+    queue = undefined;
+    if (!q) return;
+    q.shutDown();
+    await q.idle();
+    await running;
+    for (const key of allTowns()) expectations.clear(key);
+    logger.info({ identity: o.identity }, "stopped leading");
+  }
+
+  let elector: LeaderElector | undefined;
+  if (o.leaderElection) {
+    elector = createLeaderElector({
+      name: o.leaderElection.name ?? "gastown-operator",
+      identity: o.identity,
+      store: createLeaseStore(http, {
+        namespace: o.leaderElection.namespace,
+        name: o.leaderElection.name ?? "gastown-operator",
+      }),
+      clock,
+      logger,
+      metrics: metrics.leaderElection,
+      onStartedLeading: (signal) => {
+        void lead(signal);
+      },
+      onStoppedLeading: () => stepDown(),
+      onNewLeader: (id) => logger.info({ leader: id }, "observed leader"),
+    });
+    elector.start();
+  } else {
+    void lead();
+  }
+
+  const resync = setInterval(
+    () => {
+      for (const key of allTowns()) enqueue(key);
+    },
+    o.resyncMs ?? 10 * 60_000,
+  );
+  resync.unref();
+
+  let server: HttpServer | undefined;
+  if (o.port !== undefined) {
+    server = await startHttpServer({
+      registry: metrics.registry,
+      port: o.port,
+      logger,
+      ready: () => {
+        const unsynced = caches.all().filter((i) => !i.hasSynced());
+        if (unsynced.length > 0)
+          return { ready: false, reason: `caches not synced: ${unsynced.map((i) => i.name).join(", ")}` };
+        if (!runtime.hasSynced()) return { ready: false, reason: "session runtime not synced" };
+        return { ready: true };
+      },
+    });
+  }
+
+  let stopped = false;
+  return {
+    port: server?.port,
+    metrics,
+    isLeader: () => (elector ? elector.isLeader() : queue !== undefined),
+    waitUntilLeading: () => leading,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      server?.markShuttingDown();
+      clearInterval(resync);
+      if (elector) await elector.release();
+      await stepDown();
+      await poller.close();
+      await events.flush();
+      for (const informer of caches.all()) informer.stop();
+      await runtime.close();
+      await server?.close();
+    },
+  };
+}
+
+async function waitFor(check: () => boolean, signal?: AbortSignal): Promise<void> {
+  while (!check() && !signal?.aborted) await new Promise((r) => setTimeout(r, 50));
+}

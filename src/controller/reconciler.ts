@@ -1,0 +1,109 @@
+// Reconciling one town: wait until the caches show our own last writes, assemble the snapshot,
+// run the pure plan, apply it, and ask to be woken at the plan's next deadline.
+import { performance } from "node:perf_hooks";
+import type { Violation } from "../api/town.ts";
+import { plan } from "../core/plan.ts";
+import { buildSnapshot, type LeaseObservation } from "../core/snapshot.ts";
+import type { SessionRuntime } from "../runtime/session-runtime.ts";
+import type { Actuator } from "./actuator.ts";
+import { type Caches, leaseObservation, TOWN_INDEX, type Validator } from "./caches.ts";
+import type { Clock } from "./clock.ts";
+import type { Expectations, ObjectRef } from "./expectations.ts";
+import type { Logger } from "./logger.ts";
+import type { DomainMetrics } from "./metrics.ts";
+import { splitTownKey } from "./resources.ts";
+
+export interface ReconcilerDeps {
+  caches: Caches;
+  validator: Validator;
+  runtime: SessionRuntime;
+  expectations: Expectations;
+  actuator: Actuator;
+  clock: Clock;
+  logger: Logger;
+  metrics: DomainMetrics;
+}
+
+export interface ReconcileResult {
+  requeueAfterMs?: number;
+}
+
+/** One second of slack after a deadline, so the plan sees it as passed (DESIGN §3). */
+const SLACK_MS = 1000;
+
+export function createReconciler(deps: ReconcilerDeps) {
+  const { caches, validator, runtime, expectations, clock } = deps;
+  const lastViolations = new Map<string, Set<string>>();
+
+  const lookup = (ref: ObjectRef) =>
+    ref.resource === "pods"
+      ? runtime.lookup(ref.namespace ?? "", ref.name)
+      : caches.byPlural(ref.resource)?.get(ref.namespace, ref.name);
+
+  function reportViolations(key: string, town: string, violations: Violation[]): void {
+    const seen = new Set(violations.map((v) => `${v.invariant}:${v.object}`));
+    const before = lastViolations.get(key) ?? new Set();
+    for (const v of violations) {
+      if (before.has(`${v.invariant}:${v.object}`)) continue;
+      deps.metrics.invariantViolations.inc({ town, invariant: String(v.invariant) });
+      deps.logger.error({ town, invariant: v.invariant, object: v.object }, v.message);
+    }
+    lastViolations.set(key, seen);
+  }
+
+  return async function reconcile(key: string): Promise<ReconcileResult> {
+    const { namespace, town } = splitTownKey(key);
+    const townObject = caches.towns.get(namespace, town);
+    if (!townObject) {
+      expectations.clear(key);
+      lastViolations.delete(key);
+      return {};
+    }
+    if (!expectations.satisfied(key, lookup)) {
+      // The watch event that satisfies them enqueues the town; this is only the safety net.
+      const at = expectations.expiresAt(key);
+      return { requeueAfterMs: at === undefined ? SLACK_MS : Math.max(0, at - clock.now()) };
+    }
+    const parsedTown = validator.town(townObject);
+    if (!parsedTown) return {};
+    const byTown = (c: Caches["beads"]) => c.byIndex(TOWN_INDEX, key);
+    const snapshot = buildSnapshot({
+      town: parsedTown,
+      convoys: validator.convoys(byTown(caches.convoys)),
+      beads: validator.beads(byTown(caches.beads)),
+      agents: validator.agents(byTown(caches.agents)),
+      reports: validator.reports(byTown(caches.reports)),
+      sessions: runtime.observe(namespace, town),
+      leases: byTown(caches.leases)
+        .map(leaseObservation)
+        .filter((l): l is LeaseObservation => l !== undefined),
+    });
+    const now = clock.now();
+    const started = performance.now();
+    const result = plan(snapshot, now);
+    const planMs = performance.now() - started;
+    deps.metrics.planDuration.observe({ town }, planMs / 1000);
+    reportViolations(key, town, result.violations);
+    const counts = new Map<string, number>();
+    for (const b of snapshot.beads.values()) counts.set(b.state.phase, (counts.get(b.state.phase) ?? 0) + 1);
+    for (const phase of ["Open", "InProgress", "InReview", "Closed", "Failed"])
+      deps.metrics.beads.set({ town, phase }, counts.get(phase) ?? 0);
+    for (const a of result.actions) {
+      const target = "name" in a ? a.name : "agent" in a ? a.agent : "";
+      const why = "why" in a ? a.why : a.events[0];
+      deps.logger.info({ town, action: a.type, object: target, reason: why?.reason }, why?.message ?? a.type);
+    }
+    const outcome = await deps.actuator.apply(
+      { key, town: parsedTown, snapshot, planMs, actions: result.actions.length },
+      result.actions,
+    );
+    if (outcome.error) {
+      deps.logger.warn(
+        { town, applied: outcome.applied, of: result.actions.length, err: outcome.error.message },
+        "plan stopped",
+      );
+      throw outcome.error;
+    }
+    return result.nextWakeAt === undefined ? {} : { requeueAfterMs: Math.max(0, result.nextWakeAt - now) + SLACK_MS };
+  };
+}

@@ -1,0 +1,55 @@
+// The API resources the operator reads and writes, and the labels that tie them to a town.
+import { GROUP, VERSION } from "../api/meta.ts";
+
+export interface Resource {
+  group: string;
+  version: string;
+  plural: string;
+  kind: string;
+}
+
+export const TOWNS: Resource = { group: GROUP, version: VERSION, plural: "towns", kind: "Town" };
+export const CONVOYS: Resource = { group: GROUP, version: VERSION, plural: "convoys", kind: "Convoy" };
+export const BEADS: Resource = { group: GROUP, version: VERSION, plural: "beads", kind: "Bead" };
+export const AGENTS: Resource = { group: GROUP, version: VERSION, plural: "agents", kind: "Agent" };
+export const REPORTS: Resource = { group: GROUP, version: VERSION, plural: "agentreports", kind: "AgentReport" };
+export const PODS: Resource = { group: "", version: "v1", plural: "pods", kind: "Pod" };
+export const LEASES: Resource = { group: "coordination.k8s.io", version: "v1", plural: "leases", kind: "Lease" };
+
+export const LABELS = {
+  managedBy: "app.kubernetes.io/managed-by",
+  town: "gastown.dev/town",
+  agent: "gastown.dev/agent",
+  role: "gastown.dev/role",
+  rig: "gastown.dev/rig",
+  session: "gastown.dev/session",
+  convoy: "gastown.dev/convoy",
+} as const;
+
+export const MANAGED_BY = "gastown-operator";
+
+/** Annotations the agent runtime keeps on its Lease: the activity watermark (DESIGN §3). */
+export const LEASE_ANNOTATIONS = {
+  session: "gastown.dev/session",
+  activityTime: "gastown.dev/activity-time",
+  activityKind: "gastown.dev/activity-kind",
+  activeTools: "gastown.dev/active-tools",
+} as const;
+
+export const BEAD_ANNOTATION = "gastown.dev/bead";
+
+export function apiPath(r: Resource, namespace?: string, name?: string, sub?: string): string {
+  const base = r.group === "" ? `/api/${r.version}` : `/apis/${r.group}/${r.version}`;
+  const ns = namespace ? `/namespaces/${namespace}` : "";
+  return `${base}${ns}/${r.plural}${name ? `/${name}` : ""}${sub ? `/${sub}` : ""}`;
+}
+
+/** Work queue keys are "<namespace>/<town>". */
+export function townKey(namespace: string, town: string): string {
+  return `${namespace}/${town}`;
+}
+
+export function splitTownKey(key: string): { namespace: string; town: string } {
+  const i = key.indexOf("/");
+  return { namespace: key.slice(0, i), town: key.slice(i + 1) };
+}

@@ -1,0 +1,124 @@
+// The operator's entry point: flags, kubeconfig, logger, runtime; then run until SIGTERM/SIGINT and
+// shut down gracefully (release leadership, finish in-flight reconciles, flush Events).
+import { hostname } from "node:os";
+import { parseArgs } from "node:util";
+import { KubeConfig } from "@kubernetes/client-node";
+import { createLogger } from "./controller/logger.ts";
+import { startOperator } from "./controller/operator.ts";
+import { createPodRuntime } from "./runtime/pod-runtime.ts";
+import { createProcessRuntime } from "./runtime/process-runtime.ts";
+
+const HELP = `gastown-operator — reconciles Gas Town resources (towns, convoys, beads, agents)
+
+Usage: node src/main.ts [flags]
+
+  --kubeconfig PATH            kubeconfig to use (default: $KUBECONFIG, then in-cluster)
+  --namespace NS               watch only this namespace (default: $WATCH_NAMESPACE, else all)
+  --runtime pod|process        run sessions as Pods (default) or as local processes
+  --process-dir DIR            process runtime: where workspaces and session logs go (default .run/sessions)
+  --leader-elect               use leader election (run several replicas safely)
+  --leader-election-namespace  namespace of the leader Lease (default: $POD_NAMESPACE or --namespace)
+  --metrics-port N             serve /metrics, /healthz, /readyz on this port (default 8080; -1 disables)
+  --workers N                  towns reconciled in parallel (default 4)
+  --forge-allowed-hosts LIST   comma-separated forge API hosts PRs may be polled on
+                               (default api.github.com,gitlab.com)
+  --log-level LEVEL            trace|debug|info|warn|error (default info)
+  --log-format json|text       text prints one short line per transition (default json)
+  --identity NAME              this replica's identity (default: hostname-pid)
+  -h, --help                   show this help`;
+
+function fail(message: string): never {
+  process.stderr.write(`error: ${message}\n\n${HELP}\n`);
+  process.exit(2);
+}
+
+function flags() {
+  try {
+    return parseArgs({
+      options: {
+        kubeconfig: { type: "string" },
+        namespace: { type: "string" },
+        runtime: { type: "string", default: "pod" },
+        "process-dir": { type: "string", default: ".run/sessions" },
+        "leader-elect": { type: "boolean", default: false },
+        "leader-election-namespace": { type: "string" },
+        "metrics-port": { type: "string", default: "8080" },
+        workers: { type: "string", default: "4" },
+        "forge-allowed-hosts": { type: "string", default: "api.github.com,gitlab.com" },
+        "log-level": { type: "string", default: process.env.LOG_LEVEL ?? "info" },
+        "log-format": { type: "string", default: "json" },
+        identity: { type: "string" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+      strict: true,
+    }).values;
+  } catch (e) {
+    return fail((e as Error).message);
+  }
+}
+
+function integer(name: string, text: string, min: number): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min) fail(`--${name} must be an integer >= ${min}, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  const f = flags();
+  if (f.help) {
+    process.stdout.write(`${HELP}\n`);
+    return;
+  }
+  if (f.runtime !== "pod" && f.runtime !== "process")
+    fail(`--runtime must be pod or process, got ${JSON.stringify(f.runtime)}`);
+  if (f["log-format"] !== "json" && f["log-format"] !== "text") fail(`--log-format must be json or text`);
+  const kc = new KubeConfig();
+  try {
+    if (f.kubeconfig) kc.loadFromFile(f.kubeconfig);
+    else kc.loadFromDefault();
+  } catch (e) {
+    fail(`cannot load the kubeconfig: ${(e as Error).message}`);
+  }
+  const namespace = f.namespace ?? process.env.WATCH_NAMESPACE ?? undefined;
+  const logger = createLogger({ level: f["log-level"], component: "operator", format: f["log-format"] });
+  const leaseNamespace = f["leader-election-namespace"] ?? process.env.POD_NAMESPACE ?? namespace;
+  if (f["leader-elect"] && !leaseNamespace)
+    fail("--leader-elect needs --leader-election-namespace (or $POD_NAMESPACE, or --namespace)");
+  const metricsPort = integer("metrics-port", f["metrics-port"], -1);
+  const processDir = f["process-dir"];
+  const operator = await startOperator({
+    kubeConfig: kc,
+    ...(namespace ? { namespace } : {}),
+    runtime: (http) =>
+      f.runtime === "process"
+        ? createProcessRuntime({ http, kubeConfig: kc, dir: processDir, logger })
+        : createPodRuntime({ http, ...(namespace ? { namespace } : {}), logger }),
+    identity: f.identity ?? `${hostname()}-${process.pid}`,
+    ...(f["leader-elect"] && leaseNamespace ? { leaderElection: { namespace: leaseNamespace } } : {}),
+    workers: integer("workers", f.workers, 1),
+    ...(metricsPort >= 0 ? { port: metricsPort } : {}),
+    forgeAllowedHosts: f["forge-allowed-hosts"]
+      .split(",")
+      .map((h) => h.trim())
+      .filter(Boolean),
+    logger,
+  });
+  logger.info({ namespace: namespace ?? "(all)", runtime: f.runtime, port: operator.port }, "operator started");
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    operator.stop().then(
+      () => process.exit(0),
+      (e) => {
+        logger.error({ err: (e as Error).message }, "unclean shutdown");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
+}
+
+await main();

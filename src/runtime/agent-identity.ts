@@ -1,0 +1,120 @@
+// Each agent acts with its own ServiceAccount, limited by a Role to exactly what DESIGN §4 lists:
+// create AgentReports, read and renew its own Lease, read and watch its own Agent, read the bead
+// it works on. Everything is owned by the Agent, so deleting the agent takes it all away.
+
+import { GROUP, VERSION } from "../api/meta.ts";
+import type { KubeHttp } from "../controller/kube-http.ts";
+import { KubeApiError } from "../controller/kube-http.ts";
+import { AGENTS, apiPath, LABELS, LEASES, MANAGED_BY } from "../controller/resources.ts";
+
+export interface AgentRef {
+  namespace: string;
+  town: string;
+  name: string;
+  uid: string;
+}
+
+const isAlreadyExists = (e: unknown) => e instanceof KubeApiError && e.statusCode === 409;
+
+function owner(agent: AgentRef) {
+  return [
+    {
+      apiVersion: `${GROUP}/${VERSION}`,
+      kind: AGENTS.kind,
+      name: agent.name,
+      uid: agent.uid,
+      controller: true,
+      blockOwnerDeletion: true,
+    },
+  ];
+}
+
+function metadata(agent: AgentRef, name = agent.name) {
+  return {
+    name,
+    namespace: agent.namespace,
+    labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.town]: agent.town, [LABELS.agent]: agent.name },
+    ownerReferences: owner(agent),
+  };
+}
+
+/** The Role's rules for an agent currently working on `beads` (its bead, and a rework's MR). */
+export function agentRules(agent: string, beads: readonly string[]) {
+  return [
+    { apiGroups: [GROUP], resources: ["agentreports"], verbs: ["create"] },
+    { apiGroups: [LEASES.group], resources: ["leases"], resourceNames: [agent], verbs: ["get", "update", "patch"] },
+    { apiGroups: [GROUP], resources: ["agents"], resourceNames: [agent], verbs: ["get", "list", "watch"] },
+    { apiGroups: [GROUP], resources: ["beads"], resourceNames: [...beads], verbs: ["get"] },
+  ];
+}
+
+async function createOrKeep(http: KubeHttp, path: string, body: unknown): Promise<boolean> {
+  try {
+    await http.json({ method: "POST", path, body });
+    return true;
+  } catch (e) {
+    if (isAlreadyExists(e)) return false;
+    throw e;
+  }
+}
+
+/**
+ * Makes sure the agent's ServiceAccount, Role, RoleBinding and heartbeat Lease exist, and that
+ * the Role grants read access to the beads of the session being started.
+ */
+export async function ensureAgentIdentity(
+  http: KubeHttp,
+  agent: AgentRef,
+  beads: readonly string[],
+  heartbeatTimeoutSeconds: number,
+): Promise<void> {
+  const ns = agent.namespace;
+  await createOrKeep(http, `/api/v1/namespaces/${ns}/serviceaccounts`, {
+    apiVersion: "v1",
+    kind: "ServiceAccount",
+    metadata: metadata(agent),
+  });
+  const role = {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "Role",
+    metadata: metadata(agent),
+    rules: agentRules(agent.name, beads),
+  };
+  const rolePath = `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`;
+  if (!(await createOrKeep(http, rolePath, role))) {
+    await http.json({
+      method: "PATCH",
+      path: `${rolePath}/${agent.name}`,
+      contentType: "application/merge-patch+json",
+      body: { rules: role.rules },
+    });
+  }
+  await createOrKeep(http, `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`, {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "RoleBinding",
+    metadata: metadata(agent),
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: agent.name },
+    subjects: [{ kind: "ServiceAccount", name: agent.name, namespace: ns }],
+  });
+  await createOrKeep(http, apiPath(LEASES, ns), {
+    apiVersion: "coordination.k8s.io/v1",
+    kind: "Lease",
+    metadata: metadata(agent),
+    spec: { leaseDurationSeconds: Math.max(1, Math.ceil(heartbeatTimeoutSeconds)) },
+  });
+}
+
+/** A short-lived token of the agent's ServiceAccount (TokenRequest API), bound to nothing else. */
+export async function requestAgentToken(
+  http: KubeHttp,
+  namespace: string,
+  agent: string,
+  seconds = 3600,
+): Promise<string> {
+  const res = await http.json<{ status: { token: string } }>({
+    method: "POST",
+    path: `/api/v1/namespaces/${namespace}/serviceaccounts/${agent}/token`,
+    body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: { expirationSeconds: seconds } },
+  });
+  return res.status.token;
+}

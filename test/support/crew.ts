@@ -1,0 +1,133 @@
+// A simulated crew for integration tests: it watches Agents, and for every new session acts as that
+// agent with the agent's own ServiceAccount token — renewing its Lease and filing reports — the way
+// `gt` inside a real session pod would. What each session does is up to the test.
+
+import { AgentClient, type ReportInput } from "../../src/agent/client.ts";
+import type { Agent } from "../../src/api/agent.ts";
+import { createInformer, type Informer, type KubeObject } from "../../src/controller/informer.ts";
+import type { KubeHttp } from "../../src/controller/kube-http.ts";
+import { createKubeHttp } from "../../src/controller/kube-http.ts";
+import { createKubeListWatch } from "../../src/controller/list-watch.ts";
+import { agentKubeConfig, exitPod } from "./gastown.ts";
+
+export interface Session {
+  agent: string;
+  role: "Polecat" | "Refinery";
+  session: number;
+  bead: string;
+  pod: string;
+  client: AgentClient;
+  report(input: Omit<ReportInput, "bead"> & { bead?: string }): Promise<string>;
+  /** The session's process ends: the kubelet reports the exit code. */
+  exit(code: number): Promise<void>;
+  /** Stop renewing the Lease (a hung or dead agent). */
+  stopHeartbeat(): void;
+}
+
+export type SessionScript = (s: Session) => Promise<void>;
+
+/** The well-behaved crew: polecats report Done on their branch, refineries merge. */
+export const finishWork: SessionScript = async (s) => {
+  if (s.role === "Polecat") await s.report({ type: "Done", branch: `gt/app/${s.bead}`, summary: "done" });
+  else await s.report({ type: "Done", commit: "abc1234" });
+  await s.exit(0);
+};
+
+export class Crew {
+  private readonly informer: Informer;
+  private readonly handled = new Map<string, number>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly running = new Set<Promise<void>>();
+  private readonly credentials = new Map<string, Promise<KubeHttp>>();
+  private readonly http: KubeHttp;
+  private readonly namespace: string;
+  private readonly heartbeatMs: number;
+  readonly errors: string[] = [];
+  readonly sessions: { agent: string; role: string; session: number; bead: string }[] = [];
+  script: SessionScript;
+
+  constructor(http: KubeHttp, namespace: string, script: SessionScript = finishWork, heartbeatMs = 500) {
+    this.http = http;
+    this.namespace = namespace;
+    this.heartbeatMs = heartbeatMs;
+    this.script = script;
+    this.informer = createInformer({
+      name: "crew-agents",
+      listWatch: createKubeListWatch(http, { group: "gastown.dev", version: "v1alpha1", plural: "agents", namespace }),
+    });
+    const fire = (o: KubeObject) => this.consider(o as unknown as Agent);
+    this.informer.addHandlers({ onAdd: fire, onUpdate: (_p, o) => fire(o) });
+  }
+
+  start(): this {
+    this.informer.start();
+    return this;
+  }
+
+  /** The agent's own credentials (one TokenRequest per agent, reused across its sessions). */
+  private agentHttp(agent: string): Promise<KubeHttp> {
+    let h = this.credentials.get(agent);
+    if (!h) {
+      h = agentKubeConfig(this.http, this.namespace, agent).then((kc) => createKubeHttp(kc));
+      this.credentials.set(agent, h);
+    }
+    return h;
+  }
+
+  private consider(agent: Agent): void {
+    const st = agent.status;
+    if (st?.phase !== "Working" || !st.session || !st.sessionBead || !st.pod) return;
+    const name = agent.metadata.name;
+    if ((this.handled.get(name) ?? 0) >= st.session) return;
+    this.handled.set(name, st.session);
+    this.sessions.push({ agent: name, role: agent.spec.role, session: st.session, bead: st.sessionBead });
+    const run = this.run(agent.spec.town, name, agent.spec.role, st.session, st.sessionBead, st.pod).catch((e) => {
+      this.errors.push(`${name} session ${st.session}: ${(e as Error).message}`);
+    });
+    this.running.add(run);
+    void run.finally(() => this.running.delete(run));
+  }
+
+  private async run(
+    town: string,
+    agent: string,
+    role: "Polecat" | "Refinery",
+    session: number,
+    bead: string,
+    pod: string,
+  ) {
+    const client = new AgentClient(await this.agentHttp(agent), { namespace: this.namespace, town, agent, session });
+    const beat = () => client.heartbeat(pod, { time: Date.now(), kind: "test", activeTools: 0 }).catch(() => {});
+    await beat();
+    const timer = setInterval(beat, this.heartbeatMs);
+    this.timers.add(timer);
+    const stopHeartbeat = () => {
+      clearInterval(timer);
+      this.timers.delete(timer);
+    };
+    try {
+      await this.script({
+        agent,
+        role,
+        session,
+        bead,
+        pod,
+        client,
+        report: (input) => client.report({ ...input, bead: input.bead ?? bead } as ReportInput),
+        exit: async (code) => {
+          stopHeartbeat();
+          await exitPod(this.http, this.namespace, pod, code);
+        },
+        stopHeartbeat,
+      });
+    } finally {
+      stopHeartbeat();
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.informer.stop();
+    for (const t of this.timers) clearInterval(t);
+    await Promise.allSettled([...this.running]);
+  }
+}

@@ -1,0 +1,58 @@
+// Records every phase a bead or session pod goes through during a test, in the order the watch
+// delivered them, so a test can assert on the whole story afterwards (e.g. "never more than two
+// issues in progress at once", "dispatched only after its dependencies closed").
+import { createInformer, type Informer, type KubeObject } from "../../src/controller/informer.ts";
+import type { KubeHttp } from "../../src/controller/kube-http.ts";
+import { createKubeListWatch } from "../../src/controller/list-watch.ts";
+
+export interface Transition {
+  at: number;
+  name: string;
+  phase: string;
+  object: KubeObject;
+}
+
+export class History {
+  readonly beads: Transition[] = [];
+  readonly pods: Transition[] = [];
+  private readonly informers: Informer[];
+
+  constructor(http: KubeHttp, namespace: string) {
+    const watch = (group: string, version: string, plural: string, into: Transition[]) => {
+      const i = createInformer({
+        name: `history-${plural}`,
+        listWatch: createKubeListWatch(http, { group, version, plural, namespace }),
+      });
+      const last = new Map<string, string>();
+      const seen = (o: KubeObject) => {
+        const phase =
+          ((o.status as { phase?: string } | undefined)?.phase ?? "") +
+          (o.metadata.deletionTimestamp ? "/deleting" : "");
+        if (last.get(o.metadata.name) === phase) return;
+        last.set(o.metadata.name, phase);
+        into.push({ at: Date.now(), name: o.metadata.name, phase, object: o });
+      };
+      i.addHandlers({
+        onAdd: seen,
+        onUpdate: (_p, o) => seen(o),
+        onDelete: (o) => into.push({ at: Date.now(), name: o.metadata.name, phase: "Deleted", object: o }),
+      });
+      return i;
+    };
+    this.informers = [watch("gastown.dev", "v1alpha1", "beads", this.beads), watch("", "v1", "pods", this.pods)];
+    for (const i of this.informers) i.start();
+  }
+
+  /** The phase of every bead at each recorded moment, replayed in order. */
+  *beadStates(): Generator<Map<string, string>> {
+    const now = new Map<string, string>();
+    for (const t of this.beads) {
+      now.set(t.name, t.phase);
+      yield now;
+    }
+  }
+
+  stop(): void {
+    for (const i of this.informers) i.stop();
+  }
+}
