@@ -6,7 +6,6 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { createLogger } from "./controller/logger.ts";
 import { startOperator } from "./controller/operator.ts";
 import { createPodRuntime } from "./runtime/pod-runtime.ts";
-import { createProcessRuntime } from "./runtime/process-runtime.ts";
 
 const HELP = `gastown-operator — reconciles Gas Town resources (towns, convoys, beads, agents)
 
@@ -86,12 +85,14 @@ async function main(): Promise<void> {
     fail("--leader-elect needs --leader-election-namespace (or $POD_NAMESPACE, or --namespace)");
   const metricsPort = integer("metrics-port", f["metrics-port"], -1);
   const processDir = f["process-dir"];
+  // Loaded only when asked for: a cluster deployment never needs the local process runtime.
+  const processRuntime = f.runtime === "process" ? (await import("./runtime/process-runtime.ts")).createProcessRuntime : undefined;
   const operator = await startOperator({
     kubeConfig: kc,
     ...(namespace ? { namespace } : {}),
     runtime: (http) =>
-      f.runtime === "process"
-        ? createProcessRuntime({ http, kubeConfig: kc, dir: processDir, logger })
+      processRuntime
+        ? processRuntime({ http, kubeConfig: kc, dir: processDir, logger })
         : createPodRuntime({ http, ...(namespace ? { namespace } : {}), logger }),
     identity: f.identity ?? `${hostname()}-${process.pid}`,
     ...(f["leader-elect"] && leaseNamespace ? { leaderElection: { namespace: leaseNamespace } } : {}),

@@ -27,16 +27,11 @@ interface KindDefinition {
   description: string;
   columns: PrinterColumn[];
   rootValidations?: { rule: string; message: string; fieldPath?: string; reason?: string }[];
+  /** Longest name allowed, and why: derived names (agents, pods, MRs) must still fit. */
+  maxNameLength?: { max: number; why: string };
 }
 
 const age: PrinterColumn = { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" };
-
-// fieldPath cannot point into metadata (the CRD schema does not describe it), so the message names
-// the field instead.
-const nameAtMost = (max: number, why: string) => ({
-  rule: `self.metadata.name.size() <= ${max}`,
-  message: `metadata.name must be at most ${max} characters: ${why}`,
-});
 
 export const KINDS: KindDefinition[] = [
   {
@@ -54,7 +49,7 @@ export const KINDS: KindDefinition[] = [
       { name: "Open", type: "integer", jsonPath: ".status.openBeads", description: "Open beads" },
       age,
     ],
-    rootValidations: [nameAtMost(24, "it prefixes every agent, pod and lease name of the town")],
+    maxNameLength: { max: 24, why: "it prefixes every agent, pod and lease name of the town" },
   },
   {
     kind: "Convoy",
@@ -72,7 +67,7 @@ export const KINDS: KindDefinition[] = [
       { name: "Town", type: "string", jsonPath: ".spec.town", priority: 1 },
       age,
     ],
-    rootValidations: [nameAtMost(63, "its tasks become beads named <convoy>-<task>")],
+    maxNameLength: { max: 63, why: "its tasks become beads named <convoy>-<task>" },
   },
   {
     kind: "Bead",
@@ -98,8 +93,8 @@ export const KINDS: KindDefinition[] = [
         message: "a bead cannot depend on itself; remove its own name from spec.dependsOn",
         fieldPath: ".spec.dependsOn",
       },
-      nameAtMost(150, "merge request and rework beads append -mr-<n>-rework-<n> to it"),
     ],
+    maxNameLength: { max: 150, why: "merge request and rework beads append -mr-<n>-rework-<n> to it" },
   },
   {
     kind: "Agent",
@@ -147,7 +142,19 @@ export function customResourceDefinition(def: KindDefinition): JSONSchema {
     properties: {
       apiVersion: { type: "string" },
       kind: { type: "string" },
-      metadata: { type: "object" },
+      // A name bound in the schema (not CEL) makes the apiserver say "metadata.name: Too long".
+      metadata: def.maxNameLength
+        ? {
+            type: "object",
+            properties: {
+              name: {
+                type: "string",
+                maxLength: def.maxNameLength.max,
+                description: `At most ${def.maxNameLength.max} characters: ${def.maxNameLength.why}.`,
+              },
+            },
+          }
+        : { type: "object" },
       spec: toStructuralSchema(def.spec),
       status: toStructuralSchema(def.status),
     },

@@ -49,6 +49,8 @@ export interface Expectations {
   clear(key: string): void;
   /** Keys with unmet expectations, for debugging and metrics. */
   pendingKeys(): string[];
+  /** The key's unmet expectations, for logs ("waiting for the cache to show …"). */
+  describe(key: string): string[];
 }
 
 export interface ExpectationsOptions {
@@ -120,5 +122,6 @@ export function createExpectations(options: ExpectationsOptions = {}): Expectati
       byKey.delete(key);
     },
     pendingKeys: () => [...byKey.keys()],
+    describe: (key) => (byKey.get(key) ?? []).map((e) => `${e.kind} ${e.ref.resource}/${e.ref.name}`),
   };
 }

@@ -61,6 +61,7 @@ export function createReconciler(deps: ReconcilerDeps) {
     }
     if (!expectations.satisfied(key, lookup)) {
       // The watch event that satisfies them enqueues the town; this is only the safety net.
+      deps.logger.debug({ town, waitingFor: expectations.describe(key) }, "waiting for the cache to show our writes");
       const at = expectations.expiresAt(key);
       return { requeueAfterMs: at === undefined ? SLACK_MS : Math.max(0, at - clock.now()) };
     }

@@ -2,6 +2,7 @@
 // or as a child process, and pod exits faked the way a kubelet would report them.
 import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import type { Bead } from "../../src/api/bead.ts";
@@ -91,7 +92,7 @@ export function adminHttp(): KubeHttp {
 export async function create(
   http: KubeHttp,
   namespace: string,
-  obj: { kind: string; metadata: { name: string } },
+  obj: { apiVersion?: string; kind: string; metadata: { name: string }; [field: string]: unknown },
 ): Promise<void> {
   const plural = `${obj.kind.toLowerCase()}s`;
   await http.json({ method: "POST", path: `/apis/gastown.dev/v1alpha1/namespaces/${namespace}/${plural}`, body: obj });
@@ -145,6 +146,7 @@ export function spawnOperator(namespace: string, identity: string, extra: string
       "--runtime=pod",
       "--metrics-port=0",
       `--identity=${identity}`,
+      ...(process.env.GASTOWN_TEST_LOGS ? ["--log-level=debug"] : []),
       ...extra,
     ],
     { stdio: ["ignore", process.env.GASTOWN_TEST_LOGS ? "inherit" : "ignore", "inherit"] },
@@ -240,4 +242,27 @@ export function kubeConfigFromFile(): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfigPath());
   return kc;
+}
+
+/** A free TCP port on loopback (for an operator's metrics endpoint). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Sums a counter (all label sets) from a Prometheus text exposition. */
+export function counterTotal(metrics: string, name: string): number {
+  let total = 0;
+  for (const line of metrics.split("\n")) {
+    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `))
+      total += Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return total;
 }

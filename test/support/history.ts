@@ -16,6 +16,19 @@ export class History {
   readonly beads: Transition[] = [];
   readonly pods: Transition[] = [];
   private readonly informers: Informer[];
+  private waiters: { n: number; resolve: () => void }[] = [];
+
+  /** Resolves once at least n bead transitions were recorded (progress, not time). */
+  beadTransitions(n: number): Promise<void> {
+    if (this.beads.length >= n) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ n, resolve }));
+  }
+
+  private notify(): void {
+    const ready = this.waiters.filter((w) => this.beads.length >= w.n);
+    this.waiters = this.waiters.filter((w) => this.beads.length < w.n);
+    for (const w of ready) w.resolve();
+  }
 
   constructor(http: KubeHttp, namespace: string) {
     const watch = (group: string, version: string, plural: string, into: Transition[]) => {
@@ -31,6 +44,7 @@ export class History {
         if (last.get(o.metadata.name) === phase) return;
         last.set(o.metadata.name, phase);
         into.push({ at: Date.now(), name: o.metadata.name, phase, object: o });
+        this.notify();
       };
       i.addHandlers({
         onAdd: seen,

@@ -18,7 +18,8 @@ describe("checked-in CRDs", () => {
   });
 
   it("carry the gastown category, short names and a status subresource", () => {
-    for (const text of generated.values()) {
+    for (const [name, text] of generated) {
+      if (name === "kustomization.yaml") continue;
       expect(text).toContain("- gastown");
       expect(text).toMatch(/shortNames:\n\s+- \w+/);
       expect(text).toContain("status: {}");

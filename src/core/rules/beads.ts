@@ -54,7 +54,45 @@ function freshHeartbeat(d: Draft, agent: AgentView): boolean {
   return renew !== undefined && d.now - renew <= d.snap.config.timeouts.heartbeatTimeout;
 }
 
+/**
+ * A dispatch cut short by a controller that died mid-plan. If the assignee is hooked but Idle with
+ * no session, the session was never started: back to Open for the retry rule, at once. If the
+ * assignee was never hooked (the claim was the last write), nobody is coming: once the window a
+ * session has to start in has passed, the bead is reopened unassigned — without waiting out the
+ * much longer stale-InProgress timeout.
+ */
+function interruptedDispatch(d: Draft, bead: BeadView): boolean {
+  if (beadHasLiveSession(d, bead.name)) return false;
+  const agent = d.agent(bead.state.assignee ?? "");
+  if (agent && agent.state.hook === bead.name) {
+    if (agent.role !== "Polecat" || agent.state.phase !== "Idle") return false;
+    if (d.pendingReportAgents.has(agent.name) || d.liveSessions(agent.name).length > 0) return false;
+    d.updateBead(
+      bead.name,
+      { phase: "Open", phaseSince: d.now, reason: "DispatchInterrupted" },
+      why("DispatchInterrupted", `${agent.name} was hooked to ${bead.name} but no session is running; retrying`, true),
+    );
+    return true;
+  }
+  const t = d.snap.config.timeouts;
+  const since = bead.state.lastDispatch ?? bead.state.phaseSince;
+  const window = t.startupGrace + t.heartbeatTimeout;
+  if (d.now - since <= window) {
+    d.wake.at(since + window + 1);
+    return false;
+  }
+  const w = why(
+    "DispatchInterrupted",
+    `${bead.name} was claimed for ${bead.state.assignee ?? "nobody"}, who never started on it`,
+    true,
+  );
+  d.updateBead(bead.name, { phase: "Open", phaseSince: d.now, assignee: undefined, reason: "DispatchInterrupted" }, w);
+  for (const a of d.hookedTo(bead.name)) release(d, a.name, w);
+  return true;
+}
+
 function staleInProgress(d: Draft, bead: BeadView): void {
+  if (interruptedDispatch(d, bead)) return;
   const t = d.snap.config.timeouts;
   const hooked = d.hookedTo(bead.name);
   if (hooked.some((a) => a.state.phase === "Working" || freshHeartbeat(d, a))) return;

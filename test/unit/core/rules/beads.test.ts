@@ -1,0 +1,712 @@
+// §5.3 Beads: cancel, retry with back-off and the attempt cap, stale InProgress, orphaned
+// InReview, and lazy assignment (priority, age, per-rig and town-wide limits, staged, suspend).
+import { describe, expect, it } from "vitest";
+import type { Agent } from "../../../../src/api/agent.ts";
+import {
+  beadStatus,
+  conditionsOf,
+  convoyOf,
+  effects,
+  type Fixture,
+  iso,
+  issue,
+  type Limits,
+  lease,
+  MIN,
+  mergeRequest,
+  ofType,
+  planAt,
+  pod,
+  polecat,
+  reasons,
+  refinery,
+  report,
+  SEC,
+  T0,
+  town,
+  withObjects,
+  workingStatus,
+} from "../builders.ts";
+
+const TOAST = "gt-app-toast";
+const MAPLE = "gt-app-maple";
+const P = T0 + 10 * MIN;
+
+const dispatchedTo = (p: ReturnType<typeof planAt>, bead: string) =>
+  ofType(p, "StartSession")
+    .filter((a) => a.bead === bead)
+    .map((a) => a.agent);
+
+describe("cancel", () => {
+  const NOW = P + MIN;
+  it("an InProgress issue fails (Cancelled), its agent's session is stopped and the agent released", () => {
+    const p = planAt(
+      {
+        beads: [issue("x", { phase: "InProgress", assignee: TOAST, attempts: 1, since: P, spec: { cancel: true } })],
+        agents: [polecat(TOAST, { hook: "x", status: workingStatus(TOAST, "x", { heartbeat: NOW }) })],
+        sessions: [pod(TOAST, 1, { bead: "x", started: P })],
+        leases: [lease(TOAST, { renewTime: NOW })],
+      },
+      NOW,
+    );
+    const w = { reason: "Cancelled", message: "x was cancelled (spec.cancel)" };
+    expect(effects(p)).toMatchObject([
+      {
+        type: "UpdateBeadStatus",
+        name: "x",
+        status: { phase: "Failed", lastPhaseTransitionTime: iso(NOW), resolution: "Cancelled", reason: "Cancelled" },
+      },
+      { type: "StopSession", agent: TOAST, pod: `${TOAST}-1`, why: w },
+      { type: "UpdateAgentStatus", name: TOAST, status: { phase: "Idle", idleSince: iso(NOW) } },
+      { type: "SetHook", agent: TOAST, hook: null, why: w },
+    ]);
+  });
+
+  it.each([
+    { name: "an Open issue", bead: issue("x", { spec: { cancel: true } }) },
+    {
+      name: "an Open merge request",
+      bead: mergeRequest("x-mr-1", "x", { spec: { cancel: true } }),
+    },
+  ])("$name fails (Cancelled) and is never dispatched", ({ bead }) => {
+    const p = planAt({ beads: [bead] }, P);
+    expect(effects(p)).toMatchObject([
+      {
+        type: "UpdateBeadStatus",
+        name: bead.metadata.name,
+        status: { phase: "Failed", resolution: "Cancelled", reason: "Cancelled" },
+      },
+    ]);
+    expect(conditionsOf(p, "Bead", bead.metadata.name).Stalled).toMatchObject({ status: "True", reason: "Cancelled" });
+  });
+
+  it("a cancel that arrives with the merge does not fail the merged issue", () => {
+    const ref = "gt-app-refinery";
+    const p = planAt(
+      {
+        beads: [
+          issue("x", { phase: "InReview", attempts: 1, since: P, spec: { cancel: true } }),
+          mergeRequest("x-mr-1", "x", { phase: "InProgress", assignee: ref, attempts: 1, since: P }),
+        ],
+        agents: [refinery({ hook: "x-mr-1", status: workingStatus(ref, "x-mr-1", { start: P, heartbeat: P + MIN }) })],
+        sessions: [pod(ref, 1, { bead: "x-mr-1", created: P })],
+        leases: [lease(ref, { renewTime: P + MIN })],
+        reports: [report("r", { agent: ref, bead: "x-mr-1", type: "Done" })],
+      },
+      P + MIN,
+    );
+    expect(beadStatus(p, "x")).toMatchObject({ phase: "Closed", resolution: "Merged" });
+    expect(reasons(p, "x")).not.toContain("Cancelled");
+  });
+
+  it("a bead already Closed is left alone", () => {
+    const p = planAt(
+      { beads: [issue("x", { phase: "Closed", spec: { cancel: true }, status: { resolution: "Merged" } })] },
+      P,
+    );
+    expect(effects(p)).toEqual([]);
+  });
+});
+
+/** x Open and assigned to toast, which is Idle, hooked, its session `attempts` ended at P. */
+function waitingForRetry(attempts: number, o: { limits?: Limits; suspend?: boolean } = {}): Fixture {
+  return {
+    town: town({ limits: o.limits, suspend: o.suspend }),
+    beads: [issue("x", { phase: "Open", assignee: TOAST, attempts, since: P })],
+    agents: [polecat(TOAST, { hook: "x", status: { phase: "Idle", session: attempts, idleSince: iso(P) } })],
+    sessions: [pod(TOAST, attempts, { bead: "x", phase: "Failed", exitCode: 1, finished: P })],
+  };
+}
+
+describe("retry: back-off counted from the bead's lastPhaseTransitionTime (2, 2, 5, 10, 30 min)", () => {
+  it.each([
+    { attempts: 1, backoff: 2 * MIN, limits: {} },
+    { attempts: 2, backoff: 2 * MIN, limits: {} },
+    { attempts: 3, backoff: 5 * MIN, limits: {} },
+    { attempts: 4, backoff: 10 * MIN, limits: {} },
+    { attempts: 5, backoff: 30 * MIN, limits: { maxDispatchAttempts: 6 } },
+    { attempts: 7, backoff: 30 * MIN, limits: { maxDispatchAttempts: 10 } },
+  ])(
+    "after $attempts attempts: waits $backoff ms, then re-dispatches to the same agent",
+    ({ attempts, backoff, limits }) => {
+      const f = waitingForRetry(attempts, { limits });
+      const before = planAt(f, P + backoff - 1);
+      expect(effects(before)).toEqual([]);
+      expect(before.nextWakeAt).toBe(P + backoff);
+      const due = P + backoff;
+      const session = attempts + 1;
+      const p = planAt(f, due);
+      expect(effects(p)).toMatchObject([
+        {
+          type: "UpdateBeadStatus",
+          name: "x",
+          status: {
+            phase: "InProgress",
+            lastPhaseTransitionTime: iso(due),
+            dispatchAttempts: attempts + 1,
+            lastDispatchTime: iso(due),
+            branch: "gt/app/x",
+            reason: "Redispatched",
+          },
+        },
+        {
+          type: "StartSession",
+          agent: TOAST,
+          session,
+          pod: `${TOAST}-${session}`,
+          bead: "x",
+          why: { reason: "Redispatched", message: `${TOAST} retries x (attempt ${attempts + 1})` },
+        },
+        {
+          type: "UpdateAgentStatus",
+          name: TOAST,
+          status: {
+            phase: "Working",
+            session,
+            pod: `${TOAST}-${session}`,
+            sessionStartTime: iso(due),
+            idleSince: null,
+          },
+        },
+      ]);
+      // Same agent, already hooked: no hook write, and the assignee stays.
+      expect(ofType(p, "SetHook")).toEqual([]);
+      expect(beadStatus(p, "x")?.assignee).toBeUndefined();
+    },
+  );
+
+  it.each([
+    { attempts: 5, limits: {} },
+    { attempts: 6, limits: {} },
+    { attempts: 3, limits: { maxDispatchAttempts: 3 } },
+  ])("at $attempts attempts with limits $limits the bead fails and the agent is released", ({ attempts, limits }) => {
+    const p = planAt(waitingForRetry(attempts, { limits }), P);
+    expect(effects(p)).toMatchObject([
+      {
+        type: "UpdateBeadStatus",
+        name: "x",
+        status: { phase: "Failed", resolution: "MaxDispatchAttempts", reason: "MaxDispatchAttempts" },
+        events: expect.arrayContaining([
+          { reason: "MaxDispatchAttempts", message: `x failed after ${attempts} dispatch attempts`, warning: true },
+        ]),
+      },
+      { type: "SetHook", agent: TOAST, hook: null },
+    ]);
+  });
+
+  it.each([
+    { name: "town suspended", fixture: waitingForRetry(1, { suspend: true }) },
+    {
+      name: "a blocker is open",
+      fixture: withObjects(waitingForRetry(1), {
+        beads: [
+          issue("x", { phase: "Open", assignee: TOAST, attempts: 1, since: P, spec: { dependsOn: ["dep"] } }),
+          issue("dep", { phase: "InProgress", since: P + 20 * MIN }),
+        ],
+      }),
+    },
+    {
+      name: "the agent is Stalled",
+      fixture: withObjects(waitingForRetry(1), {
+        agents: [polecat(TOAST, { hook: "x", status: { phase: "Stalled", session: 1 } })],
+        sessions: [pod(TOAST, 1, { bead: "x", deleting: true })],
+        leases: [lease(TOAST, { renewTime: P + 20 * MIN })],
+      }),
+    },
+    {
+      name: "the agent still runs a session",
+      fixture: withObjects(waitingForRetry(1), {
+        sessions: [pod(TOAST, 1, { bead: "x", deleting: true })],
+        agents: [polecat(TOAST, { hook: "x", status: { phase: "Idle", session: 1, idleSince: iso(P + 20 * MIN) } })],
+      }),
+    },
+    {
+      name: "another agent runs a session for the bead",
+      fixture: withObjects(waitingForRetry(1), {
+        agents: [polecat(MAPLE, { status: { phase: "Idle", session: 4, idleSince: iso(P + 20 * MIN) } })],
+        sessions: [pod(MAPLE, 4, { bead: "x" })],
+      }),
+    },
+  ])("no re-dispatch while $name", ({ fixture }) => {
+    const p = planAt(fixture, P + 20 * MIN);
+    expect(dispatchedTo(p, "x")).toEqual([]);
+    expect(beadStatus(p, "x")?.phase).toBeUndefined();
+  });
+
+  it.each([
+    {
+      name: "the assignee is no longer hooked to it",
+      agents: [polecat(TOAST, { status: { phase: "Idle", session: 1, idleSince: iso(P) } })],
+      message: `${TOAST} no longer holds x`,
+    },
+    { name: "the assignee is gone", agents: [] as Agent[], message: `agent ${TOAST} is gone` },
+  ])("the assignment is cleared when $name", ({ agents, message }) => {
+    const p = planAt({ ...waitingForRetry(1), agents }, P + 20 * MIN);
+    expect(effects(p).filter((a) => a.type === "UpdateBeadStatus")).toMatchObject([
+      { name: "x", status: { assignee: null }, events: expect.arrayContaining([{ reason: "Unassigned", message }]) },
+    ]);
+    expect(dispatchedTo(p, "x")).toEqual([]);
+  });
+
+  it("the assignment stays while another agent is hooked to the bead", () => {
+    const f = withObjects(waitingForRetry(1), {
+      agents: [
+        polecat(TOAST, { status: { phase: "Idle", session: 1, idleSince: iso(P) } }),
+        polecat(MAPLE, { hook: "x", status: workingStatus(MAPLE, "x", { start: P + 20 * MIN }) }),
+      ],
+      sessions: [pod(MAPLE, 1, { created: P + 20 * MIN })],
+    });
+    const p = planAt(f, P + 20 * MIN);
+    expect(beadStatus(p, "x")?.assignee).toBeUndefined();
+    expect(dispatchedTo(p, "x")).toEqual([]);
+  });
+});
+
+describe("stale InProgress (5 min, no working agent, no fresh heartbeat)", () => {
+  /**
+   * x InProgress for toast, which is Idle but still hooked and whose pod still runs (it went Idle
+   * `idle` ms before the check, so the lingering-session rule is still waiting).
+   */
+  const stale = (
+    o: { agent?: Agent | null; renew?: number; timeouts?: Record<string, string>; idleSince?: number } = {},
+  ): Fixture => ({
+    town: town({ timeouts: o.timeouts }),
+    beads: [issue("x", { phase: "InProgress", assignee: TOAST, attempts: 1, since: P })],
+    agents:
+      o.agent === null
+        ? []
+        : [
+            o.agent ??
+              polecat(TOAST, { hook: "x", status: { phase: "Idle", session: 1, idleSince: iso(o.idleSince ?? P) } }),
+          ],
+    sessions: o.agent === null ? [] : [pod(TOAST, 1, { bead: "x", started: P })],
+    leases: o.renew === undefined ? [] : [lease(TOAST, { renewTime: o.renew })],
+  });
+  const reopened = (now: number, unhook: boolean) => [
+    {
+      type: "UpdateBeadStatus",
+      name: "x",
+      status: { phase: "Open", lastPhaseTransitionTime: iso(now), assignee: null, reason: "StaleInProgress" },
+    },
+    ...(unhook ? [{ type: "SetHook", agent: TOAST, hook: null, why: { reason: "StaleInProgress" } }] : []),
+  ];
+
+  it.each([
+    { name: "hooked Idle agent", fixture: stale({ idleSince: P + 5 * MIN - 10 * SEC }), d: 5 * MIN, unhook: true },
+    {
+      name: "staleInProgress overridden to 1m",
+      fixture: stale({ timeouts: { staleInProgress: "1m" }, idleSince: P + MIN - 10 * SEC }),
+      d: MIN,
+      unhook: true,
+    },
+  ])(
+    "$name: nothing at phase + d (wakes 1 ms later), reopened unassigned at phase + d + 1",
+    ({ fixture, d, unhook }) => {
+      const at = planAt(fixture, P + d);
+      expect(effects(at)).toEqual([]);
+      expect(at.nextWakeAt).toBe(P + d + 1);
+      expect(effects(planAt(fixture, P + d + 1))).toMatchObject(reopened(P + d + 1, unhook));
+    },
+  );
+
+  it("claimed but never hooked (the controller died after the claim): reopened unassigned once the session's start window passed", () => {
+    const window = 180 * SEC + 90 * SEC; // startupGrace + heartbeatTimeout
+    const fixture = stale({ agent: null });
+    const before = planAt(fixture, P + window);
+    expect(effects(before)).toEqual([]);
+    expect(before.nextWakeAt).toBe(P + window + 1);
+    expect(effects(planAt(fixture, P + window + 1))).toMatchObject([
+      {
+        type: "UpdateBeadStatus",
+        name: "x",
+        status: { phase: "Open", lastPhaseTransitionTime: iso(P + window + 1), assignee: null, reason: "DispatchInterrupted" },
+      },
+    ]);
+  });
+
+  it.each([
+    { name: "heartbeat exactly heartbeatTimeout old is fresh", age: 90 * SEC, fires: false },
+    { name: "heartbeat heartbeatTimeout + 1 ms old is stale", age: 90 * SEC + 1, fires: true },
+  ])("$name", ({ age, fires }) => {
+    const now = P + 30 * MIN;
+    const p = planAt(stale({ renew: now - age, idleSince: now - 10 * SEC }), now);
+    expect(beadStatus(p, "x")?.phase).toBe(fires ? "Open" : undefined);
+  });
+
+  it("a Working hooked agent keeps the bead InProgress however old", () => {
+    const now = P + 3 * 60 * MIN;
+    const p = planAt(
+      {
+        ...stale({
+          agent: polecat(TOAST, { hook: "x", status: workingStatus(TOAST, "x", { start: now, heartbeat: now }) }),
+          renew: now,
+        }),
+        sessions: [pod(TOAST, 1, { bead: "x", started: now })],
+      },
+      now,
+    );
+    expect(effects(p)).toEqual([]);
+  });
+});
+
+describe("orphaned InReview (5 min after the issue or its last merge request changed)", () => {
+  const inReview = (mrs: ReturnType<typeof mergeRequest>[]): Fixture => ({
+    beads: [issue("x", { phase: "InReview", assignee: TOAST, attempts: 1, since: P }), ...mrs],
+  });
+  const P2 = P + MIN;
+
+  it.each([
+    {
+      name: "its only merge request failed: reopened unassigned",
+      fixture: inReview([mergeRequest("x-mr-1", "x", { phase: "Failed", since: P2 })]),
+      since: P2,
+      status: { phase: "Open", assignee: null, reason: "OrphanedInReview" },
+    },
+    {
+      name: "no merge request at all: reopened",
+      fixture: inReview([]),
+      since: P,
+      status: { phase: "Open", assignee: null, reason: "OrphanedInReview" },
+    },
+    {
+      name: "a merge request merged: Closed as Merged by it",
+      fixture: inReview([
+        mergeRequest("x-mr-1", "x", { phase: "Failed", since: P }),
+        mergeRequest("x-mr-2", "x", { phase: "Closed", since: P2, status: { resolution: "Merged" } }),
+      ]),
+      since: P2,
+      status: { phase: "Closed", resolution: "Merged", mergedBy: "x-mr-2", reason: "Merged" },
+    },
+  ])("$name", ({ fixture, since, status }) => {
+    const at = planAt(fixture, since + 5 * MIN);
+    expect(effects(at)).toEqual([]);
+    expect(at.nextWakeAt).toBe(since + 5 * MIN + 1);
+    const p = planAt(fixture, since + 5 * MIN + 1);
+    expect(effects(p)).toMatchObject([
+      { type: "UpdateBeadStatus", name: "x", status: { ...status, lastPhaseTransitionTime: iso(since + 5 * MIN + 1) } },
+    ]);
+  });
+
+  it("a live merge request keeps the issue InReview however old", () => {
+    const p = planAt(inReview([mergeRequest("x-mr-1", "x", { phase: "InProgress", since: P })]), P + 60 * MIN);
+    expect(beadStatus(p, "x")?.phase).toBeUndefined();
+  });
+});
+
+describe("lazy assignment", () => {
+  it("an Open, unblocked issue gets a new polecat: created, claimed, hooked, started, Working", () => {
+    const p = planAt({ beads: [issue("x", { spec: { description: "do x" } })] }, P);
+    expect(effects(p)).toMatchObject([
+      { type: "CreateAgent", name: TOAST, role: "Polecat", rig: "app", why: { reason: "PolecatCreated" } },
+      {
+        type: "UpdateBeadStatus",
+        name: "x",
+        resourceVersion: "rv-x",
+        status: {
+          phase: "InProgress",
+          lastPhaseTransitionTime: iso(P),
+          assignee: TOAST,
+          dispatchAttempts: 1,
+          lastDispatchTime: iso(P),
+          branch: "gt/app/x",
+          reason: "Dispatched",
+        },
+      },
+      { type: "SetHook", agent: TOAST, resourceVersion: "", hook: "x" },
+      {
+        type: "StartSession",
+        agent: TOAST,
+        role: "Polecat",
+        rig: "app",
+        session: 1,
+        pod: `${TOAST}-1`,
+        bead: "x",
+        context: {
+          beadTitle: "bead x",
+          beadDescription: "do x",
+          branch: "gt/app/x",
+          baseBranch: "main",
+          targetBranch: "main",
+          mergeStrategy: "Direct",
+          gates: [],
+        },
+      },
+      {
+        type: "UpdateAgentStatus",
+        name: TOAST,
+        resourceVersion: "",
+        status: { phase: "Working", session: 1, pod: `${TOAST}-1`, sessionBead: "x", sessionStartTime: iso(P) },
+      },
+    ]);
+  });
+
+  it("a convoy member in ReviewThenLand branches from and targets the feature branch", () => {
+    const p = planAt(
+      {
+        convoys: [convoyOf("c", [{ name: "a" }])],
+        beads: [issue("c-a", { spec: { convoy: "c" } })],
+      },
+      P,
+    );
+    expect(ofType(p, "StartSession")[0]?.context).toMatchObject({
+      branch: "gt/app/c-a",
+      baseBranch: "convoy/c",
+      targetBranch: "convoy/c",
+    });
+  });
+
+  it("a free Idle polecat of the rig is reused (first by name), its checkpoint passed on", () => {
+    const free = (name: string, o: Partial<Agent["status"]> = {}) =>
+      polecat(name, { status: { phase: "Idle", session: 2, idleSince: iso(P), ...o } });
+    const p = planAt(
+      {
+        beads: [issue("x")],
+        agents: [
+          free(TOAST),
+          free("gt-app-sage"),
+          free(MAPLE, { checkpoint: { data: "ctx", session: 2, time: iso(P) } }),
+          free("gt-app-birch-other", { phase: "Idle" }),
+        ].map((a) => (a.metadata.name === "gt-app-birch-other" ? { ...a, spec: { ...a.spec, rig: "other" } } : a)),
+      },
+      P,
+    );
+    expect(ofType(p, "CreateAgent")).toEqual([]);
+    expect(ofType(p, "StartSession")).toMatchObject([
+      { agent: MAPLE, session: 3, pod: `${MAPLE}-3`, context: { checkpoint: "ctx" } },
+    ]);
+    expect(ofType(p, "SetHook")).toMatchObject([{ agent: MAPLE, resourceVersion: `rv-${MAPLE}`, hook: "x" }]);
+  });
+
+  it.each([
+    { name: "being deleted", agent: polecat(TOAST, { deleting: true, status: { phase: "Idle", session: 1 } }) },
+    {
+      name: "still running a session",
+      agent: polecat(TOAST, { status: { phase: "Idle", session: 1, idleSince: iso(P) } }),
+      sessions: [pod(TOAST, 1, { bead: "old" })],
+    },
+    { name: "of another rig", agent: polecat("gt-web-toast", { rig: "web", status: { phase: "Idle", session: 1 } }) },
+    { name: "a refinery", agent: refinery({ status: { phase: "Idle", session: 1 } }) },
+  ])("an agent $name is not reused: a new polecat gets the next free pool name", ({ agent, sessions }) => {
+    const p = planAt(
+      {
+        town: town({ rigs: [{ name: "app" }, { name: "web" }] }),
+        beads: [issue("x")],
+        agents: [agent],
+        sessions: sessions ?? [],
+      },
+      P,
+    );
+    const expected = agent.metadata.name === TOAST ? MAPLE : TOAST;
+    expect(ofType(p, "CreateAgent")).toMatchObject([{ name: expected, role: "Polecat", rig: "app" }]);
+    expect(dispatchedTo(p, "x")).toEqual([expected]);
+  });
+
+  it.each([
+    {
+      name: "priority first",
+      beads: [issue("a", { spec: { priority: 3 }, created: T0 }), issue("b", { spec: { priority: 1 }, created: P })],
+      first: "b",
+    },
+    {
+      name: "then age",
+      beads: [issue("a", { created: T0 + SEC }), issue("b", { created: T0 })],
+      first: "b",
+    },
+    {
+      name: "then name",
+      beads: [issue("b", { created: T0 }), issue("a", { created: T0 })],
+      first: "a",
+    },
+  ])("order at the per-rig limit: $name; the rest waits with WaitingForCapacity", ({ beads, first }) => {
+    const p = planAt({ town: town({ limits: { maxPolecatsPerRig: 1 } }), beads }, P);
+    const other = first === "a" ? "b" : "a";
+    expect(dispatchedTo(p, first)).toEqual([TOAST]);
+    expect(dispatchedTo(p, other)).toEqual([]);
+    expect(conditionsOf(p, "Bead", other).Ready).toMatchObject({
+      status: "False",
+      reason: "WaitingForCapacity",
+      message: "all polecats of the rig or town are busy",
+    });
+  });
+
+  it("dispatches as many beads as the limit allows in one plan, each to its own polecat", () => {
+    const p = planAt(
+      {
+        town: town({ limits: { maxPolecatsPerRig: 2 } }),
+        beads: [issue("a", { created: T0 }), issue("b", { created: T0 + 1 }), issue("c", { created: T0 + 2 })],
+      },
+      P,
+    );
+    expect(ofType(p, "StartSession").map((a) => [a.bead, a.agent])).toEqual([
+      ["a", TOAST],
+      ["b", MAPLE],
+    ]);
+    expect(conditionsOf(p, "Bead", "c").Ready).toMatchObject({ reason: "WaitingForCapacity" });
+  });
+
+  const busy: { name: string; agent: Agent; sessions?: ReturnType<typeof pod>[] }[] = [
+    {
+      name: "hooked (Idle)",
+      agent: polecat(MAPLE, { hook: "y", status: { phase: "Idle", session: 1, idleSince: iso(P) } }),
+    },
+    {
+      name: "Working",
+      agent: polecat(MAPLE, { hook: "y", status: workingStatus(MAPLE, "y", { start: P }) }),
+      sessions: [pod(MAPLE, 1, { bead: "y", created: P })],
+    },
+    {
+      name: "Stalled",
+      agent: polecat(MAPLE, { status: { phase: "Stalled", session: 1 } }),
+      sessions: [pod(MAPLE, 1, { bead: "y", created: P, deleting: true })],
+    },
+    {
+      name: "Idle with a live session",
+      agent: polecat(MAPLE, { status: { phase: "Idle", session: 1, idleSince: iso(P) } }),
+      sessions: [pod(MAPLE, 1, { bead: "y", created: P })],
+    },
+  ];
+
+  it.each(busy)("a polecat $name counts against maxPolecatsPerRig", ({ agent, sessions }) => {
+    const f: Fixture = {
+      town: town({ limits: { maxPolecatsPerRig: 1 } }),
+      beads: [issue("x"), issue("y", { phase: "InProgress", assignee: MAPLE, since: P })],
+      agents: [agent],
+      sessions: sessions ?? [],
+    };
+    const p = planAt(f, P);
+    expect(dispatchedTo(p, "x")).toEqual([]);
+    expect(conditionsOf(p, "Bead", "x").Ready).toMatchObject({ reason: "WaitingForCapacity" });
+    const roomier = planAt({ ...f, town: town({ limits: { maxPolecatsPerRig: 2 } }) }, P);
+    expect(dispatchedTo(roomier, "x")).toHaveLength(1);
+  });
+
+  it("a busy refinery does not count against the polecat limits", () => {
+    const p = planAt(
+      {
+        town: town({ limits: { maxPolecatsPerRig: 1 } }),
+        beads: [issue("x")],
+        agents: [refinery({ status: { phase: "Idle", session: 1 } })],
+        sessions: [pod("gt-app-refinery", 1, { bead: "m" })],
+      },
+      P,
+    );
+    expect(dispatchedTo(p, "x")).toEqual([TOAST]);
+  });
+
+  it("the town-wide maxPolecats holds across rigs", () => {
+    const f = (maxPolecats: number): Fixture => ({
+      town: town({ rigs: [{ name: "app" }, { name: "web" }], limits: { maxPolecatsPerRig: 5, maxPolecats } }),
+      beads: [issue("y", { phase: "InProgress", assignee: TOAST, since: P }), issue("w", { spec: { rig: "web" } })],
+      agents: [polecat(TOAST, { hook: "y", status: { phase: "Idle", session: 1, idleSince: iso(P) } })],
+    });
+    const full = planAt(f(1), P);
+    expect(dispatchedTo(full, "w")).toEqual([]);
+    expect(conditionsOf(full, "Bead", "w").Ready).toMatchObject({ reason: "WaitingForCapacity" });
+    expect(dispatchedTo(planAt(f(2), P), "w")).toEqual(["gt-web-toast"]);
+  });
+
+  it("maxPolecats defaults to maxPolecatsPerRig × rigs", () => {
+    const p = planAt(
+      {
+        town: town({ rigs: [{ name: "app" }, { name: "web" }], limits: { maxPolecatsPerRig: 1 } }),
+        beads: [issue("a"), issue("w", { spec: { rig: "web" } })],
+      },
+      P,
+    );
+    expect(ofType(p, "StartSession").map((a) => a.agent)).toEqual([TOAST, "gt-web-toast"]);
+  });
+
+  it.each([
+    {
+      name: "a blocker is open (Blocked)",
+      fixture: {
+        beads: [issue("x", { spec: { dependsOn: ["dep"] } }), issue("dep", { phase: "InProgress", since: P })],
+      },
+      ready: "Blocked",
+    },
+    {
+      name: "a blocker does not exist yet (Blocked)",
+      fixture: { beads: [issue("x", { spec: { dependsOn: ["later"] } })] },
+      ready: "Blocked",
+    },
+    { name: "it has no rig (NoRig)", fixture: { beads: [issue("x", { spec: { rig: undefined } })] }, ready: "NoRig" },
+    {
+      name: "its rig is unknown",
+      fixture: { beads: [issue("x", { spec: { rig: "nope" } })] },
+      ready: "Pending",
+    },
+    {
+      name: "its convoy is staged (Staged)",
+      fixture: {
+        convoys: [convoyOf("c", [{ name: "x" }], { staged: true })],
+        beads: [issue("c-x", { spec: { convoy: "c" } })],
+      },
+      ready: "Staged",
+      bead: "c-x",
+    },
+    {
+      name: "the town is suspended",
+      fixture: { town: town({ suspend: true }), beads: [issue("x")] },
+      ready: "Pending",
+    },
+    {
+      name: "a Working agent is already hooked to it",
+      fixture: {
+        beads: [issue("x", { since: P })],
+        agents: [polecat(MAPLE, { hook: "x", status: workingStatus(MAPLE, "x", { start: P }) })],
+        sessions: [pod(MAPLE, 1, { created: P })],
+      },
+      ready: "Pending",
+    },
+    {
+      name: "a session for it is still running",
+      fixture: {
+        beads: [issue("x")],
+        agents: [polecat(MAPLE, { status: { phase: "Idle", session: 1, idleSince: iso(P) } })],
+        sessions: [pod(MAPLE, 1, { bead: "x" })],
+      },
+      ready: "Pending",
+    },
+  ])("not dispatched when $name", ({ fixture, ready, bead }) => {
+    const name = bead ?? "x";
+    const p = planAt(fixture as Fixture, P);
+    expect(dispatchedTo(p, name)).toEqual([]);
+    expect(beadStatus(p, name)?.phase).toBeUndefined();
+    expect(conditionsOf(p, "Bead", name).Ready).toMatchObject({ status: "False", reason: ready });
+  });
+
+  it("an Idle agent hooked to an unassigned issue is released, and the issue dispatched normally", () => {
+    const p = planAt(
+      {
+        beads: [issue("x", { since: P })],
+        agents: [polecat(MAPLE, { hook: "x", status: { phase: "Idle", session: 1, idleSince: iso(P) } })],
+      },
+      P,
+    );
+    expect(ofType(p, "SetHook")).toMatchObject([
+      { agent: MAPLE, hook: null, why: { reason: "Unhooked" } },
+      { agent: MAPLE, hook: "x", why: { reason: "Dispatched" } },
+    ]);
+  });
+
+  it.each(["Closed", "Failed"] as const)("a %s blocker is resolved", (phase) => {
+    const p = planAt(
+      {
+        beads: [
+          issue("x", { spec: { dependsOn: ["dep"] } }),
+          issue("dep", { phase, status: { resolution: phase === "Closed" ? "Merged" : "Cancelled" } }),
+        ],
+      },
+      P,
+    );
+    expect(dispatchedTo(p, "x")).toEqual([TOAST]);
+  });
+
+  it("flipping a staged convoy to active dispatches its ready members", () => {
+    const beads = [issue("c-x", { spec: { convoy: "c" } })];
+    const staged = planAt({ convoys: [convoyOf("c", [{ name: "x" }], { staged: true })], beads }, P);
+    expect(ofType(staged, "StartSession")).toEqual([]);
+    const active = planAt({ convoys: [convoyOf("c", [{ name: "x" }], { staged: false })], beads }, P);
+    expect(dispatchedTo(active, "c-x")).toEqual([TOAST]);
+  });
+});
