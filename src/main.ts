@@ -86,7 +86,8 @@ async function main(): Promise<void> {
   const metricsPort = integer("metrics-port", f["metrics-port"], -1);
   const processDir = f["process-dir"];
   // Loaded only when asked for: a cluster deployment never needs the local process runtime.
-  const processRuntime = f.runtime === "process" ? (await import("./runtime/process-runtime.ts")).createProcessRuntime : undefined;
+  const processRuntime =
+    f.runtime === "process" ? (await import("./runtime/process-runtime.ts")).createProcessRuntime : undefined;
   const operator = await startOperator({
     kubeConfig: kc,
     ...(namespace ? { namespace } : {}),

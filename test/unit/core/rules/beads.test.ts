@@ -319,7 +319,12 @@ describe("stale InProgress (5 min, no working agent, no fresh heartbeat)", () =>
       {
         type: "UpdateBeadStatus",
         name: "x",
-        status: { phase: "Open", lastPhaseTransitionTime: iso(P + window + 1), assignee: null, reason: "DispatchInterrupted" },
+        status: {
+          phase: "Open",
+          lastPhaseTransitionTime: iso(P + window + 1),
+          assignee: null,
+          reason: "DispatchInterrupted",
+        },
       },
     ]);
   });
