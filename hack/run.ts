@@ -1,17 +1,29 @@
-// `make run`: a cluster to play with, in the foreground, until Ctrl-C.
+// `make run`: Gas Town on one machine, in the foreground, until Ctrl-C.
 //
 // 1. the cluster: the one $KUBECONFIG points at when it answers (the CRDs are applied there),
 //    otherwise a local control plane whose state lives in .run/run/;
-// 2. (to come) the operator, with the process runtime for agent sessions;
-// 3. (to come) the demo town and its local bare repository;
-// then it prints how to look at it and waits for SIGINT/SIGTERM to stop what it started.
+// 2. the admission policy, the namespace, and the demo rig: a local bare git repository, created
+//    on first run in .run/demo/app.git and kept afterwards;
+// 3. the demo town, and the operator with the process runtime running the scripted demo agent;
+// then it prints how to apply a convoy and watch it, echoes the operator's one line per transition,
+// and on SIGINT/SIGTERM stops what it started (sessions, operator, control plane).
+//
+// Flags, or the environment when it runs through `make run` (tests run several demos on one cluster):
+//   --namespace NS   $GASTOWN_DEMO_NAMESPACE   where the demo town lives (default "default")
+//   --state-dir DIR  $GASTOWN_DEMO_STATE_DIR   the bare repository, session workspaces and logs
+//                                              (default .run/demo)
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { applyCrds, reachable, startLocalCluster } from "./local-cluster.ts";
+import { join, relative, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { startDemoOperator } from "./demo/operator.ts";
+import { ensureDemoRepo } from "./demo/repo.ts";
+import { DEMO_TOWN, demoTown } from "./demo/town.ts";
+import { applyCrds, kubectl, reachable, startLocalCluster } from "./local-cluster.ts";
 
 const ROOT = join(import.meta.dirname, "..");
-const STATE = join(ROOT, ".run", "run");
+const CLUSTER_STATE = join(ROOT, ".run", "run");
 const LOCK = join(ROOT, ".run", "run.pid");
+const ADMISSION_POLICY = join(ROOT, "manifests", "base", "admission-policy.yaml");
 
 interface Target {
   /** Undefined: kubectl and clients follow $KUBECONFIG. */
@@ -34,7 +46,7 @@ async function clusterTarget(): Promise<Target> {
   }
   takeLock();
   const started = performance.now();
-  const cluster = await startLocalCluster({ dataDir: STATE, log: (line) => log(line) });
+  const cluster = await startLocalCluster({ dataDir: CLUSTER_STATE, log: (line) => log(line) });
   log(`local control plane ready in ${((performance.now() - started) / 1000).toFixed(1)}s`);
   return {
     kubeconfigPath: cluster.kubeconfigPath,
@@ -55,7 +67,7 @@ function takeLock(): void {
       throw new Error(`make run is already running (pid ${pid}); stop it with Ctrl-C first`);
     }
   }
-  rmSync(STATE, { recursive: true, force: true });
+  rmSync(CLUSTER_STATE, { recursive: true, force: true });
   writeFileSync(LOCK, `${process.pid}\n`);
 }
 
@@ -68,16 +80,34 @@ function alive(pid: number): boolean {
   }
 }
 
-function printUsage(target: Target): void {
+/** The namespace, the admission policy that binds reports to their agent, and the demo town. */
+async function installDemo(kubeconfigPath: string | undefined, namespace: string, repo: string): Promise<void> {
+  const apply = (input: string) =>
+    kubectl(
+      kubeconfigPath,
+      ["apply", "--server-side", "--force-conflicts", "--field-manager=gastown-demo", "-f", "-"],
+      { input },
+    );
+  await apply(JSON.stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } }));
+  await apply(readFileSync(ADMISSION_POLICY, "utf8"));
+  await apply(JSON.stringify(demoTown(namespace, repo)));
+}
+
+function printUsage(target: Target, namespace: string, repo: string, sessionsDir: string): void {
+  const ns = namespace === "default" ? "" : ` -n ${namespace}`;
+  const rel = (p: string) => relative(process.cwd(), p) || ".";
   const exportLine = target.kubeconfigPath
     ? `  export KUBECONFIG=${target.kubeconfigPath}\n`
     : `  # KUBECONFIG=${process.env.KUBECONFIG} is already set\n`;
   console.log(`
-Gas Town is running on ${target.description}. In another terminal:
+Gas Town is running on ${target.description}: town "${DEMO_TOWN}", rig "app" on ${rel(repo)}.
+In another terminal:
 ${exportLine}  export PATH=${join(ROOT, "hack", "bin")}:$PATH
-  kubectl apply -f examples/
-  kubectl get gastown
+  kubectl apply${ns} -f examples/convoy.yaml
+  kubectl get${ns} convoys,beads --watch        # or: kubectl get${ns} gastown
+  git --git-dir=${rel(repo)} log --graph --oneline main
 
+Session logs: ${rel(sessionsDir)}/${namespace}/<pod>/session.log
 Press Ctrl-C to stop.`);
 }
 
@@ -97,13 +127,60 @@ function untilSignal(): Promise<NodeJS.Signals> {
   });
 }
 
+function flags() {
+  const { values } = parseArgs({
+    options: {
+      namespace: { type: "string", default: process.env.GASTOWN_DEMO_NAMESPACE || "default" },
+      "state-dir": { type: "string", default: process.env.GASTOWN_DEMO_STATE_DIR || join(ROOT, ".run", "demo") },
+    },
+    strict: true,
+  });
+  return { namespace: values.namespace, stateDir: resolve(values["state-dir"]) };
+}
+
 async function main(): Promise<void> {
+  const { namespace, stateDir } = flags();
   const signal = untilSignal();
-  const target = await clusterTarget();
-  printUsage(target);
-  log(`${await signal}: stopping`);
-  await target.stop();
-  log("stopped");
+  const stops: (() => Promise<void>)[] = [];
+  try {
+    const target = await clusterTarget();
+    stops.unshift(() => target.stop());
+    const repo = join(stateDir, "app.git");
+    log(ensureDemoRepo(repo) ? `created the demo rig ${repo}` : `using the demo rig ${repo}`);
+    await installDemo(target.kubeconfigPath, namespace, repo);
+    // Sessions of an earlier run died with it; their workspaces are of no further use.
+    const sessionsDir = join(stateDir, "sessions");
+    rmSync(sessionsDir, { recursive: true, force: true });
+    const logPath = join(stateDir, "operator.log");
+    rmSync(logPath, { force: true });
+    const operator = await startDemoOperator({
+      kubeconfigPath: target.kubeconfigPath,
+      namespace,
+      sessionsDir,
+      logPath,
+      onLine: (line) => console.log(line),
+    });
+    stops.unshift(() => operator.stop());
+    await kubectl(target.kubeconfigPath, [
+      "wait",
+      `--namespace=${namespace}`,
+      "--for=condition=Ready",
+      "--timeout=60s",
+      `town/${DEMO_TOWN}`,
+    ]).catch((e: Error) => {
+      throw new Error(`the demo town did not become Ready: ${e.message}\n${operator.process.tail(20)}`);
+    });
+    printUsage(target, namespace, repo, sessionsDir);
+    const why = await Promise.race([signal, operator.process.exited.then(() => undefined)]);
+    if (why) log(`${why}: stopping`);
+    else {
+      console.error(`run: the operator exited on its own; its last lines:\n${operator.process.tail(20)}`);
+      process.exitCode = 1;
+    }
+  } finally {
+    for (const stop of stops) await stop();
+    log("stopped");
+  }
 }
 
 try {

@@ -4,7 +4,7 @@
 // file beads/<bead>.md.
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { appendFile, mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import type { SessionEnv } from "../api/session.ts";
 import { type Git, head, remoteBranchExists } from "./git.ts";
@@ -72,8 +72,12 @@ async function polecat(o: DemoOptions): Promise<void> {
     files = await reworkFiles(o);
     const line = `reworked: ${(s.feedback ?? "").replace(/\s+/g, " ").trim()}\n`;
     for (const f of files) {
-      await mkdir(join(o.repoDir, f, ".."), { recursive: true });
-      await appendFile(join(o.repoDir, f), line);
+      const path = join(o.repoDir, f);
+      await mkdir(join(path, ".."), { recursive: true });
+      // The scripted "fix": resolve the TODO markers a gate may have objected to (see the demo
+      // rig's scripts/check.sh), and leave the feedback as a trace of the rework.
+      const text = existsSync(path) ? await readFile(path, "utf8") : "";
+      await writeFile(path, `${text.replace(/^TODO\b/gm, "DONE")}${line}`);
     }
   } else {
     files = [beadFile(s.bead)];

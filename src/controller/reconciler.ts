@@ -89,10 +89,17 @@ export function createReconciler(deps: ReconcilerDeps) {
     for (const b of snapshot.beads.values()) counts.set(b.state.phase, (counts.get(b.state.phase) ?? 0) + 1);
     for (const phase of ["Open", "InProgress", "InReview", "Closed", "Failed"])
       deps.metrics.beads.set({ town, phase }, counts.get(phase) ?? 0);
+    // One info line per transition: one transition is often several actions carrying the same
+    // reason (the bead, its agent and its hook), and status writes without a reason follow from
+    // others; those are details, at debug level.
+    const logged = new Set<string>();
     for (const a of result.actions) {
       const target = "name" in a ? a.name : "agent" in a ? a.agent : "";
       const why = "why" in a ? a.why : a.events[0];
-      deps.logger.info({ town, action: a.type, object: target, reason: why?.reason }, why?.message ?? a.type);
+      const line = why ? `${why.reason}\n${why.message}` : undefined;
+      const level = line !== undefined && !logged.has(line) ? "info" : "debug";
+      if (line !== undefined) logged.add(line);
+      deps.logger[level]({ town, action: a.type, object: target, reason: why?.reason }, why?.message ?? a.type);
     }
     const outcome = await deps.actuator.apply(
       { key, town: parsedTown, snapshot, planMs, actions: result.actions.length },

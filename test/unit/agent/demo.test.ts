@@ -88,6 +88,24 @@ describe("demo polecat", () => {
     expect(git(o.bare, "log", "-1", "--format=%s", "gt/app/b3")).toBe("b3-mr-1-rework-1: Rework b3");
   });
 
+  it("resolves the TODO lines of the reworked files, so a gate that objected to them passes", async () => {
+    const o = createOrigin();
+    await runSession(o, session(o, { bead: "b5", beadDescription: "TODO: handle the empty password" }));
+    expect(git(o.bare, "show", "gt/app/b5:beads/b5.md")).toMatch(/^TODO: handle/m);
+    const rework = session(o, {
+      bead: "b5-mr-1-rework-1",
+      branch: "gt/app/b5",
+      baseBranch: "gt/app/b5",
+      reworkOf: "b5-mr-1",
+      feedback: "TODO lines left:\nTODO: handle the empty password",
+      files: [beadFile("b5")],
+    });
+    await runSession(o, rework);
+    const text = git(o.bare, "show", "gt/app/b5:beads/b5.md");
+    expect(text).not.toMatch(/^TODO/m);
+    expect(text).toContain("DONE: handle the empty password");
+  });
+
   it("reworks the files the branch changed when the reviewer named none", async () => {
     const o = createOrigin();
     await runSession(o, session(o, { bead: "b4" }));
