@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/hack/bin:$(PATH)
 
 NPM_STAMP := node_modules/.installed
 
-.PHONY: all deps controlplane manifests lint test test-unit test-integration test-e2e bench run cluster cluster-down clean
+.PHONY: all deps controlplane manifests lint test test-unit test-integration test-e2e bench run cluster cluster-down clean images deploy undeploy test-e2e-kind
 
 all: test
 
@@ -34,7 +34,7 @@ test-integration: deps controlplane
 	vitest run --project integration
 
 test-e2e: deps controlplane
-	vitest run --project e2e --passWithNoTests
+	vitest run --project e2e
 
 test: lint test-unit test-integration test-e2e
 
@@ -52,3 +52,26 @@ cluster-down: deps
 
 clean:
 	rm -rf node_modules coverage .run hack/bin
+
+# Images and deployment to a real cluster ($KUBECONFIG or the current context). These need
+# Docker, or a cluster of yours; the targets above do not.
+IMG ?= gastown-operator:dev
+AGENT_IMG ?= gastown-agent:dev
+# npm package of a coding-agent CLI to bake into the agent image; empty: the demo agent only.
+AGENT_CLI_NPM_PACKAGE ?=
+DOCKER ?= docker
+
+images:
+	$(DOCKER) build -t $(IMG) -f Dockerfile .
+	$(DOCKER) build -t $(AGENT_IMG) -f images/agent/Dockerfile --build-arg AGENT_CLI_NPM_PACKAGE=$(AGENT_CLI_NPM_PACKAGE) .
+
+# Applies manifests/base with the operator image set to IMG, then waits for the rollout.
+deploy: deps controlplane
+	node hack/deploy.ts apply --image $(IMG)
+
+# Also deletes the CRDs, and with them every Gas Town object in the cluster.
+undeploy: deps controlplane
+	node hack/deploy.ts delete
+
+test-e2e-kind: deps controlplane
+	IMG=$(IMG) AGENT_IMG=$(AGENT_IMG) DOCKER=$(DOCKER) hack/e2e-kind.sh

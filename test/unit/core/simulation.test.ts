@@ -7,7 +7,7 @@
 // bounded number of steps. A failure prints fast-check's seed and path; replay
 // with GASTOWN_SIM_SEED=<seed> GASTOWN_SIM_PATH=<path>.
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, it } from "vitest";
 import { checkInvariants } from "../../../src/core/invariants.ts";
 import type { Snapshot } from "../../../src/core/snapshot.ts";
 import { type Behaviour, convoy, MIN, makeTown, SEC, Sim } from "./harness.ts";
@@ -189,10 +189,9 @@ describe("simulation", () => {
     const seed = process.env.GASTOWN_SIM_SEED ? Number(process.env.GASTOWN_SIM_SEED) : undefined;
     const path = process.env.GASTOWN_SIM_PATH;
     fc.assert(fc.property(townPlan, chaos, run), {
-      numRuns: Number(process.env.GASTOWN_SIM_RUNS ?? 40),
+      numRuns: Number(process.env.GASTOWN_SIM_RUNS ?? 100),
       ...(seed === undefined ? {} : { seed }),
       ...(path === undefined ? {} : { path }),
     });
-    expect(true).toBe(true);
-  });
+  }, 120_000);
 });
