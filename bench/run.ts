@@ -1,5 +1,20 @@
 // `make bench`: every benchmark, printed as numbers with ratios against a baseline of the same run.
+// `node bench/run.ts core` or `node bench/run.ts operator` runs one.
 import { benchCore, printCore } from "./core.ts";
+import { benchOperator, printOperator } from "./operator.ts";
 
 const only = process.argv[2];
+const known = ["core", "operator"];
+if (only && !known.includes(only)) {
+  console.error(`unknown benchmark ${only}; one of: ${known.join(", ")}`);
+  process.exit(2);
+}
 if (!only || only === "core") printCore(benchCore());
+if (!only || only === "operator") {
+  try {
+    printOperator(await benchOperator());
+  } catch (err) {
+    console.error(`bench operator: ${(err as Error).message}`);
+    process.exitCode ||= 1;
+  }
+}

@@ -8,7 +8,7 @@ import { createKubeListWatch } from "../controller/list-watch.ts";
 import type { Logger } from "../controller/logger.ts";
 import { BEAD_ANNOTATION, LABELS, MANAGED_BY, townKey } from "../controller/resources.ts";
 import type { SessionObservation, SessionPhase } from "../core/snapshot.ts";
-import { ensureAgentIdentity } from "./agent-identity.ts";
+import { createAgentIdentities } from "./agent-identity.ts";
 import { sessionPod } from "./pod-spec.ts";
 import type { SessionRuntime, StartRequest } from "./session-runtime.ts";
 
@@ -87,14 +87,14 @@ export function createPodRuntime(o: PodRuntimeOptions): SessionRuntime {
     return town ? [townKey(p.metadata.namespace ?? "", town)] : [];
   });
   const path = (ns: string, name?: string) => `/api/v1/namespaces/${ns}/pods${name ? `/${name}` : ""}`;
+  const identities = createAgentIdentities(o.http);
 
   return {
     kind: "pod",
     async start(req: StartRequest) {
       const heartbeatTimeout = parseDuration(req.town.spec.timeouts.heartbeatTimeout) / 1000;
       const beads = [req.action.bead, ...(req.action.context.reworkOf ? [req.action.context.reworkOf] : [])];
-      await ensureAgentIdentity(
-        o.http,
+      await identities.ensure(
         { namespace: req.namespace, town: req.town.metadata.name, name: req.agent.name, uid: req.agent.uid },
         beads,
         heartbeatTimeout,
@@ -102,7 +102,10 @@ export function createPodRuntime(o: PodRuntimeOptions): SessionRuntime {
       try {
         await o.http.json({ method: "POST", path: path(req.namespace), body: sessionPod(req) });
       } catch (e) {
-        if (!(e instanceof Error && "statusCode" in e && e.statusCode === 409)) throw e;
+        if (e instanceof Error && "statusCode" in e && e.statusCode === 409) return;
+        // E.g. the ServiceAccount was deleted behind our back: rebuild the identity next time.
+        identities.forget(req.agent.uid);
+        throw e;
       }
     },
     async stop(namespace, _agent, name) {

@@ -16,7 +16,7 @@ import type { KubeHttp } from "../controller/kube-http.ts";
 import type { Logger } from "../controller/logger.ts";
 import { townKey } from "../controller/resources.ts";
 import type { SessionObservation } from "../core/snapshot.ts";
-import { ensureAgentIdentity, requestAgentToken } from "./agent-identity.ts";
+import { createAgentIdentities, requestAgentToken } from "./agent-identity.ts";
 import { sessionEnvFor } from "./session-env.ts";
 import type { SessionRuntime, StartRequest } from "./session-runtime.ts";
 
@@ -138,6 +138,7 @@ export function createProcessRuntime(o: ProcessRuntimeOptions): SessionRuntime {
   const listeners: ((key: string) => void)[] = [];
   let closed = false;
   const log = o.logger.child({ component: "process-runtime" });
+  const identities = createAgentIdentities(o.http);
 
   const changed = (s: Session) => {
     s.version++;
@@ -161,13 +162,18 @@ export function createProcessRuntime(o: ProcessRuntimeOptions): SessionRuntime {
     const { namespace, town, action } = req;
     const beads = [action.bead, ...(action.context.reworkOf ? [action.context.reworkOf] : [])];
     const heartbeatTimeout = parseDuration(town.spec.timeouts.heartbeatTimeout) / 1000;
-    await ensureAgentIdentity(
-      o.http,
+    await identities.ensure(
       { namespace, town: town.metadata.name, name: req.agent.name, uid: req.agent.uid },
       beads,
       heartbeatTimeout,
     );
-    const token = await requestAgentToken(o.http, namespace, action.agent, o.tokenSeconds ?? 24 * 3600);
+    const token = await requestAgentToken(o.http, namespace, action.agent, o.tokenSeconds ?? 24 * 3600).catch(
+      (e: unknown) => {
+        // E.g. the ServiceAccount was deleted behind our back: rebuild the identity next time.
+        identities.forget(req.agent.uid);
+        throw e;
+      },
+    );
     // A session name seen again (e.g. after an operator restart) starts from a clean directory.
     await rm(s.dir, { recursive: true, force: true });
     const workspace = join(s.dir, "workspace");

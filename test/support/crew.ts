@@ -1,17 +1,19 @@
 // A simulated crew for integration tests: it watches Agents, and for every new session acts as that
 // agent with the agent's own ServiceAccount token — renewing its Lease and filing reports — the way
-// `gt` inside a real session pod would. What each session does is up to the test.
+// `gt` inside a real session pod would. What each session does is up to the test. The operator
+// benchmark uses it too, so it must not import vitest (see ./agents.ts).
 
+import type { KubeConfig } from "@kubernetes/client-node";
 import { AgentClient, type ReportInput } from "../../src/agent/client.ts";
 import type { Agent } from "../../src/api/agent.ts";
 import { createInformer, type Informer, type KubeObject } from "../../src/controller/informer.ts";
-import type { KubeHttp } from "../../src/controller/kube-http.ts";
-import { createKubeHttp } from "../../src/controller/kube-http.ts";
+import { createKubeHttp, type KubeHttp } from "../../src/controller/kube-http.ts";
 import { createKubeListWatch } from "../../src/controller/list-watch.ts";
-import { agentKubeConfig, exitPod } from "./gastown.ts";
+import { agentKubeConfigOf, exitPod } from "./agents.ts";
 
 export interface Session {
   agent: string;
+  rig: string;
   role: "Polecat" | "Refinery";
   session: number;
   bead: string;
@@ -28,10 +30,17 @@ export type SessionScript = (s: Session) => Promise<void>;
 
 /** The well-behaved crew: polecats report Done on their branch, refineries merge. */
 export const finishWork: SessionScript = async (s) => {
-  if (s.role === "Polecat") await s.report({ type: "Done", branch: `gt/app/${s.bead}`, summary: "done" });
+  if (s.role === "Polecat") await s.report({ type: "Done", branch: `gt/${s.rig}/${s.bead}`, summary: "done" });
   else await s.report({ type: "Done", commit: "abc1234" });
   await s.exit(0);
 };
+
+export interface CrewOptions {
+  script?: SessionScript;
+  heartbeatMs?: number;
+  /** Wraps every KubeConfig the crew makes: the benchmark tags requests to count who wrote. */
+  tag?: (kc: KubeConfig, as: "agent" | "kubelet") => KubeConfig;
+}
 
 export class Crew {
   private readonly informer: Informer;
@@ -39,24 +48,40 @@ export class Crew {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly running = new Set<Promise<void>>();
   private readonly credentials = new Map<string, Promise<KubeHttp>>();
-  private readonly http: KubeHttp;
+  private readonly admin: KubeConfig;
+  /** The kubelet's doings: TokenRequests for agents, pod exits. */
+  private readonly kubelet: KubeHttp;
   private readonly namespace: string;
   private readonly heartbeatMs: number;
+  private readonly tag: NonNullable<CrewOptions["tag"]>;
   readonly errors: string[] = [];
   readonly sessions: { agent: string; role: string; session: number; bead: string }[] = [];
   script: SessionScript;
 
-  constructor(http: KubeHttp, namespace: string, script: SessionScript = finishWork, heartbeatMs = 500) {
-    this.http = http;
+  constructor(admin: KubeConfig, namespace: string, opts: CrewOptions | SessionScript = {}) {
+    const o = typeof opts === "function" ? { script: opts } : opts;
+    this.admin = admin;
     this.namespace = namespace;
-    this.heartbeatMs = heartbeatMs;
-    this.script = script;
+    this.heartbeatMs = o.heartbeatMs ?? 500;
+    this.script = o.script ?? finishWork;
+    this.tag = o.tag ?? ((kc) => kc);
+    this.kubelet = createKubeHttp(this.tag(admin, "kubelet"));
     this.informer = createInformer({
       name: "crew-agents",
-      listWatch: createKubeListWatch(http, { group: "gastown.dev", version: "v1alpha1", plural: "agents", namespace }),
+      listWatch: createKubeListWatch(createKubeHttp(admin), {
+        group: "gastown.dev",
+        version: "v1alpha1",
+        plural: "agents",
+        namespace,
+      }),
     });
     const fire = (o: KubeObject) => this.consider(o as unknown as Agent);
     this.informer.addHandlers({ onAdd: fire, onUpdate: (_p, o) => fire(o) });
+  }
+
+  /** Sessions still acting. */
+  get busy(): number {
+    return this.running.size;
   }
 
   start(): this {
@@ -68,7 +93,10 @@ export class Crew {
   private agentHttp(agent: string): Promise<KubeHttp> {
     let h = this.credentials.get(agent);
     if (!h) {
-      h = agentKubeConfig(this.http, this.namespace, agent).then((kc) => createKubeHttp(kc));
+      h = agentKubeConfigOf(this.admin, this.kubelet, this.namespace, agent).then((kc) =>
+        createKubeHttp(this.tag(kc, "agent")),
+      );
+      h.catch(() => this.credentials.delete(agent));
       this.credentials.set(agent, h);
     }
     return h;
@@ -81,7 +109,15 @@ export class Crew {
     if ((this.handled.get(name) ?? 0) >= st.session) return;
     this.handled.set(name, st.session);
     this.sessions.push({ agent: name, role: agent.spec.role, session: st.session, bead: st.sessionBead });
-    const run = this.run(agent.spec.town, name, agent.spec.role, st.session, st.sessionBead, st.pod).catch((e) => {
+    const run = this.run(
+      agent.spec.town,
+      agent.spec.rig,
+      name,
+      agent.spec.role,
+      st.session,
+      st.sessionBead,
+      st.pod,
+    ).catch((e) => {
       this.errors.push(`${name} session ${st.session}: ${(e as Error).message}`);
     });
     this.running.add(run);
@@ -90,6 +126,7 @@ export class Crew {
 
   private async run(
     town: string,
+    rig: string,
     agent: string,
     role: "Polecat" | "Refinery",
     session: number,
@@ -108,6 +145,7 @@ export class Crew {
     try {
       await this.script({
         agent,
+        rig,
         role,
         session,
         bead,
@@ -116,7 +154,7 @@ export class Crew {
         report: (input) => client.report({ ...input, bead: input.bead ?? bead } as ReportInput),
         exit: async (code) => {
           stopHeartbeat();
-          await exitPod(this.http, this.namespace, pod, code);
+          await exitPod(this.kubelet, this.namespace, pod, code);
         },
         stopHeartbeat,
       });

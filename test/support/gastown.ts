@@ -11,28 +11,13 @@ import { createKubeHttp, type KubeHttp } from "../../src/controller/kube-http.ts
 import { createLogger, silentLogger } from "../../src/controller/logger.ts";
 import { type Operator, startOperator } from "../../src/controller/operator.ts";
 import { apiPath, BEADS } from "../../src/controller/resources.ts";
-import { requestAgentToken } from "../../src/runtime/agent-identity.ts";
 import { createPodRuntime } from "../../src/runtime/pod-runtime.ts";
+import { agentKubeConfigOf, FAST_TIMEOUTS } from "./agents.ts";
 import { kubeconfigPath, waitFor } from "./kube.ts";
 
-const ROOT = join(import.meta.dirname, "..", "..");
+export { exitPod, FAST_TIMEOUTS } from "./agents.ts";
 
-/** Timeouts short enough for tests; each test overrides what it exercises. */
-export const FAST_TIMEOUTS = {
-  heartbeatPeriod: "1s",
-  heartbeatTimeout: "5s",
-  startupGrace: "5s",
-  staleInProgress: "2m",
-  orphanedInReview: "2m",
-  stuckReview: "5m",
-  abandonedReview: "3s",
-  orphanedPR: "2m",
-  prPollInterval: "1s",
-  dispatchBackoff: ["1s", "1s", "1s", "1s", "1s"],
-  guppWarn: "10m",
-  guppEscalate: "20m",
-  guppForceStop: "30m",
-};
+const ROOT = join(import.meta.dirname, "..", "..");
 
 export function townManifest(
   name: string,
@@ -163,59 +148,8 @@ export function spawnOperator(namespace: string, identity: string, extra: string
 }
 
 /** A KubeConfig that authenticates as the agent's own ServiceAccount (a TokenRequest token). */
-export async function agentKubeConfig(http: KubeHttp, namespace: string, agent: string): Promise<KubeConfig> {
-  const admin = new KubeConfig();
-  admin.loadFromFile(kubeconfigPath());
-  const cluster = admin.getCurrentCluster();
-  if (!cluster) throw new Error("the test kubeconfig has no current cluster");
-  const token = await requestAgentToken(http, namespace, agent, 3600);
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [cluster],
-    users: [{ name: agent, token }],
-    contexts: [{ name: agent, cluster: cluster.name, user: agent, namespace }],
-    currentContext: agent,
-  });
-  return kc;
-}
-
-/** What a kubelet reports when the session's container exits. */
-export async function exitPod(
-  http: KubeHttp,
-  namespace: string,
-  pod: string,
-  exitCode: number,
-  reason?: string,
-): Promise<void> {
-  const now = new Date().toISOString();
-  await http.json({
-    method: "PATCH",
-    path: `/api/v1/namespaces/${namespace}/pods/${pod}/status`,
-    contentType: "application/merge-patch+json",
-    body: {
-      status: {
-        phase: exitCode === 0 ? "Succeeded" : "Failed",
-        ...(reason === "Evicted" ? { reason } : {}),
-        containerStatuses: [
-          {
-            name: "agent",
-            ready: false,
-            restartCount: 0,
-            image: "ghcr.io/gastown-operator/agent:test",
-            imageID: "",
-            state: {
-              terminated: {
-                exitCode,
-                reason: reason ?? (exitCode === 0 ? "Completed" : "Error"),
-                finishedAt: now,
-                startedAt: now,
-              },
-            },
-          },
-        ],
-      },
-    },
-  });
+export function agentKubeConfig(http: KubeHttp, namespace: string, agent: string): Promise<KubeConfig> {
+  return agentKubeConfigOf(kubeConfigFromFile(), http, namespace, agent);
 }
 
 export async function getBead(http: KubeHttp, namespace: string, name: string): Promise<Bead> {

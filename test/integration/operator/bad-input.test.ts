@@ -11,6 +11,7 @@ import {
   adminHttp,
   convoyManifest,
   create,
+  kubeConfigFromFile,
   startTestOperator,
   townManifest,
   waitForBead,
@@ -26,7 +27,7 @@ describe("bad input", () => {
   beforeAll(async () => {
     http = adminHttp();
     ns = await createNamespace("bad-input");
-    crew = new Crew(http, ns, async (s) => {
+    crew = new Crew(kubeConfigFromFile(), ns, async (s) => {
       await s.report({ type: "Done", bead: "someone-elses", branch: "gt/app/x" });
     }).start();
     operator = await startTestOperator(ns);

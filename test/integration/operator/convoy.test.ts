@@ -7,7 +7,14 @@ import type { Convoy } from "../../../src/api/convoy.ts";
 import type { KubeHttp } from "../../../src/controller/kube-http.ts";
 import type { Operator } from "../../../src/controller/operator.ts";
 import { Crew } from "../../support/crew.ts";
-import { adminHttp, convoyManifest, create, startTestOperator, townManifest } from "../../support/gastown.ts";
+import {
+  adminHttp,
+  convoyManifest,
+  create,
+  kubeConfigFromFile,
+  startTestOperator,
+  townManifest,
+} from "../../support/gastown.ts";
 import { History } from "../../support/history.ts";
 import { createNamespace, kubeConfig, waitFor } from "../../support/kube.ts";
 
@@ -47,7 +54,7 @@ describe("a convoy on the real apiserver", () => {
     http = adminHttp();
     ns = await createNamespace("convoy");
     history = new History(http, ns);
-    crew = new Crew(http, ns).start();
+    crew = new Crew(kubeConfigFromFile(), ns).start();
     operator = await startTestOperator(ns);
     await create(http, ns, townManifest("gt"));
   });

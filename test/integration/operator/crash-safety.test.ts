@@ -16,6 +16,7 @@ import {
   adminHttp,
   convoyManifest,
   create,
+  kubeConfigFromFile,
   type OperatorProcess,
   spawnOperator,
   townManifest,
@@ -47,7 +48,7 @@ describe("crash safety", () => {
     http = adminHttp();
     ns = await createNamespace("crash");
     history = new History(http, ns);
-    crew = new Crew(http, ns).start();
+    crew = new Crew(kubeConfigFromFile(), ns).start();
     await create(http, ns, townManifest("gt", { limits: { maxPolecatsPerRig: 3 } }));
   });
 

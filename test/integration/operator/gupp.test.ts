@@ -6,7 +6,14 @@ import type { Town } from "../../../src/api/town.ts";
 import type { KubeHttp } from "../../../src/controller/kube-http.ts";
 import type { Operator } from "../../../src/controller/operator.ts";
 import { Crew, finishWork, type Session } from "../../support/crew.ts";
-import { adminHttp, create, startTestOperator, townManifest, waitForBead } from "../../support/gastown.ts";
+import {
+  adminHttp,
+  create,
+  kubeConfigFromFile,
+  startTestOperator,
+  townManifest,
+  waitForBead,
+} from "../../support/gastown.ts";
 import { createNamespace, kubeConfig, waitFor } from "../../support/kube.ts";
 
 /** Renews the Lease (alive) with an activity watermark frozen at `since` (doing nothing). */
@@ -36,7 +43,7 @@ describe("GUPP", () => {
   beforeAll(async () => {
     http = adminHttp();
     ns = await createNamespace("gupp");
-    crew = new Crew(http, ns, async (s) => {
+    crew = new Crew(kubeConfigFromFile(), ns, async (s) => {
       if (s.role === "Refinery") return finishWork(s);
       if (s.session === 1) {
         // Hangs until the operator stops the session (the pod disappears).

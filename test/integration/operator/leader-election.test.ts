@@ -10,6 +10,7 @@ import {
   counterTotal,
   create,
   freePort,
+  kubeConfigFromFile,
   type OperatorProcess,
   spawnOperator,
   townManifest,
@@ -38,7 +39,7 @@ describe("leader election", () => {
     http = adminHttp();
     ns = await createNamespace("leader");
     // Polecats wait until the test lets them finish, so work is in flight when the leader dies.
-    crew = new Crew(http, ns, async (s) => {
+    crew = new Crew(kubeConfigFromFile(), ns, async (s) => {
       if (s.role === "Polecat") await workMayFinish;
       await finishWork(s);
     }).start();

@@ -6,7 +6,14 @@ import type { Bead } from "../../../src/api/bead.ts";
 import type { KubeHttp } from "../../../src/controller/kube-http.ts";
 import type { Operator } from "../../../src/controller/operator.ts";
 import { Crew, finishWork, type Session } from "../../support/crew.ts";
-import { adminHttp, create, startTestOperator, townManifest, waitForBead } from "../../support/gastown.ts";
+import {
+  adminHttp,
+  create,
+  kubeConfigFromFile,
+  startTestOperator,
+  townManifest,
+  waitForBead,
+} from "../../support/gastown.ts";
 import { History } from "../../support/history.ts";
 import { createNamespace } from "../../support/kube.ts";
 
@@ -44,7 +51,7 @@ describe("lost sessions", () => {
     http = adminHttp();
     ns = await createNamespace("lost");
     history = new History(http, ns);
-    crew = new Crew(http, ns, async (s) => {
+    crew = new Crew(kubeConfigFromFile(), ns, async (s) => {
       const issue = s.bead.replace(/-mr-\d+$/, "");
       if (s.role === "Refinery" || !(issue in misbehave)) return finishWork(s);
       const attempt = (attempts.get(s.bead) ?? 0) + 1;

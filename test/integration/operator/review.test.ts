@@ -11,6 +11,7 @@ import {
   convoyManifest,
   create,
   getBead,
+  kubeConfigFromFile,
   startTestOperator,
   townManifest,
   waitForBead,
@@ -44,7 +45,7 @@ describe("the review queue", () => {
     http = adminHttp();
     ns = await createNamespace("review");
     await forge.start();
-    crew = new Crew(http, ns, async (s) => {
+    crew = new Crew(kubeConfigFromFile(), ns, async (s) => {
       const pr = s.role === "Refinery" ? prFor.get(reviewOf(s.bead)) : undefined;
       if (pr !== undefined) {
         await s.report({ type: "Done", prURL: TestForge.prURL(pr) });

@@ -11,6 +11,7 @@ import {
   adminHttp,
   agentKubeConfig,
   create,
+  kubeConfigFromFile,
   startTestOperator,
   townManifest,
   waitForBead,
@@ -42,7 +43,7 @@ describe("agent confinement", () => {
     ns = await createNamespace("security");
     await runKubectl(["apply", "-f", "-"], readFileSync(POLICY, "utf8"));
     // Both polecats hang on their work, so both identities exist while the test runs.
-    crew = new Crew(http, ns, async () => {}).start();
+    crew = new Crew(kubeConfigFromFile(), ns, async () => {}).start();
     operator = await startTestOperator(ns);
     await create(http, ns, townManifest("gt"));
     for (const name of ["mine", "theirs"]) {
