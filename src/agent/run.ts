@@ -47,6 +47,9 @@ export async function runSession(): Promise<number> {
   const workspace = resolve(s.workspace);
   const repoDir = join(workspace, "repo");
   const gtDir = join(workspace, ".gt");
+  // A pod's HOME points into the workspace volume, which starts empty; git, ssh and coding-agent
+  // CLIs expect it to exist.
+  if (process.env.HOME) mkdirSync(process.env.HOME, { recursive: true });
   const activity = new SessionActivity(join(gtDir, "activity"));
   writeShim(join(gtDir, "bin"));
 

@@ -34,6 +34,8 @@ function gtRun(o: Origin, agentCommand: string[]) {
     ...GIT_ENV,
     ...sessionEnvVars(s as unknown as Parameters<typeof sessionEnvVars>[0]),
     KUBECONFIG: deadApiserver(o),
+    // As in a pod: HOME inside the workspace, which does not exist yet.
+    HOME: join(s.workspace, "home"),
   };
   const child: ChildProcess = spawn(process.execPath, [MAIN, "run"], { env, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
@@ -65,6 +67,7 @@ describe("gt run", () => {
       'echo "branch=$(git rev-parse --abbrev-ref HEAD)"',
       'echo "prompt=$GT_PROMPT_FILE"',
       'echo "gt=$(command -v gt)"',
+      'test -d "$HOME" && echo "home=$HOME"',
       'gt done --no-such-flag >/dev/null 2>&1; echo "gt-status=$?"',
       "exit 4",
     ].join("; ");
@@ -74,7 +77,7 @@ describe("gt run", () => {
     expect(code, run.err()).toBe(4);
     const ws = run.workspace;
     expect(run.out()).toContain(`cwd=${join(ws, "repo")}\nbranch=gt/app/r1\nprompt=${join(ws, "PROMPT.md")}\n`);
-    expect(run.out()).toContain(`gt=${join(ws, ".gt", "bin", "gt")}\ngt-status=2\n`);
+    expect(run.out()).toContain(`gt=${join(ws, ".gt", "bin", "gt")}\nhome=${join(ws, "home")}\ngt-status=2\n`);
     expect(readFileSync(join(ws, "PROMPT.md"), "utf8")).toContain("## Bead r1: Title of r1");
     expect(run.err()).toContain("gt run: heartbeat failed (will retry)");
     expect(run.err()).toContain("gt run: agent exited with status 4");
