@@ -18,7 +18,7 @@ import { type Plan, plan } from "../../../src/core/plan.ts";
 import type { LeaseObservation, SessionObservation, Snapshot, SnapshotInput } from "../../../src/core/snapshot.ts";
 import { buildSnapshot } from "../../../src/core/snapshot.ts";
 import { mergePatch } from "../../../src/core/world.ts";
-import { MIN, SEC, T0 } from "./harness.ts";
+import { convoy, MIN, SEC, T0, type TaskInput } from "./harness.ts";
 
 export { MIN, SEC, T0 };
 export const HOUR = 60 * MIN;
@@ -61,6 +61,15 @@ export function town(opts: TownOpts = {}): Town {
     ...(opts.status ? { status: opts.status } : {}),
   };
 }
+
+/** The default dispatch back-off (2, 2, 5, 10, 30 min), one row per attempt count, for it.each. */
+export const BACKOFF_STEPS = [
+  { attempts: 1, backoff: 2 * MIN, limits: {} },
+  { attempts: 2, backoff: 2 * MIN, limits: {} },
+  { attempts: 3, backoff: 5 * MIN, limits: {} },
+  { attempts: 4, backoff: 10 * MIN, limits: {} },
+  { attempts: 5, backoff: 30 * MIN, limits: { maxDispatchAttempts: 6 } },
+];
 
 export const prRig = (name = "app"): Partial<Rig> => ({
   name,
@@ -236,27 +245,14 @@ export function report(
 
 export function convoyOf(
   name: string,
-  tasks: { name: string; rig?: string; dependsOn?: string[]; priority?: number }[],
+  tasks: TaskInput[],
   o: MetaOpts & { mergeMode?: ConvoySpec["mergeMode"]; staged?: boolean; status?: ConvoyStatus } = {},
 ): Convoy {
   return {
     apiVersion: API_VERSION,
     kind: "Convoy",
+    ...convoy(name, tasks, o),
     metadata: meta(name, o),
-    spec: {
-      town: "gt",
-      title: `convoy ${name}`,
-      mergeMode: o.mergeMode ?? "ReviewThenLand",
-      staged: o.staged ?? false,
-      tasks: tasks.map((t) => ({
-        name: t.name,
-        title: `task ${t.name}`,
-        description: "",
-        rig: t.rig ?? "app",
-        priority: t.priority ?? 2,
-        dependsOn: t.dependsOn ?? [],
-      })),
-    },
     ...(o.status ? { status: o.status } : {}),
   };
 }

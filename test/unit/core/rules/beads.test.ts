@@ -3,6 +3,7 @@
 import { describe, expect, it } from "vitest";
 import type { Agent } from "../../../../src/api/agent.ts";
 import {
+  BACKOFF_STEPS,
   beadStatus,
   conditionsOf,
   convoyOf,
@@ -119,14 +120,7 @@ function waitingForRetry(attempts: number, o: { limits?: Limits; suspend?: boole
 }
 
 describe("retry: back-off counted from the bead's lastPhaseTransitionTime (2, 2, 5, 10, 30 min)", () => {
-  it.each([
-    { attempts: 1, backoff: 2 * MIN, limits: {} },
-    { attempts: 2, backoff: 2 * MIN, limits: {} },
-    { attempts: 3, backoff: 5 * MIN, limits: {} },
-    { attempts: 4, backoff: 10 * MIN, limits: {} },
-    { attempts: 5, backoff: 30 * MIN, limits: { maxDispatchAttempts: 6 } },
-    { attempts: 7, backoff: 30 * MIN, limits: { maxDispatchAttempts: 10 } },
-  ])(
+  it.each([...BACKOFF_STEPS, { attempts: 7, backoff: 30 * MIN, limits: { maxDispatchAttempts: 10 } }])(
     "after $attempts attempts: waits $backoff ms, then re-dispatches to the same agent",
     ({ attempts, backoff, limits }) => {
       const f = waitingForRetry(attempts, { limits });

@@ -80,6 +80,20 @@ function polecatOnRework(mrPhase: "InProgress" | "Open", extra: Fixture = {}): F
   );
 }
 
+/** A convoy whose only task merged, landing under review by the refinery. */
+function refineryOnLanding(): Fixture {
+  return {
+    convoys: [convoyOf("c", [{ name: "a" }], { status: { phase: "Landing" } })],
+    beads: [
+      issue("c-a", { phase: "Closed", spec: { convoy: "c" }, status: { resolution: "Merged", mergedBy: "c-a-mr-1" } }),
+      landingMR("c-landing-1", "c", { phase: "InProgress", assignee: REF, attempts: 1 }),
+    ],
+    agents: [refinery({ hook: "c-landing-1", status: workingStatus(REF, "c-landing-1", { heartbeat: NOW }) })],
+    sessions: [pod(REF, 1, { bead: "c-landing-1", started: T0 })],
+    leases: [lease(REF, { renewTime: NOW })],
+  };
+}
+
 const released = (agent: string, cause: string) => [
   { type: "UpdateAgentStatus", name: agent, cause, status: { phase: "Idle", idleSince: iso(NOW) } },
   { type: "SetHook", agent, hook: null, cause },
@@ -444,20 +458,7 @@ const appliedRows: AppliedRow[] = [
   },
   {
     name: "refinery Done on a convoy's landing: the landing closes as merged; no issue to close",
-    fixture: {
-      convoys: [convoyOf("c", [{ name: "a" }], { status: { phase: "Landing" } })],
-      beads: [
-        issue("c-a", {
-          phase: "Closed",
-          spec: { convoy: "c" },
-          status: { resolution: "Merged", mergedBy: "c-a-mr-1" },
-        }),
-        landingMR("c-landing-1", "c", { phase: "InProgress", assignee: REF, attempts: 1 }),
-      ],
-      agents: [refinery({ hook: "c-landing-1", status: workingStatus(REF, "c-landing-1", { heartbeat: NOW }) })],
-      sessions: [pod(REF, 1, { bead: "c-landing-1", started: T0 })],
-      leases: [lease(REF, { renewTime: NOW })],
-    },
+    fixture: refineryOnLanding(),
     report: report("r", { agent: REF, bead: "c-landing-1", type: "Done", commit: "fedcba9" }),
     caused: [
       {
@@ -471,20 +472,7 @@ const appliedRows: AppliedRow[] = [
   },
   {
     name: "ReviewFailed on a convoy's landing: the landing fails; no issue to reopen",
-    fixture: {
-      convoys: [convoyOf("c", [{ name: "a" }], { status: { phase: "Landing" } })],
-      beads: [
-        issue("c-a", {
-          phase: "Closed",
-          spec: { convoy: "c" },
-          status: { resolution: "Merged", mergedBy: "c-a-mr-1" },
-        }),
-        landingMR("c-landing-1", "c", { phase: "InProgress", assignee: REF, attempts: 1 }),
-      ],
-      agents: [refinery({ hook: "c-landing-1", status: workingStatus(REF, "c-landing-1", { heartbeat: NOW }) })],
-      sessions: [pod(REF, 1, { bead: "c-landing-1", started: T0 })],
-      leases: [lease(REF, { renewTime: NOW })],
-    },
+    fixture: refineryOnLanding(),
     report: report("r", { agent: REF, bead: "c-landing-1", type: "ReviewFailed", message: "conflict with main" }),
     caused: [
       {

@@ -3,6 +3,7 @@
 import { describe, expect, it } from "vitest";
 import type { Bead } from "../../../../src/api/bead.ts";
 import {
+  BACKOFF_STEPS,
   beadStatus,
   conditionsOf,
   effects,
@@ -442,13 +443,7 @@ function refineryLost(
 describe("refinery retry: same back-off and cap as polecats", () => {
   const E = P + MIN;
 
-  it.each([
-    { attempts: 1, backoff: 2 * MIN, limits: {} },
-    { attempts: 2, backoff: 2 * MIN, limits: {} },
-    { attempts: 3, backoff: 5 * MIN, limits: {} },
-    { attempts: 4, backoff: 10 * MIN, limits: {} },
-    { attempts: 5, backoff: 30 * MIN, limits: { maxDispatchAttempts: 6 } },
-  ])(
+  it.each(BACKOFF_STEPS)(
     "after $attempts attempts: waits $backoff ms from the session's exit, then restarts the review",
     ({ attempts, backoff, limits }) => {
       const f = refineryLost(attempts, { limits });
