@@ -19,6 +19,11 @@ const graceMs = Number(graceArg);
 const cleanupDir = cleanupArg === "-" ? undefined : cleanupArg;
 let orphaned = false;
 
+// Handlers first: a signal that came before them would kill us by default and orphan the child.
+process.on("SIGTERM", () => terminate("SIGTERM"));
+process.on("SIGINT", () => terminate("SIGINT"));
+process.on("SIGHUP", () => terminate("SIGHUP"));
+
 const child = spawn(command, args, { stdio: ["ignore", "inherit", "inherit"] });
 
 let terminating = false;
@@ -41,9 +46,6 @@ function parentGone(why: string): void {
 process.stdin.on("end", () => parentGone("parent went away"));
 process.stdin.on("error", () => parentGone("parent pipe failed"));
 process.stdin.resume();
-process.on("SIGTERM", () => terminate("SIGTERM"));
-process.on("SIGINT", () => terminate("SIGINT"));
-process.on("SIGHUP", () => terminate("SIGHUP"));
 
 child.on("error", (err) => {
   process.stderr.write(`lifeline: cannot start ${command}: ${err.message}\n`);

@@ -7,7 +7,7 @@
 // hack/local-cluster/lifeline.ts, but for a whole process group, since agents spawn shells).
 // The command's exit is mirrored: same exit code, or the same signal re-raised on ourselves, so the
 // runtime sees what a kubelet would report.
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 
 const [graceArg, command, ...args] = process.argv.slice(2);
 if (!command || !Number.isFinite(Number(graceArg))) {
@@ -23,8 +23,6 @@ const signalGroup = (signal: NodeJS.Signals) => {
   } catch {}
 };
 
-const child = spawn(command, args, { stdio: ["ignore", "inherit", "inherit"] });
-
 let orphaned = false;
 function parentGone(): void {
   if (orphaned) return;
@@ -39,12 +37,18 @@ process.stdin.on("error", parentGone);
 process.stdin.resume();
 
 // The runtime stops a session by signalling the whole group, so the command has the signal
-// already; a signal sent to us alone is passed on. Either way we stay to report its exit.
+// already; a signal sent to us alone is passed on. Either way we stay to report its exit. The
+// handlers go in before the command starts: a signal that came in between would kill us with the
+// default action and leave the command running with no one to report it. (Handlers run from the
+// event loop, so by the time one runs, `child` is set.)
+let child: ChildProcess | undefined;
 const relay = (signal: NodeJS.Signals) => () => {
-  if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+  if (child && child.exitCode === null && child.signalCode === null) child.kill(signal);
 };
 const handlers = { SIGTERM: relay("SIGTERM"), SIGINT: relay("SIGINT"), SIGHUP: relay("SIGHUP") } as const;
 for (const [signal, handler] of Object.entries(handlers)) process.on(signal, handler);
+
+child = spawn(command, args, { stdio: ["ignore", "inherit", "inherit"] });
 
 child.on("error", (err) => {
   process.stderr.write(`session-lifeline: cannot start ${command}: ${err.message}\n`);
