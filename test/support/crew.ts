@@ -1,14 +1,17 @@
-// A simulated crew for integration tests: it watches Agents, and for every new session acts as that
-// agent with the agent's own ServiceAccount token — renewing its Lease and filing reports — the way
-// `gt` inside a real session pod would. What each session does is up to the test. The operator
-// benchmark uses it too, so it must not import vitest (see ./agents.ts).
+// A simulated crew for integration tests: it watches session Pods, and for every new one acts as
+// that pod's agent with the agent's own ServiceAccount token — renewing its Lease from the start
+// and filing reports — the way `gt run` inside a real session pod would (kwok runs no containers).
+// It starts from the Pod, not from the Agent's "Working" status, because a real session does: the
+// operator writes that status after creating the pod, and may not live to write it. What each
+// session does is up to the test. The operator benchmark uses it too, so it must not import
+// vitest (see ./agents.ts).
 
 import type { KubeConfig } from "@kubernetes/client-node";
 import { AgentClient, type ReportInput } from "../../src/agent/client.ts";
-import type { Agent } from "../../src/api/agent.ts";
 import { createInformer, type Informer, type KubeObject } from "../../src/controller/informer.ts";
-import { createKubeHttp, type KubeHttp } from "../../src/controller/kube-http.ts";
+import { createKubeHttp, KubeApiError, type KubeHttp } from "../../src/controller/kube-http.ts";
 import { createKubeListWatch } from "../../src/controller/list-watch.ts";
+import { BEAD_ANNOTATION, LABELS, MANAGED_BY } from "../../src/controller/resources.ts";
 import { agentKubeConfigOf, exitPod } from "./agents.ts";
 
 export interface Session {
@@ -28,6 +31,16 @@ export interface Session {
 
 export type SessionScript = (s: Session) => Promise<void>;
 
+interface SessionPod {
+  metadata: {
+    name: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    deletionTimestamp?: string;
+  };
+  status?: { phase?: string };
+}
+
 /** The well-behaved crew: polecats report Done on their branch, refineries merge. */
 export const finishWork: SessionScript = async (s) => {
   if (s.role === "Polecat") await s.report({ type: "Done", branch: `gt/${s.rig}/${s.bead}`, summary: "done" });
@@ -44,7 +57,8 @@ export interface CrewOptions {
 
 export class Crew {
   private readonly informer: Informer;
-  private readonly handled = new Map<string, number>();
+  /** Pods whose session has been started. */
+  private readonly handled = new Set<string>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly running = new Set<Promise<void>>();
   private readonly credentials = new Map<string, Promise<KubeHttp>>();
@@ -67,15 +81,16 @@ export class Crew {
     this.tag = o.tag ?? ((kc) => kc);
     this.kubelet = createKubeHttp(this.tag(admin, "kubelet"));
     this.informer = createInformer({
-      name: "crew-agents",
+      name: "crew-pods",
       listWatch: createKubeListWatch(createKubeHttp(admin), {
-        group: "gastown.dev",
-        version: "v1alpha1",
-        plural: "agents",
+        group: "",
+        version: "v1",
+        plural: "pods",
         namespace,
+        labelSelector: `${LABELS.managedBy}=${MANAGED_BY}`,
       }),
     });
-    const fire = (o: KubeObject) => this.consider(o as unknown as Agent);
+    const fire = (o: KubeObject) => this.consider(o as SessionPod);
     this.informer.addHandlers({ onAdd: fire, onUpdate: (_p, o) => fire(o) });
   }
 
@@ -102,23 +117,21 @@ export class Crew {
     return h;
   }
 
-  private consider(agent: Agent): void {
-    const st = agent.status;
-    if (st?.phase !== "Working" || !st.session || !st.sessionBead || !st.pod) return;
-    const name = agent.metadata.name;
-    if ((this.handled.get(name) ?? 0) >= st.session) return;
-    this.handled.set(name, st.session);
-    this.sessions.push({ agent: name, role: agent.spec.role, session: st.session, bead: st.sessionBead });
-    const run = this.run(
-      agent.spec.town,
-      agent.spec.rig,
-      name,
-      agent.spec.role,
-      st.session,
-      st.sessionBead,
-      st.pod,
-    ).catch((e) => {
-      this.errors.push(`${name} session ${st.session}: ${(e as Error).message}`);
+  private consider(pod: SessionPod): void {
+    const { labels = {}, annotations = {}, name, deletionTimestamp } = pod.metadata;
+    const phase = pod.status?.phase;
+    if (deletionTimestamp || phase === "Succeeded" || phase === "Failed" || this.handled.has(name)) return;
+    const agent = labels[LABELS.agent];
+    const bead = annotations[BEAD_ANNOTATION];
+    const session = Number(labels[LABELS.session]);
+    const role = labels[LABELS.role] === "refinery" ? "Refinery" : "Polecat";
+    if (!agent || !bead || !session) return;
+    this.handled.add(name);
+    this.sessions.push({ agent, role, session, bead });
+    const town = labels[LABELS.town] ?? "";
+    const rig = labels[LABELS.rig] ?? "";
+    const run = this.run(town, rig, agent, role, session, bead, name).catch((e) => {
+      this.errors.push(`${agent} session ${session}: ${(e as Error).message}`);
     });
     this.running.add(run);
     void run.finally(() => this.running.delete(run));
@@ -154,7 +167,11 @@ export class Crew {
         report: (input) => client.report({ ...input, bead: input.bead ?? bead } as ReportInput),
         exit: async (code) => {
           stopHeartbeat();
-          await exitPod(this.kubelet, this.namespace, pod, code);
+          // After Done the operator may stop the session first: a deleted pod has no status to
+          // report, just as a kubelet would find nothing to update.
+          await exitPod(this.kubelet, this.namespace, pod, code).catch((e: unknown) => {
+            if (!(e instanceof KubeApiError && e.statusCode === 404)) throw e;
+          });
         },
         stopHeartbeat,
       });
