@@ -18,10 +18,28 @@ export class History {
   private readonly informers: Informer[];
   private waiters: { n: number; resolve: () => void }[] = [];
 
-  /** Resolves once at least n bead transitions were recorded (progress, not time). */
-  beadTransitions(n: number): Promise<void> {
+  /**
+   * Resolves once at least n bead transitions were recorded (progress, not time); rejects after
+   * timeoutMs with the last transitions, so a stall says where it stalled.
+   */
+  beadTransitions(n: number, timeoutMs = 60_000): Promise<void> {
     if (this.beads.length >= n) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ n, resolve }));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w.resolve !== done);
+        const last = this.beads.slice(-12).map((t) => `${t.name}=${t.phase}`);
+        reject(
+          new Error(
+            `timed out after ${timeoutMs}ms waiting for ${n} bead transitions; saw ${this.beads.length}, the last: ${last.join(", ")}`,
+          ),
+        );
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.waiters.push({ n, resolve: done });
+    });
   }
 
   private notify(): void {

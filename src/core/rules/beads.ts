@@ -112,12 +112,8 @@ function staleInProgress(d: Draft, bead: BeadView): void {
 function orphanedInReview(d: Draft, bead: BeadView): void {
   const mrs = (d.snap.mergeRequestsBySource.get(bead.name) ?? []).map((m) => d.bead(m.name) as BeadView);
   if (mrs.some((m) => !isTerminal(m.state.phase)) || mrs.some((m) => d.creates(m.name))) return;
-  const t = d.snap.config.timeouts;
-  const since = mrs.reduce((max, m) => Math.max(max, m.state.phaseSince), bead.state.phaseSince);
-  if (d.now - since <= t.orphanedInReview) {
-    d.wake.at(since + t.orphanedInReview + 1);
-    return;
-  }
+  // A merged MR is a durable fact: the issue's own closing write was lost (a controller killed
+  // between the two), and there is nothing to wait for.
   const merged = mrs.find((m) => m.state.phase === "Closed" && m.state.resolution === "Merged");
   if (merged) {
     d.updateBead(
@@ -125,13 +121,19 @@ function orphanedInReview(d: Draft, bead: BeadView): void {
       { phase: "Closed", phaseSince: d.now, resolution: "Merged", mergedBy: merged.name, reason: "Merged" },
       why("Merged", `merged by ${merged.name}`),
     );
-  } else {
-    d.updateBead(
-      bead.name,
-      { phase: "Open", phaseSince: d.now, assignee: undefined, reason: "OrphanedInReview" },
-      why("OrphanedInReview", `${bead.name} was in review with no live merge request; it will be redone`, true),
-    );
+    return;
   }
+  const t = d.snap.config.timeouts;
+  const since = mrs.reduce((max, m) => Math.max(max, m.state.phaseSince), bead.state.phaseSince);
+  if (d.now - since <= t.orphanedInReview) {
+    d.wake.at(since + t.orphanedInReview + 1);
+    return;
+  }
+  d.updateBead(
+    bead.name,
+    { phase: "Open", phaseSince: d.now, assignee: undefined, reason: "OrphanedInReview" },
+    why("OrphanedInReview", `${bead.name} was in review with no live merge request; it will be redone`, true),
+  );
 }
 
 /** An Open issue that keeps its assignee is waiting to be re-dispatched to that same agent. */

@@ -348,7 +348,7 @@ describe("stale InProgress (5 min, no working agent, no fresh heartbeat)", () =>
   });
 });
 
-describe("orphaned InReview (5 min after the issue or its last merge request changed)", () => {
+describe("orphaned InReview (5 min after the issue or its last merge request changed, unless one merged)", () => {
   const inReview = (mrs: ReturnType<typeof mergeRequest>[]): Fixture => ({
     beads: [issue("x", { phase: "InReview", assignee: TOAST, attempts: 1, since: P }), ...mrs],
   });
@@ -367,15 +367,6 @@ describe("orphaned InReview (5 min after the issue or its last merge request cha
       since: P,
       status: { phase: "Open", assignee: null, reason: "OrphanedInReview" },
     },
-    {
-      name: "a merge request merged: Closed as Merged by it",
-      fixture: inReview([
-        mergeRequest("x-mr-1", "x", { phase: "Failed", since: P }),
-        mergeRequest("x-mr-2", "x", { phase: "Closed", since: P2, status: { resolution: "Merged" } }),
-      ]),
-      since: P2,
-      status: { phase: "Closed", resolution: "Merged", mergedBy: "x-mr-2", reason: "Merged" },
-    },
   ])("$name", ({ fixture, since, status }) => {
     const at = planAt(fixture, since + 5 * MIN);
     expect(effects(at)).toEqual([]);
@@ -383,6 +374,21 @@ describe("orphaned InReview (5 min after the issue or its last merge request cha
     const p = planAt(fixture, since + 5 * MIN + 1);
     expect(effects(p)).toMatchObject([
       { type: "UpdateBeadStatus", name: "x", status: { ...status, lastPhaseTransitionTime: iso(since + 5 * MIN + 1) } },
+    ]);
+  });
+
+  it("a merged merge request closes the issue at once: only the issue's own write was lost (controller killed between the two)", () => {
+    const fixture = inReview([
+      mergeRequest("x-mr-1", "x", { phase: "Failed", since: P }),
+      mergeRequest("x-mr-2", "x", { phase: "Closed", since: P2, status: { resolution: "Merged" } }),
+    ]);
+    const p = planAt(fixture, P2 + 1);
+    expect(effects(p)).toMatchObject([
+      {
+        type: "UpdateBeadStatus",
+        name: "x",
+        status: { phase: "Closed", resolution: "Merged", mergedBy: "x-mr-2", reason: "Merged" },
+      },
     ]);
   });
 
