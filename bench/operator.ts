@@ -21,7 +21,7 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { kubectl, startLocalCluster } from "../hack/local-cluster.ts";
 import type { Bead } from "../src/api/bead.ts";
 import type { Convoy } from "../src/api/convoy.ts";
-import { API_VERSION, parseDuration } from "../src/api/meta.ts";
+import { parseDuration } from "../src/api/meta.ts";
 import { createInformer, type Informer, type KubeObject } from "../src/controller/informer.ts";
 import { createKubeHttp, type KubeHttp } from "../src/controller/kube-http.ts";
 import { createKubeListWatch } from "../src/controller/list-watch.ts";
@@ -29,8 +29,10 @@ import { createLogger, type Logger, silentLogger } from "../src/controller/logge
 import { type Operator, startOperator } from "../src/controller/operator.ts";
 import { BEAD_ANNOTATION, LABELS } from "../src/controller/resources.ts";
 import { createPodRuntime } from "../src/runtime/pod-runtime.ts";
-import { FAST_TIMEOUTS } from "../test/support/agents.ts";
 import { Crew } from "../test/support/crew.ts";
+import { convoyManifest, counterTotal, FAST_TIMEOUTS, townManifest } from "../test/support/manifests.ts";
+import { seededDag } from "./convoy-dag.ts";
+import { type OperatorResult, percentiles, type WriteRow } from "./operator-report.ts";
 import {
   type Client,
   type ClientWriteCounter,
@@ -55,158 +57,6 @@ const LAYERS = 5;
 const RIGS = 4;
 const MAX_POLECATS_PER_RIG = 100; // more than the tasks of any rig: dispatch never waits for a slot
 const QUIET_MS = 5_000;
-
-export interface Task {
-  name: string;
-  rig: string;
-  dependsOn: string[];
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Layered fan-out: each task after the first layer needs 1–3 tasks of the layer before, sometimes one older. */
-export function seededDag(seed = SEED, tasks = TASKS, layers = LAYERS, rigs = RIGS): Task[] {
-  const rand = mulberry32(seed);
-  const perLayer = Math.ceil(tasks / layers);
-  const out: Task[] = [];
-  for (let i = 0; i < tasks; i++) {
-    const layer = Math.floor(i / perLayer);
-    const deps = new Set<string>();
-    if (layer > 0) {
-      const prev = out.slice((layer - 1) * perLayer, layer * perLayer);
-      const k = 1 + Math.floor(rand() * 3);
-      while (deps.size < Math.min(k, prev.length)) deps.add((prev[Math.floor(rand() * prev.length)] as Task).name);
-      if (layer > 1 && rand() < 0.25) deps.add((out[Math.floor(rand() * (layer - 1) * perLayer)] as Task).name);
-    }
-    out.push({ name: `t${String(i).padStart(3, "0")}`, rig: `r${i % rigs}`, dependsOn: [...deps] });
-  }
-  return out;
-}
-
-function townManifest() {
-  return {
-    apiVersion: API_VERSION,
-    kind: "Town",
-    metadata: { name: TOWN, namespace: NS },
-    spec: {
-      rigs: Array.from({ length: RIGS }, (_, i) => ({
-        name: `r${i}`,
-        repo: `https://git.example.com/r${i}.git`,
-        gates: ["true"],
-      })),
-      agents: { image: "ghcr.io/gastown-operator/agent:test" },
-      limits: { maxPolecatsPerRig: MAX_POLECATS_PER_RIG },
-      timeouts: FAST_TIMEOUTS,
-    },
-  };
-}
-
-function convoyManifest(tasks: Task[]) {
-  return {
-    apiVersion: API_VERSION,
-    kind: "Convoy",
-    metadata: { name: CONVOY, namespace: NS },
-    spec: {
-      town: TOWN,
-      title: `benchmark convoy of ${tasks.length} tasks`,
-      mergeMode: "ReviewAndMerge",
-      tasks: tasks.map((t) => ({
-        name: t.name,
-        title: `task ${t.name}`,
-        rig: t.rig,
-        priority: 2,
-        dependsOn: t.dependsOn,
-      })),
-    },
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-
-export interface Percentiles {
-  n: number;
-  p50: number;
-  p99: number;
-  max: number;
-}
-
-export function percentiles(samples: number[]): Percentiles {
-  const s = [...samples].sort((a, b) => a - b);
-  const at = (p: number) => s[Math.max(0, Math.ceil(p * s.length) - 1)] ?? Number.NaN;
-  return { n: s.length, p50: at(0.5), p99: at(0.99), max: s[s.length - 1] ?? Number.NaN };
-}
-
-export interface WriteRow {
-  key: string;
-  apiserver: number;
-  owner: string;
-  byClient: Record<Client, number>;
-  outOfProcess: number;
-}
-
-export interface OperatorResult {
-  tasks: number;
-  layers: number;
-  rigs: number;
-  closedBeads: number;
-  closedIssues: number;
-  closedMergeRequests: number;
-  convoySeconds: number;
-  clusterSeconds: number;
-  apiserverVerbs: string[];
-  rows: WriteRow[];
-  totals: {
-    apiserver: number;
-    bench: number;
-    operator: number;
-    agents: number;
-    kubeletSim: number;
-    outOfProcess: number;
-  };
-  operatorByResource: { sure: number; events: number; shared: number };
-  outside: [string, number][];
-  operatorOutside: number;
-  operatorFailures: Counts;
-  quiet: {
-    ms: number;
-    pokes: number;
-    reconciles: number;
-    actions: number;
-    operatorWrites: number;
-    operatorKeys: Counts;
-    apiserverInScope: Counts;
-  };
-  latency: { all: Percentiles; roots: Percentiles; dependents: Percentiles; min: number };
-  baseline: { idle: Percentiles; load: Percentiles };
-  dispatch: {
-    issues: number;
-    polecatPods: number;
-    maxPodsPerIssue: number;
-    maxDispatchAttempts: number;
-    mergeRequests: number;
-    refineryPods: number;
-    operatorDispatches: Record<string, number>;
-    redispatched: string[];
-  };
-  eventLoop: { p99: number; max: number };
-  /** Where the operator's time went during the convoy. */
-  busy: {
-    reconcileSeconds: number;
-    reconciles: number;
-    writeRoundTripMs: number;
-    eventsDropped: Record<string, number>;
-  };
-  crewErrors: string[];
-}
 
 class Aborted extends Error {}
 
@@ -263,16 +113,6 @@ async function withTimeout<T>(what: string, p: Promise<T>, ms: number): Promise<
   } finally {
     clearTimeout(timer);
   }
-}
-
-function counter(text: string, name: string, labels: Record<string, string> = {}): number {
-  let total = 0;
-  for (const line of text.split("\n")) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (Object.entries(labels).some(([k, v]) => !line.includes(`${k}="${v}"`))) continue;
-    total += Number(line.slice(line.lastIndexOf(" ") + 1));
-  }
-  return total;
 }
 
 function watch(http: KubeHttp, group: string, version: string, plural: string, labelSelector?: string): Informer {
@@ -391,7 +231,14 @@ export async function benchOperator(
     await bench.json({
       method: "POST",
       path: `/apis/gastown.dev/v1alpha1/namespaces/${NS}/towns`,
-      body: townManifest(),
+      body: townManifest(TOWN, {
+        rigs: Array.from({ length: RIGS }, (_, i) => ({
+          name: `r${i}`,
+          repo: `https://git.example.com/r${i}.git`,
+          gates: ["true"],
+        })),
+        limits: { maxPolecatsPerRig: MAX_POLECATS_PER_RIG },
+      }),
     });
     await until(
       "town Ready",
@@ -447,7 +294,7 @@ export async function benchOperator(
     await settle(1000, 15_000);
 
     // --- the convoy ------------------------------------------------------------------------------
-    const tasks = seededDag();
+    const tasks = seededDag(SEED, TASKS, LAYERS, RIGS);
     const before = await scrapeApiserverWrites(cluster.kubeconfigPath);
     const clientBefore = writes.snapshot();
     const rttBefore = { ms: writes.roundTripMs("operator"), n: writes.total("operator") };
@@ -459,7 +306,7 @@ export async function benchOperator(
     await bench.json({
       method: "POST",
       path: `/apis/gastown.dev/v1alpha1/namespaces/${NS}/convoys`,
-      body: convoyManifest(tasks),
+      body: convoyManifest(CONVOY, TOWN, tasks, { mergeMode: "ReviewAndMerge" }),
     });
     log(`${elapsed()} convoy of ${tasks.length} tasks created; waiting for Landed`);
     const loadNames: string[] = [];
@@ -571,8 +418,8 @@ export async function benchOperator(
         .map(([k, v]) => [k, v - (quietBench.get(k) ?? 0)] as [string, number])
         .filter(([, v]) => v !== 0),
     );
-    const reconcileTotal = (t: string) => counter(t, "controller_runtime_reconcile_total");
-    const actionsTotal = (t: string) => counter(t, "gastown_actions_total");
+    const reconcileTotal = (t: string) => counterTotal(t, "controller_runtime_reconcile_total");
+    const actionsTotal = (t: string) => counterTotal(t, "gastown_actions_total");
 
     // --- latency -------------------------------------------------------------------------------------
     const samples: { bead: string; ms: number; root: boolean }[] = [];
@@ -602,9 +449,9 @@ export async function benchOperator(
     const polecatPods = [...podAdded.values()].filter((p) => p.role === "polecat").length;
     const refineryPods = [...podAdded.values()].filter((p) => p.role === "refinery").length;
     const dispatchMetric = (role: string) =>
-      counter(opMetricsAfter, "gastown_dispatches_total", { role }) -
-      counter(opMetricsBefore, "gastown_dispatches_total", { role });
-    const delta = (name: string) => counter(opMetricsAfter, name) - counter(opMetricsBefore, name);
+      counterTotal(opMetricsAfter, "gastown_dispatches_total", { role }) -
+      counterTotal(opMetricsBefore, "gastown_dispatches_total", { role });
+    const delta = (name: string) => counterTotal(opMetricsAfter, name) - counterTotal(opMetricsBefore, name);
     const redispatched = issues
       .filter((b) => (b.status?.dispatchAttempts ?? 0) > 1 || (podsPerBead.get(`polecat/${b.metadata.name}`) ?? 0) > 1)
       .map((b) => `${b.metadata.name} (attempts ${b.status?.dispatchAttempts}, reason ${b.status?.reason ?? "-"})`);
@@ -612,6 +459,7 @@ export async function benchOperator(
     const closed = finalBeads.filter((b) => b.status?.phase === "Closed");
     return {
       tasks: tasks.length,
+      maxPolecatsPerRig: MAX_POLECATS_PER_RIG,
       layers: LAYERS,
       rigs: RIGS,
       closedBeads: closed.length,
@@ -660,8 +508,8 @@ export async function benchOperator(
         eventsDropped: Object.fromEntries(
           ["rate_limited", "queue_full", "write_failed"].map((reason) => [
             reason,
-            counter(opMetricsAfter, "event_recorder_dropped_total", { reason }) -
-              counter(opMetricsBefore, "event_recorder_dropped_total", { reason }),
+            counterTotal(opMetricsAfter, "event_recorder_dropped_total", { reason }) -
+              counterTotal(opMetricsBefore, "event_recorder_dropped_total", { reason }),
           ]),
         ),
       },
@@ -679,104 +527,4 @@ export async function benchOperator(
     process.off("SIGTERM", onSignal);
     if (signal.aborted) process.exitCode = 130;
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-
-const f1 = (n: number) => n.toFixed(1);
-const f2 = (n: number) => n.toFixed(2);
-const ms = (n: number) => `${n.toFixed(0)} ms`;
-
-export function printOperator(r: OperatorResult): void {
-  const per = (n: number) => `${f2(n / r.closedBeads).padStart(6)} ${f2(n / r.tasks).padStart(7)}`;
-  console.log(
-    `operator: one convoy of ${r.tasks} tasks (seeded layered DAG, ${r.layers} layers, ${r.rigs} rigs, ReviewAndMerge) on a local control plane; ` +
-      `Landed in ${f1(r.convoySeconds)} s with ${r.closedBeads} beads Closed (${r.closedIssues} issues + ${r.closedMergeRequests} merge requests)`,
-  );
-  console.log(
-    `  maxPolecatsPerRig=${MAX_POLECATS_PER_RIG} (each rig has ${Math.ceil(r.tasks / r.rigs)} tasks): dispatch never waits for a polecat slot; one refinery per rig reviews in series`,
-  );
-  console.log(
-    "API writes: apiserver_request_total, verbs POST/PUT/PATCH/DELETE/APPLY (all codes), gastown.dev + pods, serviceaccounts, roles, rolebindings, leases, events; before convoy -> after Landed",
-  );
-  console.log("                                   requests  /closed bead  /task");
-  const line = (label: string, n: number, note = "") =>
-    console.log(`  ${label.padEnd(32)} ${String(n).padStart(7)} ${per(n)}${note}`);
-  const t = r.totals;
-  line("total (apiserver)", t.apiserver - t.bench, `   (excluding the bench's own ${t.bench}: the Convoy)`);
-  const failures = sum(r.operatorFailures);
-  line(
-    "operator",
-    t.operator,
-    `   (exact, counted in-process; ${failures} answered >=400, e.g. AlreadyExists on idempotent creates)`,
-  );
-  line("agents (own SA tokens)", t.agents, "   (reports, Lease renewals)");
-  line("kubelet stand-in (crew)", t.kubeletSim, "   (pods/status exit, TokenRequest)");
-  line("kwok/scheduler/kcm/apiserver", t.outOfProcess, "   (apiserver total minus every in-process client)");
-  const o = r.operatorByResource;
-  line(
-    "operator, by resource rules",
-    o.sure + o.events + o.shared,
-    `   (${o.sure} in operator-only rows + ${o.events} Events = events POST minus pods/binding${o.shared ? ` + ${o.shared} pods DELETE shared with kwok/GC` : ""})`,
-  );
-  const failed = [...r.operatorFailures].map(([k, v]) => `${k} ${v}`).join(", ");
-  if (failed) console.log(`  operator writes answered >=400: ${failed}`);
-  console.log(
-    `  outside the resources above: operator ${r.operatorOutside}; all clients ${sum(new Map(r.outside))} (${r.outside
-      .slice(0, 4)
-      .map(([k, v]) => `${k} ${v}`)
-      .join(", ")})`,
-  );
-  console.log(
-    "  per key: apiserver = operator + agents + kubelet stand-in + bench + out-of-process; owner = attribution by resource alone",
-  );
-  for (const row of r.rows) {
-    const c = row.byClient;
-    console.log(
-      `    ${row.key.padEnd(42)} ${String(row.apiserver).padStart(5)} = op ${String(c.operator).padStart(4)} ag ${String(c.agents).padStart(4)} kl ${String(c["kubelet-sim"]).padStart(3)} bench ${String(c.bench).padStart(3)} out ${String(row.outOfProcess).padStart(4)}  ${row.owner}`,
-    );
-  }
-  console.log(`  verbs in apiserver_request_total: ${r.apiserverVerbs.join(" ")}`);
-  const q = r.quiet;
-  const others = [...q.apiserverInScope].map(([k, v]) => `${k} ${v}`).join(", ") || "none";
-  console.log(
-    `no-change period: ${q.ms / 1000} s after Landed, ${q.pokes} annotation-only edits -> ${q.reconciles} reconciles, ${q.actions} actions planned; ` +
-      `operator writes ${q.operatorWrites}${q.operatorWrites ? ` (${[...q.operatorKeys].map(([k, v]) => `${k} ${v}`).join(", ")})` : ""}; ` +
-      `other in-scope apiserver writes: ${others}`,
-  );
-  const l = r.latency;
-  const b = r.baseline;
-  console.log(
-    `unblocked -> first polecat pod ADDED (receive times of this process's watches; unblocked = last dependency Closed, or bead created if none):`,
-  );
-  console.log(
-    `  ${l.all.n} beads: p50 ${ms(l.all.p50)}  p99 ${ms(l.all.p99)}  max ${ms(l.all.max)}  min ${ms(l.min)}   ` +
-      `(no deps ${l.roots.n}: p50 ${ms(l.roots.p50)} p99 ${ms(l.roots.p99)}; with deps ${l.dependents.n}: p50 ${ms(l.dependents.p50)} p99 ${ms(l.dependents.p99)})`,
-  );
-  console.log(
-    `  baseline, ConfigMap create -> its watch event: idle p50 ${ms(b.idle.p50)} p99 ${ms(b.idle.p99)} (n=${b.idle.n}); ` +
-      `during the convoy p50 ${ms(b.load.p50)} p99 ${ms(b.load.p99)} (n=${b.load.n})`,
-  );
-  console.log(
-    `  ratio to the during-convoy baseline: p50 ${f1(l.all.p50 / b.load.p50)}x  p99 ${f1(l.all.p99 / b.load.p99)}x; ` +
-      `event-loop delay of this process (operator + crew + watches) during the convoy: p99 ${ms(r.eventLoop.p99)}, max ${ms(r.eventLoop.max)}`,
-  );
-  const u = r.busy;
-  console.log(
-    `  where the time goes: ${u.reconciles} town reconciles took ${f1(u.reconcileSeconds)} s of the convoy's ${f1(r.convoySeconds)} s ` +
-      `(${((100 * u.reconcileSeconds) / r.convoySeconds).toFixed(0)}% busy, one town = one serial queue key); ` +
-      `operator write round trip mean ${f1(u.writeRoundTripMs)} ms; Events dropped by the recorder: ${Object.entries(
-        u.eventsDropped,
-      )
-        .map(([k, v]) => `${k} ${v}`)
-        .join(", ")}`,
-  );
-  const d = r.dispatch;
-  console.log(
-    `dispatches: ${d.polecatPods} polecat pods for ${d.issues} issues (${f2(d.polecatPods / d.issues)} per bead, max ${d.maxPodsPerIssue}, max status.dispatchAttempts ${d.maxDispatchAttempts}); ` +
-      `${d.refineryPods} refinery pods for ${d.mergeRequests} merge requests; gastown_dispatches_total polecat ${d.operatorDispatches.polecat} refinery ${d.operatorDispatches.refinery}`,
-  );
-  if (d.redispatched.length > 0) console.log(`  RE-DISPATCHED: ${d.redispatched.join("; ")}`);
-  if (r.crewErrors.length > 0)
-    console.log(`  crew errors (${r.crewErrors.length}): ${r.crewErrors.slice(0, 5).join("; ")}`);
 }

@@ -1,7 +1,8 @@
 // `make bench`: every benchmark, printed as numbers with ratios against a baseline of the same run.
 // `node bench/run.ts core` or `node bench/run.ts operator` runs one.
 import { benchCore, printCore } from "./core.ts";
-import { benchOperator, printOperator } from "./operator.ts";
+import { benchOperator } from "./operator.ts";
+import { printOperator } from "./operator-report.ts";
 
 const only = process.argv[2];
 const known = ["core", "operator"];

@@ -4,23 +4,6 @@ import { KubeConfig } from "@kubernetes/client-node";
 import type { KubeHttp } from "../../src/controller/kube-http.ts";
 import { requestAgentToken } from "../../src/runtime/agent-identity.ts";
 
-/** Timeouts short enough for tests on a real apiserver (Town.spec.timeouts). */
-export const FAST_TIMEOUTS = {
-  heartbeatPeriod: "1s",
-  heartbeatTimeout: "5s",
-  startupGrace: "5s",
-  staleInProgress: "2m",
-  orphanedInReview: "2m",
-  stuckReview: "5m",
-  abandonedReview: "3s",
-  orphanedPR: "2m",
-  prPollInterval: "1s",
-  dispatchBackoff: ["1s", "1s", "1s", "1s", "1s"],
-  guppWarn: "10m",
-  guppEscalate: "20m",
-  guppForceStop: "30m",
-};
-
 /** A KubeConfig for `admin`'s cluster that authenticates as the agent's own ServiceAccount. */
 export async function agentKubeConfigOf(
   admin: KubeConfig,

@@ -2,7 +2,6 @@
 // or as a child process, and pod exits faked the way a kubelet would report them.
 import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import type { Bead } from "../../src/api/bead.ts";
@@ -12,61 +11,14 @@ import { createLogger, silentLogger } from "../../src/controller/logger.ts";
 import { type Operator, startOperator } from "../../src/controller/operator.ts";
 import { apiPath, BEADS } from "../../src/controller/resources.ts";
 import { createPodRuntime } from "../../src/runtime/pod-runtime.ts";
-import { agentKubeConfigOf, FAST_TIMEOUTS } from "./agents.ts";
+import { agentKubeConfigOf } from "./agents.ts";
 import { kubeconfigPath, waitFor } from "./kube.ts";
 
-export { exitPod, FAST_TIMEOUTS } from "./agents.ts";
+export { freePort } from "../../hack/local-cluster/processes.ts";
+export { exitPod } from "./agents.ts";
+export { convoyManifest, counterTotal, FAST_TIMEOUTS, townManifest } from "./manifests.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
-
-export function townManifest(
-  name: string,
-  opts: {
-    rigs?: Record<string, unknown>[];
-    timeouts?: Record<string, unknown>;
-    limits?: Record<string, unknown>;
-    suspend?: boolean;
-  } = {},
-) {
-  return {
-    apiVersion: API_VERSION,
-    kind: "Town",
-    metadata: { name },
-    spec: {
-      rigs: opts.rigs ?? [{ name: "app", repo: "https://git.example.com/app.git", gates: ["true"] }],
-      agents: { image: "ghcr.io/gastown-operator/agent:test" },
-      limits: { maxPolecatsPerRig: 2, ...(opts.limits ?? {}) },
-      timeouts: { ...FAST_TIMEOUTS, ...(opts.timeouts ?? {}) },
-      ...(opts.suspend ? { suspend: true } : {}),
-    },
-  };
-}
-
-export function convoyManifest(
-  name: string,
-  town: string,
-  tasks: { name: string; dependsOn?: string[]; rig?: string; priority?: number }[],
-  opts: { mergeMode?: "ReviewThenLand" | "ReviewAndMerge"; staged?: boolean } = {},
-) {
-  return {
-    apiVersion: API_VERSION,
-    kind: "Convoy",
-    metadata: { name },
-    spec: {
-      town,
-      title: `convoy ${name}`,
-      mergeMode: opts.mergeMode ?? "ReviewThenLand",
-      ...(opts.staged ? { staged: true } : {}),
-      tasks: tasks.map((t) => ({
-        name: t.name,
-        title: `task ${t.name}`,
-        rig: t.rig ?? "app",
-        priority: t.priority ?? 2,
-        dependsOn: t.dependsOn ?? [],
-      })),
-    },
-  };
-}
 
 export function adminHttp(): KubeHttp {
   const kc = new KubeConfig();
@@ -176,27 +128,4 @@ export function kubeConfigFromFile(): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfigPath());
   return kc;
-}
-
-/** A free TCP port on loopback (for an operator's metrics endpoint). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** Sums a counter (all label sets) from a Prometheus text exposition. */
-export function counterTotal(metrics: string, name: string): number {
-  let total = 0;
-  for (const line of metrics.split("\n")) {
-    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `))
-      total += Number(line.slice(line.lastIndexOf(" ") + 1));
-  }
-  return total;
 }

@@ -181,19 +181,13 @@ function polecatDone(d: Draft, r: ReportView, agent: AgentView, bead: BeadView):
     d.createBead({
       name: mrName,
       spec: {
-        town: bead.spec.town,
-        rig: bead.spec.rig,
+        ...derivedFrom(bead),
         type: "MergeRequest",
         title: `Merge: ${bead.spec.title}`.slice(0, 200),
         description: r.spec.summary ?? "",
-        priority: bead.spec.priority,
-        labels: [],
-        dependsOn: [],
         source: { kind: "Bead", name: bead.name },
         branch,
         targetBranch: target,
-        cancel: false,
-        ...(bead.spec.convoy ? { convoy: bead.spec.convoy } : {}),
       },
       why: why("MergeRequestCreated", `${mrName} reviews ${branch} into ${target}`),
       cause: r.name,
@@ -258,6 +252,19 @@ function refineryDone(d: Draft, r: ReportView, agent: AgentView, mr: BeadView): 
   return applied(`${mr.name} merged`);
 }
 
+/** What a bead made from another (its merge request, a rework) inherits from it. */
+function derivedFrom(bead: BeadView) {
+  return {
+    town: bead.spec.town,
+    rig: bead.spec.rig,
+    priority: bead.spec.priority,
+    labels: [],
+    dependsOn: [],
+    cancel: false,
+    ...(bead.spec.convoy ? { convoy: bead.spec.convoy } : {}),
+  };
+}
+
 function requestChanges(d: Draft, r: ReportView, agent: AgentView, mr: BeadView): Outcome {
   if (agent.role !== "Refinery" || mr.spec.type !== "MergeRequest") {
     return rejected("RequestChanges is for a refinery reviewing a merge request");
@@ -268,20 +275,14 @@ function requestChanges(d: Draft, r: ReportView, agent: AgentView, mr: BeadView)
     d.createBead({
       name,
       spec: {
-        town: mr.spec.town,
-        rig: mr.spec.rig,
+        ...derivedFrom(mr),
         type: "Issue",
         title: `Rework: ${mr.spec.title}`.slice(0, 200),
         description: r.spec.feedback ?? "",
-        priority: mr.spec.priority,
-        labels: [],
-        dependsOn: [],
         branch: mr.spec.branch,
         reworkOf: mr.name,
         feedback: r.spec.feedback,
         files: r.spec.files ?? [],
-        cancel: false,
-        ...(mr.spec.convoy ? { convoy: mr.spec.convoy } : {}),
       },
       why: why(
         "ChangesRequested",

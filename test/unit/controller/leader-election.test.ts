@@ -90,11 +90,14 @@ function elector(clock: FakeClock, store: ReturnType<typeof fakeLeaseStore>, ide
   return Object.assign(e, { status });
 }
 
+/** A fake clock, one shared Lease and the log every replica's callbacks write to. */
+function election() {
+  return { clock: createFakeClock(), store: fakeLeaseStore(), log: [] as string[] };
+}
+
 describe("leader election", () => {
   it("acquires a missing lease at once, reports itself and renews every retry period", async () => {
-    const clock = createFakeClock();
-    const store = fakeLeaseStore();
-    const log: string[] = [];
+    const { clock, store, log } = election();
     const a = elector(clock, store, "a", log);
     expect(await a.status()).toBe(0);
     a.start();
@@ -114,9 +117,7 @@ describe("leader election", () => {
   });
 
   it("lets exactly one of two racing candidates lead", async () => {
-    const clock = createFakeClock();
-    const store = fakeLeaseStore();
-    const log: string[] = [];
+    const { clock, store, log } = election();
     const a = elector(clock, store, "a", log);
     const b = elector(clock, store, "b", log);
     a.start();
@@ -127,9 +128,7 @@ describe("leader election", () => {
   });
 
   it("judges expiry by when it saw the record change, never by the remote renewTime", async () => {
-    const clock = createFakeClock();
-    const store = fakeLeaseStore();
-    const log: string[] = [];
+    const { clock, store, log } = election();
     // Renewed "years ago" by a remote clock: still live until we have watched it sit still for 15 s.
     store.put(record("old-leader", "2001-01-01T00:00:00.000000Z"));
     const b = elector(clock, store, "b", log);
@@ -152,9 +151,7 @@ describe("leader election", () => {
   });
 
   it("does not take a lease whose holder keeps renewing, however long it waits", async () => {
-    const clock = createFakeClock();
-    const store = fakeLeaseStore();
-    const log: string[] = [];
+    const { clock, store, log } = election();
     const a = elector(clock, store, "a", log);
     a.start();
     await clock.settle();
@@ -169,9 +166,7 @@ describe("leader election", () => {
 
   for (const mode of ["fail", "hang"] as const) {
     it(`steps down before a rival can acquire when renewals ${mode === "fail" ? "fail" : "hang"}`, async () => {
-      const clock = createFakeClock();
-      const store = fakeLeaseStore();
-      const log: string[] = [];
+      const { clock, store, log } = election();
       const a = elector(clock, store, "a", log);
       a.start();
       await clock.settle();
@@ -195,9 +190,7 @@ describe("leader election", () => {
   }
 
   it("steps down at its next renewal when another replica has taken the lease", async () => {
-    const clock = createFakeClock();
-    const store = fakeLeaseStore();
-    const log: string[] = [];
+    const { clock, store, log } = election();
     const a = elector(clock, store, "a", log);
     a.start();
     await clock.settle();
@@ -209,9 +202,7 @@ describe("leader election", () => {
   });
 
   it("after a crash (stop without release) a successor waits out the lease duration", async () => {
-    const clock = createFakeClock();
-    const store = fakeLeaseStore();
-    const log: string[] = [];
+    const { clock, store, log } = election();
     const a = elector(clock, store, "a", log);
     const b = elector(clock, store, "b", log);
     a.start();
@@ -228,9 +219,7 @@ describe("leader election", () => {
   });
 
   it("on release stops leading first, then frees the lease so a successor takes over at its next retry", async () => {
-    const clock = createFakeClock();
-    const store = fakeLeaseStore();
-    const log: string[] = [];
+    const { clock, store, log } = election();
     const a = elector(clock, store, "a", log);
     const b = elector(clock, store, "b", log);
     a.start();
@@ -254,10 +243,9 @@ describe("leader election", () => {
   });
 
   it("does not touch the lease on release when it is not the leader", async () => {
-    const clock = createFakeClock();
-    const store = fakeLeaseStore();
-    const a = elector(clock, store, "a", []);
-    const b = elector(clock, store, "b", []);
+    const { clock, store, log } = election();
+    const a = elector(clock, store, "a", log);
+    const b = elector(clock, store, "b", log);
     a.start();
     await clock.settle();
     b.start();
