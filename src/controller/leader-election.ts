@@ -253,16 +253,27 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
       await halt();
       if (!wasLeading || !observed || observed.record.holderIdentity !== identity) return;
       const now = formatMicroTime(clock.now());
-      const released: LeaderRecord = {
-        holderIdentity: "",
-        leaseDurationSeconds: 1,
-        acquireTime: now,
-        renewTime: now,
-        leaseTransitions: observed.record.leaseTransitions,
-      };
+      const signal = AbortSignal.timeout(renewDeadlineMs);
       try {
-        observe(await store.update(released, observed.resourceVersion, AbortSignal.timeout(renewDeadlineMs)));
-        logger.info("released the lease");
+        // A renewal that halt() abandoned may have landed anyway and moved the resourceVersion on:
+        // on a conflict, read the lease again and release it while it is still ours.
+        for (let lease: LeaseSnapshot | undefined = observed; lease?.record.holderIdentity === identity; ) {
+          const released: LeaderRecord = {
+            holderIdentity: "",
+            leaseDurationSeconds: 1,
+            acquireTime: now,
+            renewTime: now,
+            leaseTransitions: lease.record.leaseTransitions,
+          };
+          try {
+            observe(await store.update(released, lease.resourceVersion, signal));
+            logger.info("released the lease");
+            return;
+          } catch (err) {
+            if (!(err instanceof LeaseConflictError)) throw err;
+            lease = await store.get(signal);
+          }
+        }
       } catch (err) {
         logger.warn({ err }, "could not release the lease; successors wait for it to expire");
       }

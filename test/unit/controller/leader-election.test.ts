@@ -242,6 +242,18 @@ describe("leader election", () => {
     await b.stop();
   });
 
+  it("releases the lease even when a renewal it abandoned on shutdown landed after all", async () => {
+    const { clock, store, log } = election();
+    const a = elector(clock, store, "a", log);
+    a.start();
+    await clock.settle();
+    // The write of a renewal cut short by release() reached the server: a newer version, still a's.
+    store.put({ ...store.current()!.record, renewTime: "2026-01-01T00:00:09.000000Z" });
+    await a.release();
+    expect(store.current()!.record).toMatchObject({ holderIdentity: "", leaseDurationSeconds: 1 });
+    expect(store.writes.at(-1)).toBe("a:(released)");
+  });
+
   it("does not touch the lease on release when it is not the leader", async () => {
     const { clock, store, log } = election();
     const a = elector(clock, store, "a", log);
