@@ -5,7 +5,7 @@
 import { API_VERSION } from "../src/api/meta.ts";
 import { TownSpecSchema } from "../src/api/town.ts";
 import { plan } from "../src/core/plan.ts";
-import { World } from "../src/core/world.ts";
+import { World } from "../test/support/world.ts";
 
 const T0 = Date.parse("2026-01-01T00:00:00Z");
 const RIGS = 10;

@@ -17,7 +17,7 @@ import {
 import { type Plan, plan } from "../../../src/core/plan.ts";
 import type { LeaseObservation, SessionObservation, Snapshot, SnapshotInput } from "../../../src/core/snapshot.ts";
 import { buildSnapshot } from "../../../src/core/snapshot.ts";
-import { mergePatch } from "../../../src/core/world.ts";
+import { mergePatch } from "../../support/world.ts";
 import { convoy, MIN, SEC, T0, type TaskInput } from "./harness.ts";
 
 export { MIN, SEC, T0 };

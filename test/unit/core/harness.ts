@@ -7,7 +7,7 @@ import { TownSpecSchema } from "../../../src/api/town.ts";
 import { checkInvariants } from "../../../src/core/invariants.ts";
 import { type Plan, plan } from "../../../src/core/plan.ts";
 import type { SessionObservation } from "../../../src/core/snapshot.ts";
-import { type ApplyOptions, type ApplyResult, World } from "../../../src/core/world.ts";
+import { type ApplyOptions, type ApplyResult, World } from "../../support/world.ts";
 
 export const T0 = Date.parse("2026-01-01T00:00:00Z");
 export const SEC = 1000;

@@ -1,18 +1,19 @@
 // An in-memory world that applies actions to objects exactly as the actuator applies them to the
 // API: creates are idempotent (AlreadyExists is success), deletes too (NotFound is success),
 // writes carry resourceVersion preconditions (a conflict stops the batch), status writes are
-// JSON merge patches, and a failed write caused by a report is charged to that report. Tests and
-// the simulation drive it; the shell's dry-run mode can use it too.
-import type { Agent } from "../api/agent.ts";
-import type { AgentReport } from "../api/agent-report.ts";
-import { type Bead, BeadSpecSchema } from "../api/bead.ts";
-import type { Convoy } from "../api/convoy.ts";
-import { API_VERSION } from "../api/meta.ts";
-import type { Town } from "../api/town.ts";
-import type { Action } from "./actions.ts";
-import type { LeaseObservation, SessionObservation, Snapshot } from "./snapshot.ts";
-import { buildSnapshot } from "./snapshot.ts";
-import { formatTime } from "./time.ts";
+// JSON merge patches, and a failed write caused by a report is charged to that report. The unit
+// tests and the simulation drive it; it lives with the test doubles because nothing in the operator
+// runs it, and the simulation's safety claims hold only as far as it agrees with the actuator.
+import type { Agent } from "../../src/api/agent.ts";
+import type { AgentReport } from "../../src/api/agent-report.ts";
+import { type Bead, BeadSpecSchema } from "../../src/api/bead.ts";
+import type { Convoy } from "../../src/api/convoy.ts";
+import { API_VERSION } from "../../src/api/meta.ts";
+import type { Town } from "../../src/api/town.ts";
+import type { Action } from "../../src/core/actions.ts";
+import type { LeaseObservation, SessionObservation, Snapshot } from "../../src/core/snapshot.ts";
+import { buildSnapshot } from "../../src/core/snapshot.ts";
+import { formatTime } from "../../src/core/time.ts";
 
 export class ApplyError extends Error {
   readonly code: "Conflict" | "NotFound" | "Injected";

@@ -2,10 +2,10 @@
 // resourceVersion preconditions chained through a batch ("" = created in this batch), idempotent
 // creates and deletes, failed writes charged to the report that caused them, stopAfter.
 import { describe, expect, it } from "vitest";
-import type { Action } from "../../../../src/core/actions.ts";
-import { ApplyError, mergePatch, World } from "../../../../src/core/world.ts";
-import { MIN, T0, town } from "../builders.ts";
-import { bead, convoy } from "../harness.ts";
+import type { Action } from "../../../src/core/actions.ts";
+import { ApplyError, mergePatch, World } from "../../support/world.ts";
+import { MIN, T0, town } from "../core/builders.ts";
+import { bead, convoy } from "../core/harness.ts";
 
 const why = { reason: "Test", message: "test" };
 
