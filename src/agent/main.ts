@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `gt`: the agent runtime and the agent's tools, inside one session (DESIGN §4).
 //   gt run                      the session's main process (what the pod or the process runtime starts)
-//   gt done | request-changes | review-failed | escalate | checkpoint | prime
+//   gt done | request-changes | review-failed | escalate | checkpoint | handoff | prime
 //   gt demo                     the scripted demo agent (what `gt run` starts without an agent command)
 import { runDemoCommand, runSession } from "./run.ts";
 import { processToolContext, runTool, TOOL_NAMES, toolSummaries } from "./tools.ts";

@@ -61,13 +61,14 @@ export function buildPrompt(s: SessionEnv): string {
       "",
       ...s.gates.map((g) => `- \`${g}\``),
     );
-  if (s.checkpoint) lines.push("", "## Checkpoint from your previous session", "", "```", s.checkpoint, "```");
+  if (s.checkpoint) lines.push("", "## Checkpoint from this bead's previous session", "", "```", s.checkpoint, "```");
   lines.push(
     "",
     "## Tools",
     "",
     "- `gt prime` — print this assignment again, with any nudges the operator sent you.",
     "- `gt checkpoint --data <text>` (or `--data -` for stdin) — save progress for the next session if this one dies.",
+    "- `gt handoff [--checkpoint <text>]` — end this session on purpose and continue in a fresh one; then exit.",
     "- `gt escalate --severity Low|Medium|High|Critical --message <text>` — ask a human for help.",
     "- `gt done --branch B [--summary S] [--pr-url U] [--commit SHA]` — the work is finished; then exit.",
     ...(s.role === "Refinery"

@@ -1,5 +1,5 @@
 // The tools an agent calls from inside its session: gt done, request-changes, review-failed,
-// escalate, checkpoint, prime. Each is one AgentReport (or one read) made with the agent's own
+// escalate, checkpoint, handoff, prime. Each is one AgentReport (or one read) made with the agent's own
 // credentials. Failures are one line naming what is wrong — a missing session variable, a bad flag,
 // the wrong role, or the apiserver's own refusal — because the reader is often an LLM that acts on it.
 import { existsSync } from "node:fs";
@@ -157,6 +157,27 @@ Then call \`gt done\` to release yourself; the rework comes back to you for revi
       return report(client, { type: "Checkpoint", bead: s.bead, data });
     },
   },
+  handoff: {
+    summary: "end this session on purpose and continue the bead in a fresh one (with a checkpoint)",
+    usage: `Usage: gt handoff [--checkpoint D] [--summary S]
+  --checkpoint D  what the next session must know (at most ${MAX_CHECKPOINT_BYTES} bytes); "-" reads stdin
+  --summary S     why you hand off, in a sentence
+Then exit: the next session starts after a short interval and gets the checkpoint. A handoff does
+not count as a failed attempt, but the number of handoffs per bead is capped.`,
+    options: { checkpoint: { type: "string" }, summary: { type: "string" } },
+    async run(v, s, client, ctx) {
+      const raw = str(v, "checkpoint");
+      const data = raw === "-" ? await ctx.readStdin() : raw;
+      if (data !== undefined && Buffer.byteLength(data) > MAX_CHECKPOINT_BYTES)
+        throw new Error(`the checkpoint is ${Buffer.byteLength(data)} bytes; at most ${MAX_CHECKPOINT_BYTES} are kept`);
+      return report(client, {
+        type: "Handoff",
+        bead: s.bead,
+        ...(data ? { data } : {}),
+        ...(str(v, "summary") ? { summary: str(v, "summary") } : {}),
+      });
+    },
+  },
   prime: {
     summary: "print the current assignment, rework context, checkpoint and nudges",
     usage: "Usage: gt prime",
@@ -166,7 +187,8 @@ Then call \`gt done\` to release yourself; the rework comes back to you for revi
       const agent = await withRbacGrace(() => client.agent());
       const feedback = bead.spec.feedback ?? s.feedback;
       const files = bead.spec.files ?? s.files;
-      const checkpoint = agent.status?.checkpoint?.data ?? s.checkpoint;
+      // The bead's checkpoint is always this bead's: a checkpoint never follows an agent elsewhere.
+      const checkpoint = bead.status?.checkpoint?.data ?? s.checkpoint;
       const nudges = agent.status?.nudges ?? [];
       const out = [
         `agent ${s.agent} (${s.role}) of town ${s.town}, rig ${s.rig}, session ${s.session}`,

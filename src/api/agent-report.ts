@@ -6,7 +6,9 @@ import { dnsLabel, objectName, resource, timestamp } from "./meta.ts";
 
 // ReviewFailed is the refinery's "this cannot merge" (e.g. a conflict): the merge request fails and
 // its source issue is redone. DESIGN §5.4 names the outcome; this makes it an explicit fact.
-export const REPORT_TYPES = ["Done", "RequestChanges", "Escalate", "Checkpoint", "ReviewFailed"] as const;
+// Handoff: the agent ends its session on purpose to continue in a fresh one (optionally with a
+// checkpoint in data); it has its own cap and does not use the bead's dispatch budget.
+export const REPORT_TYPES = ["Done", "RequestChanges", "Escalate", "Checkpoint", "ReviewFailed", "Handoff"] as const;
 export type ReportType = (typeof REPORT_TYPES)[number];
 
 export const SEVERITIES = ["Low", "Medium", "High", "Critical"] as const;

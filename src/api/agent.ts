@@ -59,9 +59,6 @@ export const AgentStatusSchema = z.object({
     })
     .optional(),
   nudges: z.array(NudgeSchema).max(MAX_NUDGES).optional(),
-  checkpoint: z
-    .object({ data: z.string().max(MAX_CHECKPOINT_BYTES), session: z.int().min(0), time: timestamp() })
-    .optional(),
   conditions: conditionList(),
 });
 export type AgentStatus = z.infer<typeof AgentStatusSchema>;

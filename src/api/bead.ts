@@ -1,5 +1,6 @@
 // Bead: one unit of work — an Issue a polecat implements, or a MergeRequest the refinery reviews.
 import { z } from "zod";
+import { MAX_CHECKPOINT_BYTES } from "./agent.ts";
 import { conditionList, dnsLabel, objectName, priority, resource, timestamp } from "./meta.ts";
 
 export const BEAD_TYPES = ["Issue", "MergeRequest"] as const;
@@ -17,6 +18,7 @@ export const RESOLUTIONS = [
   "ReviewFailed",
   "Superseded",
   "Orphaned",
+  "MaxReviewCycles",
 ] as const;
 export type Resolution = (typeof RESOLUTIONS)[number];
 
@@ -52,12 +54,28 @@ export const BeadSpecSchema = z
     reworkOf: objectName().optional().describe("Issue only: the merge request this rework answers."),
     feedback: z.string().max(16384).optional().describe("Rework: what the refinery asked to change."),
     files: z.array(z.string().min(1).max(1024)).max(100).optional(),
-    cancel: z.boolean().default(false).describe("true stops the work and fails the bead (reason Cancelled)."),
+    cancel: z
+      .boolean()
+      .default(false)
+      .describe("true stops the work, cancels its merge requests and reworks, and fails the bead (Cancelled)."),
+    retry: z
+      .int()
+      .min(0)
+      .max(1000)
+      .optional()
+      .describe(
+        "Raise it (e.g. absent or 0 to 1) to retry a Failed or held bead: its budgets are reset, its history kept in status.",
+      ),
   })
   .meta({
     "x-kubernetes-validations": [
       { rule: "self.town == oldSelf.town", message: "town is immutable", fieldPath: ".town" },
       { rule: "self.type == oldSelf.type", message: "type is immutable", fieldPath: ".type" },
+      {
+        rule: "!has(oldSelf.retry) || (has(self.retry) && self.retry >= oldSelf.retry)",
+        message: "retry can only grow: set it one higher to retry the bead",
+        fieldPath: ".retry",
+      },
       {
         rule: "self.type != 'MergeRequest' || has(self.source)",
         message: "a MergeRequest bead needs source (the Issue or Convoy it merges)",
@@ -92,12 +110,44 @@ export const BeadSpecSchema = z
   });
 export type BeadSpec = z.infer<typeof BeadSpecSchema>;
 
+export const HoldSchema = z
+  .object({
+    reason: z.string().max(128),
+    message: z.string().max(1024),
+    since: timestamp(),
+  })
+  .describe("Why the bead is held: not dispatched and not charged until the cause is fixed or it is retried.");
+
+export const RetryRecordSchema = z.object({
+  retry: z.int().min(0),
+  time: timestamp(),
+  phase: z.enum(BEAD_PHASES),
+  resolution: z.enum(RESOLUTIONS).optional(),
+  reason: z.string().max(1024).optional(),
+  dispatchAttempts: z.int().min(0),
+  reviewCycles: z.int().min(0),
+});
+export type RetryRecord = z.infer<typeof RetryRecordSchema>;
+export const MAX_RETRY_HISTORY = 10;
+
+export const CheckpointSchema = z.object({
+  data: z.string().max(MAX_CHECKPOINT_BYTES),
+  agent: z.string().max(253),
+  session: z.int().min(0),
+  time: timestamp(),
+});
+
 export const BeadStatusSchema = z.object({
   observedGeneration: z.int().min(0).optional(),
   phase: z.enum(BEAD_PHASES).optional(),
   lastPhaseTransitionTime: timestamp().optional(),
   assignee: z.string().max(63).optional(),
-  dispatchAttempts: z.int().min(0).optional(),
+  dispatchAttempts: z.int().min(0).optional().describe("Sessions used from the budget since the last retry."),
+  priorDispatchAttempts: z
+    .int()
+    .min(0)
+    .optional()
+    .describe("Sessions used before the last retry; keeps merge request names unique across retries."),
   lastDispatchTime: timestamp().optional(),
   branch: z.string().max(256).optional(),
   prURL: z.string().max(2048).optional(),
@@ -118,6 +168,17 @@ export const BeadStatusSchema = z.object({
   mergedBy: objectName().optional().describe("Issue: the merge request that merged it."),
   resolution: z.enum(RESOLUTIONS).optional(),
   reason: z.string().max(1024).optional(),
+  reviewCycles: z.int().min(0).optional().describe("Rework requests plus failed reviews so far."),
+  handoffs: z.int().min(0).optional(),
+  handoffPending: z.boolean().optional().describe("The last session handed off: the next one does not use the budget."),
+  forceStops: z.int().min(0).optional().describe("Sessions stopped by GUPP for inactivity."),
+  forceStoppedAgent: z.string().max(253).optional(),
+  hold: HoldSchema.optional(),
+  retry: z.int().min(0).optional().describe("The last spec.retry the controller acted on."),
+  history: z.array(RetryRecordSchema).max(MAX_RETRY_HISTORY).optional(),
+  checkpoint: CheckpointSchema.optional().describe(
+    "Progress the last session saved; given only to this bead's next session.",
+  ),
   conditions: conditionList(),
 });
 export type BeadStatus = z.infer<typeof BeadStatusSchema>;

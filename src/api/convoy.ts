@@ -44,6 +44,16 @@ export const ConvoySpecSchema = z
         "ReviewThenLand: work merges into the feature branch convoy/<name>, which lands once at the end. ReviewAndMerge: each bead merges into the default branch.",
       ),
     staged: z.boolean().default(false).describe("true: planned only, nothing is dispatched until it is set to false."),
+    cancel: z
+      .boolean()
+      .optional()
+      .describe("true cancels every task, merge request and landing of the convoy; it becomes Failed (Cancelled)."),
+    retry: z
+      .int()
+      .min(0)
+      .max(1000)
+      .optional()
+      .describe("Raise it to retry the convoy: its failed tasks are retried and its landing attempts reset."),
     tasks: z
       .array(TaskSchema)
       .min(1)
@@ -56,6 +66,11 @@ export const ConvoySpecSchema = z
         rule: "self.town == oldSelf.town",
         message: "town is immutable; create a new convoy instead",
         fieldPath: ".town",
+      },
+      {
+        rule: "!has(oldSelf.retry) || (has(self.retry) && self.retry >= oldSelf.retry)",
+        message: "retry can only grow: set it one higher to retry the convoy",
+        fieldPath: ".retry",
       },
       {
         rule: "self.mergeMode == oldSelf.mergeMode",
@@ -85,11 +100,19 @@ export const ConvoyStatusSchema = z.object({
   featureBranch: z.string().max(256).optional(),
   landing: z
     .object({
-      attempts: z.int().min(0),
+      attempts: z.int().min(0).describe("Landing merge requests made so far."),
+      attemptsBefore: z
+        .int()
+        .min(0)
+        .optional()
+        .describe(
+          "Landing attempts made before the convoy was reopened or retried; they do not count against the cap.",
+        ),
       bead: objectName().optional().describe("The current landing merge request."),
       landedAt: timestamp().optional(),
     })
     .optional(),
+  retry: z.int().min(0).optional().describe("The last spec.retry the controller acted on."),
   conditions: conditionList(),
 });
 export type ConvoyStatus = z.infer<typeof ConvoyStatusSchema>;

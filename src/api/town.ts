@@ -1,5 +1,6 @@
 // Town: one Gas Town — its rigs (git repositories), how agent sessions are run, limits and timeouts.
 import { z } from "zod";
+import { SEVERITIES } from "./agent-report.ts";
 import { conditionList, dnsLabel, duration, resource, timestamp } from "./meta.ts";
 
 export const MERGE_STRATEGIES = ["Direct", "PullRequest"] as const;
@@ -111,8 +112,37 @@ export const LimitsSchema = z
   .object({
     maxPolecatsPerRig: z.int().min(1).max(200).default(5),
     maxPolecats: z.int().min(1).max(1000).optional().describe("Town-wide cap; absent means rigs x maxPolecatsPerRig."),
-    maxDispatchAttempts: z.int().min(1).max(50).default(5),
+    maxDispatchAttempts: z
+      .int()
+      .min(1)
+      .max(50)
+      .default(5)
+      .describe("Sessions a bead may use, on every path (dispatch, retry, redo); at the cap it fails."),
+    maxReviewCycles: z
+      .int()
+      .min(1)
+      .max(50)
+      .default(5)
+      .describe("Rework requests plus failed reviews an issue may go through before it fails."),
+    maxHandoffs: z
+      .int()
+      .min(0)
+      .max(100)
+      .default(10)
+      .describe("Voluntary handoffs (gt handoff) per bead; they do not use the dispatch budget."),
     maxReportAttempts: z.int().min(1).max(20).default(3),
+    maxFailedSessions: z
+      .int()
+      .min(1)
+      .max(100)
+      .default(20)
+      .describe("Circuit breaker: this many failed sessions within circuitBreakerWindow stop all new dispatch."),
+    maxReEscalations: z
+      .int()
+      .min(0)
+      .max(10)
+      .default(2)
+      .describe("How often an unacknowledged escalation is raised again, one severity higher each time."),
   })
   .prefault({});
 export type Limits = z.infer<typeof LimitsSchema>;
@@ -154,6 +184,14 @@ export const TimeoutsSchema = z
     agentGC: duration("24h"),
     podRetention: duration("1h"),
     reportRetention: duration("24h"),
+    handoffMinInterval: duration("2m").describe(
+      "A session after a handoff starts no sooner than this after the handing-off session started.",
+    ),
+    circuitBreakerWindow: duration("30m").describe("The window failed sessions are counted in."),
+    reEscalateAfter: duration("4h").describe("An unacknowledged escalation is raised again after this."),
+    unknownSessionReport: duration("5m").describe(
+      "How long a report naming a session the controller does not know is held before it is rejected.",
+    ),
   })
   .prefault({})
   .meta({
@@ -186,6 +224,15 @@ export const TownSpecSchema = z.object({
   limits: LimitsSchema,
   timeouts: TimeoutsSchema,
   suspend: z.boolean().default(false).describe("Stop dispatching new work; running sessions and state are kept."),
+  acknowledgedEscalations: z
+    .array(z.string().min(1).max(253))
+    .max(100)
+    .default([])
+    .meta({ "x-kubernetes-list-type": "set" })
+    .describe("Ids of escalations (status.escalations[].id) a person has seen; they are not raised again."),
+  circuitBreakerReset: timestamp()
+    .optional()
+    .describe("Failed sessions before this instant do not count: set it to now to close an open circuit breaker."),
 });
 export type TownSpec = z.infer<typeof TownSpecSchema>;
 
@@ -197,6 +244,31 @@ export const ViolationSchema = z.object({
   object: z.string().max(253).optional(),
 });
 export type Violation = z.infer<typeof ViolationSchema>;
+
+export const EscalationSchema = z.object({
+  id: z.string().max(253).describe("Stable id (reason and object); acknowledge it in spec.acknowledgedEscalations."),
+  severity: z.enum(SEVERITIES),
+  reason: z.string().max(128),
+  message: z.string().max(1024),
+  agent: z.string().max(253).optional(),
+  bead: z.string().max(253).optional(),
+  firstTime: timestamp(),
+  lastTime: timestamp().describe("The last time the problem was seen."),
+  raisedTime: timestamp().describe("The last time it was raised (first, or re-escalated)."),
+  count: z.int().min(1),
+  level: z.int().min(0).describe("How often it was re-escalated while unacknowledged."),
+  acknowledged: z.boolean(),
+});
+export type Escalation = z.infer<typeof EscalationSchema>;
+export const MAX_ESCALATIONS = 50;
+
+export const FailedSessionSchema = z.object({
+  time: timestamp(),
+  agent: z.string().max(253),
+  bead: z.string().max(253).optional(),
+  reason: z.string().max(128),
+});
+export type FailedSession = z.infer<typeof FailedSessionSchema>;
 
 export const TownStatusSchema = z.object({
   observedGeneration: z.int().min(0).optional(),
@@ -213,6 +285,18 @@ export const TownStatusSchema = z.object({
     .optional()
     .describe("Written only when a reconcile changed something, so a quiet town makes no writes."),
   violations: z.array(ViolationSchema).max(20).optional(),
+  escalations: z
+    .array(EscalationSchema)
+    .max(MAX_ESCALATIONS)
+    .optional()
+    .describe("Durable escalations, deduplicated by id; acknowledged ones are dropped first when full."),
+  circuitBreaker: z
+    .object({
+      open: z.boolean(),
+      openedTime: timestamp().optional(),
+      recentFailures: z.array(FailedSessionSchema).max(100).describe("Failed sessions within the window."),
+    })
+    .optional(),
 });
 export type TownStatus = z.infer<typeof TownStatusSchema>;
 

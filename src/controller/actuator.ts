@@ -289,9 +289,9 @@ export function createActuator(deps: ActuatorDeps) {
         record(b, s, "Agent", a.agent, a.why, "Nudge");
         return;
       case "Escalate":
+        // The rule that raised it already told the agent's own story; the escalation is the town's.
         deps.metrics.escalations.inc({ town, severity: a.severity.toLowerCase() });
-        record(b, s, "Agent", a.agent, a.why, "Escalate");
-        record(b, s, "Town", town, { ...a.why, message: `${a.agent}: ${a.why.message}` }, "Escalate");
+        record(b, s, "Town", town, a.why, "Escalate");
         return;
     }
   }

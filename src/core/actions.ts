@@ -112,7 +112,8 @@ export const ActionSchema = z.discriminatedUnion("type", [
   }),
   z.object({
     type: z.literal("Escalate"),
-    agent: z.string(),
+    /** Absent for a town-wide problem (the circuit breaker, a failed landing). */
+    agent: z.string().optional(),
     bead: z.string().optional(),
     severity: z.enum(SEVERITIES),
     ...base,

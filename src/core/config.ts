@@ -1,6 +1,7 @@
 // A town's settings as the rules use them: timeouts resolved from defaults into milliseconds.
 import { parseDuration } from "../api/meta.ts";
 import { LimitsSchema, type Rig, TimeoutsSchema, type Town } from "../api/town.ts";
+import { parseTime } from "./time.ts";
 
 export interface TimeoutsMs {
   heartbeatPeriod: number;
@@ -20,6 +21,10 @@ export interface TimeoutsMs {
   agentGC: number;
   podRetention: number;
   reportRetention: number;
+  handoffMinInterval: number;
+  circuitBreakerWindow: number;
+  reEscalateAfter: number;
+  unknownSessionReport: number;
 }
 
 export interface TownConfig {
@@ -32,8 +37,15 @@ export interface TownConfig {
   maxPolecats: number;
   maxDispatchAttempts: number;
   maxReportAttempts: number;
+  maxReviewCycles: number;
+  maxHandoffs: number;
+  maxFailedSessions: number;
+  maxReEscalations: number;
   timeouts: TimeoutsMs;
   suspend: boolean;
+  acknowledged: ReadonlySet<string>;
+  /** Failed sessions before this instant do not count towards the circuit breaker. */
+  circuitBreakerReset?: number;
 }
 
 /** Resolves a Town into the rule settings. Missing blocks get the same defaults the CRD applies. */
@@ -43,6 +55,7 @@ export function townConfig(town: Town): TownConfig {
   const limits = LimitsSchema.parse(spec.limits ?? {});
   const ms = (name: Exclude<keyof typeof t, "dispatchBackoff">) => parseDuration(t[name]);
   const rigs = new Map(spec.rigs.map((r) => [r.name, r]));
+  const reset = parseTime(spec.circuitBreakerReset);
   return {
     name: town.metadata.name,
     namespace: town.metadata.namespace ?? "default",
@@ -53,7 +66,13 @@ export function townConfig(town: Town): TownConfig {
     maxPolecats: limits.maxPolecats ?? limits.maxPolecatsPerRig * rigs.size,
     maxDispatchAttempts: limits.maxDispatchAttempts,
     maxReportAttempts: limits.maxReportAttempts,
+    maxReviewCycles: limits.maxReviewCycles,
+    maxHandoffs: limits.maxHandoffs,
+    maxFailedSessions: limits.maxFailedSessions,
+    maxReEscalations: limits.maxReEscalations,
     suspend: spec.suspend ?? false,
+    acknowledged: new Set(spec.acknowledgedEscalations ?? []),
+    ...(reset === undefined ? {} : { circuitBreakerReset: reset }),
     timeouts: {
       heartbeatPeriod: ms("heartbeatPeriod"),
       heartbeatTimeout: ms("heartbeatTimeout"),
@@ -72,6 +91,10 @@ export function townConfig(town: Town): TownConfig {
       agentGC: ms("agentGC"),
       podRetention: ms("podRetention"),
       reportRetention: ms("reportRetention"),
+      handoffMinInterval: ms("handoffMinInterval"),
+      circuitBreakerWindow: ms("circuitBreakerWindow"),
+      reEscalateAfter: ms("reEscalateAfter"),
+      unknownSessionReport: ms("unknownSessionReport"),
     },
   };
 }

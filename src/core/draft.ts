@@ -3,6 +3,7 @@
 // by a Done report can take new work in the same plan). The log keeps the order rules chose —
 // the order that keeps every prefix safe (see actions.ts) — and folds consecutive status writes
 // to one object into a single write.
+import type { Severity } from "../api/agent-report.ts";
 import type { Action, ActionOf, SessionContext, StatusPatch, Why } from "./actions.ts";
 import type {
   AgentState,
@@ -25,6 +26,23 @@ import {
   reportStatusPatch,
 } from "./status-patch.ts";
 import { Deadlines } from "./time.ts";
+
+export interface FailedSessionRecord {
+  time: number;
+  agent: string;
+  bead?: string;
+  reason: string;
+}
+
+/** A problem for a person; deduplicated into the town's durable escalations by its id. */
+export interface EscalationIntent {
+  id: string;
+  severity: Severity;
+  reason: string;
+  message: string;
+  agent?: string;
+  bead?: string;
+}
 
 type StatusKind = "Bead" | "Agent" | "Report" | "Convoy";
 type StateOf<K extends StatusKind> = K extends "Bead"
@@ -80,6 +98,14 @@ export class Draft {
   readonly waitingForCapacity = new Set<string>();
   private hooks: Map<string, Set<string>> | undefined;
   private readonly stopped = new Set<string>();
+  /** Sessions that failed in this plan, for the town's circuit breaker. */
+  readonly failedSessions: FailedSessionRecord[] = [];
+  /** Problems a person must look at, merged into the town's durable escalations. */
+  readonly escalations: EscalationIntent[] = [];
+  /** Objects a person acted on (retried): their escalations are resolved. */
+  readonly resolved = new Set<string>();
+  /** The town's circuit breaker holds all new dispatch (set after sessions were checked). */
+  breakerOpen = false;
 
   constructor(snap: Snapshot, now: number) {
     this.snap = snap;
@@ -140,17 +166,31 @@ export class Draft {
     return this.snap.sessionsByAgent.get(agent) ?? [];
   }
 
+  /** Live as of now: a pod stuck Terminating a heartbeat timeout past its deadline is not. */
+  isLive(s: SessionObservation): boolean {
+    const grace = this.snap.config.timeouts.heartbeatTimeout;
+    const live = isLive(s, this.now, grace);
+    // A terminating session stops counting at a known instant: plan again then.
+    if (live && s.deleting && s.deletionDeadline !== undefined) this.wake.at(s.deletionDeadline + grace + 1);
+    return live;
+  }
+
   /**
    * Live sessions of an agent, including ones this plan stops: a terminating pod still runs, so
    * the agent is not free for new work until the runtime reports the session gone.
    */
   liveSessions(agent: string): SessionObservation[] {
-    return this.sessions(agent).filter(isLive);
+    return this.sessions(agent).filter((s) => this.isLive(s));
+  }
+
+  /** Live sessions started for a bead, whatever agent runs them. */
+  liveSessionsOf(bead: string): SessionObservation[] {
+    return (this.snap.liveSessionsByBead.get(bead) ?? []).filter((s) => this.isLive(s));
   }
 
   // ---- status writes -----------------------------------------------------------------------
 
-  updateBead(name: string, change: Partial<BeadState>, why: Why, cause?: string): BeadView {
+  updateBead(name: string, change: Partial<BeadState>, why: Why | undefined, cause?: string): BeadView {
     const view = this.bead(name);
     if (!view) throw new Error(`bead ${name} is not in the snapshot`);
     const next = { ...view, state: { ...view.state, ...change } };
@@ -328,10 +368,20 @@ export class Draft {
     });
   }
 
+  /** Asks the runtime to stop a session, once: a session already being deleted is left alone. */
   stopSession(agent: string, pod: string, why: Why): void {
     if (this.stopped.has(pod)) return;
     this.stopped.add(pod);
+    if (this.sessions(agent).some((s) => s.name === pod && s.deleting)) return;
     this.push({ type: "StopSession", agent, pod, why });
+  }
+
+  recordFailedSession(agent: string, bead: string | undefined, reason: string): void {
+    this.failedSessions.push({ time: this.now, agent, ...(bead ? { bead } : {}), reason });
+  }
+
+  escalate(e: EscalationIntent): void {
+    this.escalations.push(e);
   }
 
   other(action: Action): void {

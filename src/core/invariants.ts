@@ -28,7 +28,7 @@ export function checkInvariants(snap: Snapshot, now: number): Violation[] {
   for (const a of snap.agents.values()) {
     const hook = a.state.hook;
     if (hook) hooked.set(hook, [...(hooked.get(hook) ?? []), a.name]);
-    const live = (snap.sessionsByAgent.get(a.name) ?? []).filter(isLive);
+    const live = (snap.sessionsByAgent.get(a.name) ?? []).filter((s) => isLive(s, now, t.heartbeatTimeout));
     if (live.length > 1) fail(7, a.name, `${a.name} runs ${live.map((s) => s.name).join(", ")}`);
     if (a.state.phase === "Working") {
       if (!hook) fail(2, a.name, `${a.name} is Working with no hook`);
@@ -49,7 +49,8 @@ export function checkInvariants(snap: Snapshot, now: number): Violation[] {
       fail(1, bead, `${agent} is hooked to ${bead}, which is assigned to ${b.state.assignee}`);
     }
   }
-  for (const [bead, sessions] of snap.liveSessionsByBead) {
+  for (const [bead, all] of snap.liveSessionsByBead) {
+    const sessions = all.filter((s) => isLive(s, now, t.heartbeatTimeout));
     if (sessions.length > 1) fail(8, bead, `${bead} has live sessions ${sessions.map((s) => s.name).join(", ")}`);
   }
 

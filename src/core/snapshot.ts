@@ -2,7 +2,7 @@
 // (or from the in-memory world). Timestamps are parsed once here so rules compare numbers.
 import type { Agent, AgentPhase, Nudge } from "../api/agent.ts";
 import type { AgentReport, AgentReportSpec, ReportOutcome } from "../api/agent-report.ts";
-import type { Bead, BeadPhase, BeadSpec, BeadStatus, Resolution } from "../api/bead.ts";
+import type { Bead, BeadPhase, BeadSpec, BeadStatus, Resolution, RetryRecord } from "../api/bead.ts";
 import type { Convoy, ConvoyPhase, ConvoySpec } from "../api/convoy.ts";
 import type { Condition } from "../api/meta.ts";
 import type { Town, TownStatus } from "../api/town.ts";
@@ -25,6 +25,12 @@ export interface SessionObservation {
   /** Why it ended, when known: Evicted, OOMKilled, Error, Completed, Deleted… */
   reason?: string;
   deleting: boolean;
+  /**
+   * When a deleting session must be gone (the Pod's deletionTimestamp: the request plus its grace
+   * period). One still there a heartbeat timeout later is stuck (a finalizer, a dead node) and no
+   * longer counts as live.
+   */
+  deletionDeadline?: number;
 }
 
 /** An agent's heartbeat Lease: renewTime and the activity watermark the runtime keeps in it. */
@@ -62,6 +68,8 @@ export interface BeadState {
   phaseSince: number;
   assignee?: string;
   attempts: number;
+  /** Sessions used before the last retry (the budget restarts; names must not). */
+  priorAttempts: number;
   lastDispatch?: number;
   branch?: string;
   prURL?: string;
@@ -69,10 +77,26 @@ export interface BeadState {
   mergedBy?: string;
   resolution?: Resolution;
   reason?: string;
+  reviewCycles: number;
+  handoffs: number;
+  handoffPending: boolean;
+  forceStops: number;
+  forceStoppedAgent?: string;
+  hold?: Hold;
+  retry: number;
+  history: readonly RetryRecord[];
+  checkpoint?: { data: string; agent: string; session: number; time: number };
   conditions: readonly Condition[];
   observedGeneration?: number;
   /** Status was never written: the bead still needs its first status (phase Open). */
   fresh: boolean;
+}
+
+/** A bead that is held is not dispatched and not charged until the cause goes or it is retried. */
+export interface Hold {
+  reason: string;
+  message: string;
+  since: number;
 }
 
 export interface PullRequestFacts {
@@ -88,6 +112,8 @@ export interface BeadView extends ObjectRef {
   spec: BeadSpec;
   state: BeadState;
   pr: PullRequestFacts;
+  /** The convoy that owns the bead (its tasks, merge requests, reworks and landings). */
+  ownerConvoy?: string;
 }
 
 export interface AgentState {
@@ -104,7 +130,6 @@ export interface AgentState {
   idleSince?: number;
   lastSessionExit?: { session: number; exitCode?: number; reason: string; time: number };
   nudges: Nudge[];
-  checkpoint?: { data: string; session: number; time: number };
   conditions: readonly Condition[];
 }
 
@@ -132,7 +157,8 @@ export interface ConvoyState {
   phase?: ConvoyPhase;
   progress?: { closed: number; failed: number; total: number; summary: string };
   featureBranch?: string;
-  landing?: { attempts: number; bead?: string; landedAt?: number };
+  landing?: { attempts: number; attemptsBefore?: number; bead?: string; landedAt?: number };
+  retry: number;
   conditions: readonly Condition[];
   observedGeneration?: number;
 }
@@ -160,6 +186,8 @@ export interface Snapshot {
   mergeRequestsBySource: ReadonlyMap<string, readonly BeadView[]>;
   reworksByMergeRequest: ReadonlyMap<string, readonly BeadView[]>;
   membersByConvoy: ReadonlyMap<string, readonly BeadView[]>;
+  /** Beads whose spec.retry is ahead of what the controller acted on (often terminal ones). */
+  retryRequests: readonly BeadView[];
 }
 
 export const TERMINAL_PHASES: ReadonlySet<BeadPhase> = new Set(["Closed", "Failed"]);
@@ -168,9 +196,15 @@ export function isTerminal(phase: BeadPhase): boolean {
   return phase === "Closed" || phase === "Failed";
 }
 
-/** A session counts as live until the runtime reports it finished; a terminating pod still runs. */
-export function isLive(s: SessionObservation): boolean {
-  return s.phase === "Pending" || s.phase === "Running" || s.phase === "Unknown";
+/**
+ * A session counts as live until the runtime reports it finished; a terminating pod still runs —
+ * until `stuckAfter` (when given) has passed beyond its deletion deadline: then it is a pod stuck
+ * Terminating, which must not keep its bead from being redone.
+ */
+export function isLive(s: SessionObservation, now?: number, stuckAfter = 0): boolean {
+  if (s.phase !== "Pending" && s.phase !== "Running" && s.phase !== "Unknown") return false;
+  if (now === undefined || !s.deleting || s.deletionDeadline === undefined) return true;
+  return now <= s.deletionDeadline + stuckAfter;
 }
 
 /** The key merge requests are indexed under: the issue's name, or convoy/<name> for a landing. */
@@ -200,6 +234,7 @@ export function beadState(status: BeadStatus | undefined, created: number): Bead
     phaseSince: parseTime(s.lastPhaseTransitionTime) ?? created,
     assignee: s.assignee,
     attempts: s.dispatchAttempts ?? 0,
+    priorAttempts: s.priorDispatchAttempts ?? 0,
     lastDispatch: parseTime(s.lastDispatchTime),
     branch: s.branch,
     prURL: s.prURL,
@@ -207,6 +242,20 @@ export function beadState(status: BeadStatus | undefined, created: number): Bead
     mergedBy: s.mergedBy,
     resolution: s.resolution,
     reason: s.reason,
+    reviewCycles: s.reviewCycles ?? 0,
+    handoffs: s.handoffs ?? 0,
+    handoffPending: s.handoffPending ?? false,
+    forceStops: s.forceStops ?? 0,
+    forceStoppedAgent: s.forceStoppedAgent,
+    hold: s.hold && { reason: s.hold.reason, message: s.hold.message, since: parseTime(s.hold.since) ?? created },
+    retry: s.retry ?? 0,
+    history: s.history ?? [],
+    checkpoint: s.checkpoint && {
+      data: s.checkpoint.data,
+      agent: s.checkpoint.agent,
+      session: s.checkpoint.session,
+      time: parseTime(s.checkpoint.time) ?? 0,
+    },
     conditions: s.conditions ?? [],
     observedGeneration: s.observedGeneration,
     fresh: s.phase === undefined,
@@ -216,8 +265,10 @@ export function beadState(status: BeadStatus | undefined, created: number): Bead
 function beadView(b: Bead): BeadView {
   const r = ref(b.metadata);
   const pr = b.status?.pullRequest;
+  const owner = b.metadata.ownerReferences?.find((o) => o.kind === "Convoy")?.name;
   return {
     ...r,
+    ...(owner ? { ownerConvoy: owner } : {}),
     spec: b.spec,
     state: beadState(b.status, r.created),
     pr: {
@@ -258,11 +309,6 @@ function agentView(a: Agent): AgentView {
         time: parseTime(exit.time) ?? 0,
       },
       nudges: s.nudges ?? [],
-      checkpoint: s.checkpoint && {
-        data: s.checkpoint.data,
-        session: s.checkpoint.session,
-        time: parseTime(s.checkpoint.time) ?? 0,
-      },
       conditions: s.conditions ?? [],
     },
   };
@@ -294,9 +340,11 @@ function convoyView(c: Convoy): ConvoyView {
       featureBranch: s.featureBranch,
       landing: s.landing && {
         attempts: s.landing.attempts,
+        attemptsBefore: s.landing.attemptsBefore,
         bead: s.landing.bead,
         landedAt: parseTime(s.landing.landedAt),
       },
+      retry: s.retry ?? 0,
       conditions: s.conditions ?? [],
       observedGeneration: s.observedGeneration,
     },
@@ -334,10 +382,12 @@ export function buildSnapshot(input: SnapshotInput): Snapshot {
   const mergeRequestsBySource = new Map<string, BeadView[]>();
   const reworksByMergeRequest = new Map<string, BeadView[]>();
   const membersByConvoy = new Map<string, BeadView[]>();
+  const retryRequests: BeadView[] = [];
   for (const b of input.beads) {
     if (b.spec.town !== town) continue;
     const v = beadView(b);
     beads.set(v.name, v);
+    if ((v.spec.retry ?? 0) > v.state.retry) retryRequests.push(v);
     if (!isTerminal(v.state.phase)) activeBeads.push(v);
     if (v.spec.type === "MergeRequest" && v.spec.source) push(mergeRequestsBySource, sourceKey(v.spec.source), v);
     if (v.spec.reworkOf) push(reworksByMergeRequest, v.spec.reworkOf, v);
@@ -380,5 +430,6 @@ export function buildSnapshot(input: SnapshotInput): Snapshot {
     mergeRequestsBySource,
     reworksByMergeRequest,
     membersByConvoy,
+    retryRequests,
   };
 }

@@ -7,21 +7,37 @@ import { formatTime } from "./time.ts";
 type Encoding = "plain" | "time" | "json";
 type FieldMap<S> = ReadonlyArray<readonly [keyof S, string, Encoding]>;
 
-function encode(value: unknown, how: Encoding): unknown {
+function encode(value: unknown, how: Encoding, before?: unknown): unknown {
   if (value === undefined) return null;
   if (how === "time") return formatTime(value as number);
-  if (how === "json") return toApiJson(value);
+  if (how === "json") return withRemovals(toApiJson(before), toApiJson(value));
   return value;
 }
 
-/** Nested domain objects keep times as numbers under keys named time/landedAt: format them. */
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * A merge patch merges nested objects, so a key the new value no longer has must be sent as null
+ * or the API keeps it (a landing's old landedAt would stay, and every plan would write it again).
+ */
+export function withRemovals(before: unknown, after: unknown): unknown {
+  if (!isObject(after) || !isObject(before)) return after;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(before)) if (!(k in after)) out[k] = null;
+  for (const [k, v] of Object.entries(after)) out[k] = withRemovals(before[k], v);
+  return out;
+}
+
+const TIME_KEYS = new Set(["time", "landedAt", "since"]);
+
+/** Nested domain objects keep times as numbers under keys named time/landedAt/since: format them. */
 function toApiJson(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(toApiJson);
   if (value && typeof value === "object") {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) {
       if (v === undefined) continue;
-      out[k] = (k === "time" || k === "landedAt") && typeof v === "number" ? formatTime(v) : toApiJson(v);
+      out[k] = TIME_KEYS.has(k) && typeof v === "number" ? formatTime(v) : toApiJson(v);
     }
     return out;
   }
@@ -30,13 +46,29 @@ function toApiJson(value: unknown): unknown {
 
 function same(a: unknown, b: unknown, how: Encoding): boolean {
   if (how !== "json") return a === b;
-  return a === b || JSON.stringify(a) === JSON.stringify(b);
+  return sameValue(a, b);
+}
+
+/**
+ * Deep equality of JSON-like values, blind to key order (the API does not keep it, and merge
+ * patches append new keys at the end) and treating an undefined member as absent.
+ */
+export function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    return a.every((x, i) => sameValue(x, b[i]));
+  }
+  if (!isObject(a) || !isObject(b)) return false;
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  for (const k of keys) if (!sameValue(a[k], b[k])) return false;
+  return true;
 }
 
 function diff<S>(fields: FieldMap<S>, before: S, after: S, force: ReadonlySet<keyof S> = new Set()): StatusPatch {
   const patch: StatusPatch = {};
   for (const [key, apiKey, how] of fields) {
-    if (force.has(key) || !same(before[key], after[key], how)) patch[apiKey] = encode(after[key], how);
+    if (force.has(key) || !same(before[key], after[key], how)) patch[apiKey] = encode(after[key], how, before[key]);
   }
   return patch;
 }
@@ -46,6 +78,7 @@ const BEAD_FIELDS: FieldMap<BeadState> = [
   ["phaseSince", "lastPhaseTransitionTime", "time"],
   ["assignee", "assignee", "plain"],
   ["attempts", "dispatchAttempts", "plain"],
+  ["priorAttempts", "priorDispatchAttempts", "plain"],
   ["lastDispatch", "lastDispatchTime", "time"],
   ["branch", "branch", "plain"],
   ["prURL", "prURL", "plain"],
@@ -53,6 +86,15 @@ const BEAD_FIELDS: FieldMap<BeadState> = [
   ["mergedBy", "mergedBy", "plain"],
   ["resolution", "resolution", "plain"],
   ["reason", "reason", "plain"],
+  ["reviewCycles", "reviewCycles", "plain"],
+  ["handoffs", "handoffs", "plain"],
+  ["handoffPending", "handoffPending", "plain"],
+  ["forceStops", "forceStops", "plain"],
+  ["forceStoppedAgent", "forceStoppedAgent", "plain"],
+  ["hold", "hold", "json"],
+  ["retry", "retry", "plain"],
+  ["history", "history", "json"],
+  ["checkpoint", "checkpoint", "json"],
   ["observedGeneration", "observedGeneration", "plain"],
   ["conditions", "conditions", "json"],
 ];
@@ -70,7 +112,6 @@ const AGENT_FIELDS: FieldMap<AgentState> = [
   ["idleSince", "idleSince", "time"],
   ["lastSessionExit", "lastSessionExit", "json"],
   ["nudges", "nudges", "json"],
-  ["checkpoint", "checkpoint", "json"],
   ["conditions", "conditions", "json"],
 ];
 
@@ -87,6 +128,7 @@ const CONVOY_FIELDS: FieldMap<ConvoyState> = [
   ["progress", "progress", "json"],
   ["featureBranch", "featureBranch", "plain"],
   ["landing", "landing", "json"],
+  ["retry", "retry", "plain"],
   ["observedGeneration", "observedGeneration", "plain"],
   ["conditions", "conditions", "json"],
 ];

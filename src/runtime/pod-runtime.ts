@@ -47,6 +47,9 @@ export function podObservation(pod: KubeObject): SessionObservation | undefined 
     time(status.startTime);
   const finished = time(terminated?.finishedAt);
   const reason = status.reason ?? terminated?.reason;
+  // The apiserver sets deletionTimestamp to the request time plus the grace period: the instant
+  // the kubelet must have killed the pod by.
+  const deletionDeadline = time(pod.metadata.deletionTimestamp as string | undefined);
   return {
     name: pod.metadata.name,
     agent,
@@ -59,6 +62,7 @@ export function podObservation(pod: KubeObject): SessionObservation | undefined 
     ...(terminated?.exitCode === undefined ? {} : { exitCode: terminated.exitCode }),
     ...(reason ? { reason } : {}),
     deleting: pod.metadata.deletionTimestamp !== undefined && pod.metadata.deletionTimestamp !== null,
+    ...(deletionDeadline === undefined ? {} : { deletionDeadline }),
   };
 }
 

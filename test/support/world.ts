@@ -15,6 +15,9 @@ import type { LeaseObservation, SessionObservation, Snapshot } from "../../src/c
 import { buildSnapshot } from "../../src/core/snapshot.ts";
 import { formatTime } from "../../src/core/time.ts";
 
+/** The grace period the pod runtime deletes session pods with. */
+export const POD_GRACE_MS = 30_000;
+
 export class ApplyError extends Error {
   readonly code: "Conflict" | "NotFound" | "Injected";
   constructor(code: ApplyError["code"], message: string) {
@@ -143,10 +146,36 @@ export class World {
     this.state.beads.set(name, this.bump({ ...b, spec: { ...b.spec, ...change } }, true));
   }
 
+  editTownSpec(change: Partial<Town["spec"]>): void {
+    const t = this.state.town;
+    this.state.town = this.bump({ ...t, spec: { ...t.spec, ...change } }, true);
+  }
+
   editConvoySpec(name: string, change: Partial<Convoy["spec"]>): void {
     const c = this.state.convoys.get(name);
     if (!c) throw new Error(`no convoy ${name}`);
     this.state.convoys.set(name, this.bump({ ...c, spec: { ...c.spec, ...change } }, true));
+  }
+
+  /**
+   * A user deletes a convoy (background propagation): the convoy goes at once; the beads it owns
+   * stay until the garbage collector's next pass (collectGarbage).
+   */
+  deleteConvoy(name: string): void {
+    this.state.convoys.delete(name);
+  }
+
+  /** A user deletes a bead. */
+  deleteBead(name: string): void {
+    this.state.beads.delete(name);
+  }
+
+  /** The garbage collector: beads whose owning convoy is gone are deleted. */
+  collectGarbage(): void {
+    for (const [name, b] of this.state.beads) {
+      const owner = b.metadata.ownerReferences?.find((o) => o.kind === "Convoy");
+      if (owner && !this.state.convoys.has(owner.name)) this.state.beads.delete(name);
+    }
   }
 
   setSession(s: SessionObservation): void {
@@ -161,9 +190,9 @@ export class World {
     this.state.leases.set(l.agent, l);
   }
 
-  /** Pods whose deletion was requested disappear (the kubelet finished terminating them). */
-  finishDeletions(): void {
-    for (const [name, s] of this.state.sessions) if (s.deleting) this.state.sessions.delete(name);
+  /** Pods whose deletion was requested disappear (the kubelet finished terminating them), except stuck ones. */
+  finishDeletions(stuck: ReadonlySet<string> = new Set()): void {
+    for (const [name, s] of this.state.sessions) if (s.deleting && !stuck.has(name)) this.state.sessions.delete(name);
   }
 
   // ---- reads ---------------------------------------------------------------------------------
@@ -276,7 +305,7 @@ export class World {
 
   private recordEvents(action: Action): void {
     const whys = "events" in action ? action.events : "why" in action ? [action.why] : [];
-    const name = "name" in action ? action.name : "agent" in action ? action.agent : "";
+    const name = "name" in action ? action.name : "agent" in action ? (action.agent ?? "") : "";
     for (const w of whys) {
       this.events.push({ kind: action.type, name, reason: w.reason, message: w.message, warning: w.warning ?? false });
     }
@@ -298,7 +327,19 @@ export class World {
       case "CreateBead": {
         if (s.beads.has(a.name)) return;
         const spec = BeadSpecSchema.parse(a.spec);
-        const bead = this.stamp<Bead>({ apiVersion: API_VERSION, kind: "Bead", metadata: { name: a.name }, spec });
+        const owner = a.ownerConvoy
+          ? {
+              ownerReferences: [
+                { apiVersion: API_VERSION, kind: "Convoy", name: a.ownerConvoy.name, uid: a.ownerConvoy.uid },
+              ],
+            }
+          : {};
+        const bead = this.stamp<Bead>({
+          apiVersion: API_VERSION,
+          kind: "Bead",
+          metadata: { name: a.name, ...owner },
+          spec,
+        });
         s.beads.set(a.name, bead);
         written.set(`Bead/${a.name}`, bead.metadata.resourceVersion as string);
         return;
@@ -362,8 +403,10 @@ export class World {
         return;
       }
       case "StopSession": {
+        // As the pod runtime deletes: with a 30 s grace period, which the deletion deadline shows.
         const session = s.sessions.get(a.pod);
-        if (session) s.sessions.set(a.pod, { ...session, deleting: true });
+        if (session && !session.deleting)
+          s.sessions.set(a.pod, { ...session, deleting: true, deletionDeadline: this.now + POD_GRACE_MS });
         return;
       }
       case "DeleteAgent": {

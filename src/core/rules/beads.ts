@@ -1,11 +1,20 @@
-// §5.3 Beads: cancel, retry with back-off, stale and orphaned work, and lazy assignment of open
-// issues to polecats within the rig and town limits.
+// §5.3 Beads: retry with back-off, stale and orphaned work, and lazy assignment of open issues to
+// polecats within the rig and town limits — every new session within the bead's one budget.
 import type { Draft } from "../draft.ts";
 import { polecatName } from "../names.ts";
 import type { AgentView, BeadView } from "../snapshot.ts";
 import { isTerminal } from "../snapshot.ts";
-import { backoffAfter } from "../time.ts";
-import { beadHasLiveSession, dispatch, isFree, release, why } from "./work.ts";
+import {
+  beadHasLiveSession,
+  budgetSpent,
+  dispatch,
+  dispatchBlocked,
+  failBead,
+  isFree,
+  nextSessionDue,
+  release,
+  why,
+} from "./work.ts";
 
 /** The blockers of a bead that are not finished yet (unknown names block: they may still appear). */
 export function openBlockers(d: Draft, bead: BeadView): string[] {
@@ -22,20 +31,6 @@ function inStagedConvoy(d: Draft, bead: BeadView): boolean {
   return convoy?.spec.staged === true;
 }
 
-export function cancelBeads(d: Draft): void {
-  for (const snapBead of d.snap.activeBeads) {
-    if (!snapBead.spec.cancel) continue;
-    const bead = d.bead(snapBead.name) as BeadView;
-    if (isTerminal(bead.state.phase)) continue;
-    const w = why("Cancelled", `${bead.name} was cancelled (spec.cancel)`);
-    d.updateBead(bead.name, { phase: "Failed", phaseSince: d.now, resolution: "Cancelled", reason: "Cancelled" }, w);
-    for (const agent of d.hookedTo(bead.name)) {
-      for (const s of d.liveSessions(agent.name)) d.stopSession(agent.name, s.name, w);
-      release(d, agent.name, w);
-    }
-  }
-}
-
 export function reconcileBeads(d: Draft): void {
   const candidates: BeadView[] = [];
   for (const snapBead of d.snap.activeBeads) {
@@ -43,10 +38,26 @@ export function reconcileBeads(d: Draft): void {
     if (bead.spec.type !== "Issue" || isTerminal(bead.state.phase) || bead.spec.cancel) continue;
     if (bead.state.phase === "InProgress") staleInProgress(d, bead);
     else if (bead.state.phase === "InReview") orphanedInReview(d, bead);
+    else if (bead.state.hold) continue;
     else if (bead.state.assignee) retry(d, bead);
+    else if (budgetSpent(d, bead)) failAtCap(d, bead);
     else candidates.push(bead);
   }
   assign(d, candidates);
+}
+
+/** The one cap every path to a new session meets: dispatch, retry, redo after review, recovery. */
+function failAtCap(d: Draft, bead: BeadView): void {
+  failBead(
+    d,
+    bead,
+    "MaxDispatchAttempts",
+    why(
+      "MaxDispatchAttempts",
+      `${bead.name} failed after ${bead.state.attempts} sessions (limits.maxDispatchAttempts)`,
+      true,
+    ),
+  );
 }
 
 function freshHeartbeat(d: Draft, agent: AgentView): boolean {
@@ -118,7 +129,14 @@ function orphanedInReview(d: Draft, bead: BeadView): void {
   if (merged) {
     d.updateBead(
       bead.name,
-      { phase: "Closed", phaseSince: d.now, resolution: "Merged", mergedBy: merged.name, reason: "Merged" },
+      {
+        phase: "Closed",
+        phaseSince: d.now,
+        resolution: "Merged",
+        mergedBy: merged.name,
+        reason: "Merged",
+        hold: undefined,
+      },
       why("Merged", `merged by ${merged.name}`),
     );
     return;
@@ -138,7 +156,6 @@ function orphanedInReview(d: Draft, bead: BeadView): void {
 
 /** An Open issue that keeps its assignee is waiting to be re-dispatched to that same agent. */
 function retry(d: Draft, bead: BeadView): void {
-  const cfg = d.snap.config;
   const agent = d.agent(bead.state.assignee ?? "");
   const hooked = agent?.state.hook === bead.name;
   if (!agent || !hooked) {
@@ -151,20 +168,30 @@ function retry(d: Draft, bead: BeadView): void {
     return;
   }
   if (agent.state.phase !== "Idle" || d.liveSessions(agent.name).length > 0 || beadHasLiveSession(d, bead.name)) return;
-  if (bead.state.attempts >= cfg.maxDispatchAttempts) {
-    const w = why("MaxDispatchAttempts", `${bead.name} failed after ${bead.state.attempts} dispatch attempts`, true);
-    d.updateBead(
-      bead.name,
-      { phase: "Failed", phaseSince: d.now, resolution: "MaxDispatchAttempts", reason: "MaxDispatchAttempts" },
-      w,
+  if (budgetSpent(d, bead)) {
+    failAtCap(d, bead);
+    return;
+  }
+  const blockers = openBlockers(d, bead);
+  if (blockers.length > 0) {
+    // A blocker came back (it was retried or recreated): do not hold a polecat, and with it the
+    // rig's capacity, while waiting for it — the blocker itself may need that polecat.
+    const w = why(
+      "WaitingForBlockers",
+      `${bead.name} waits for ${blockers.join(", ")} again; ${agent.name} is released`,
     );
+    d.updateBead(bead.name, { assignee: undefined }, w);
     release(d, agent.name, w);
     return;
   }
-  if (cfg.suspend || openBlockers(d, bead).length > 0) return;
-  const due = bead.state.phaseSince + backoffAfter(bead.state.attempts, cfg.timeouts.dispatchBackoff);
+  if (dispatchBlocked(d)) return;
+  const due = nextSessionDue(d, bead);
   if (d.now < due) {
     d.wake.at(due);
+    return;
+  }
+  if (bead.state.handoffPending) {
+    dispatch(d, agent, bead, "HandoffContinued", `${agent.name} continues ${bead.name} in a fresh session`);
     return;
   }
   dispatch(d, agent, bead, "Redispatched", `${agent.name} retries ${bead.name} (attempt ${bead.state.attempts + 1})`);
@@ -201,9 +228,10 @@ function assign(d: Draft, candidates: BeadView[]): void {
       !inStagedConvoy(d, b) &&
       d.hookedTo(b.name).length === 0 &&
       !beadHasLiveSession(d, b.name) &&
-      openBlockers(d, b).length === 0,
+      openBlockers(d, b).length === 0 &&
+      backedOff(d, b),
   );
-  if (ready.length === 0 || cfg.suspend) return;
+  if (ready.length === 0 || dispatchBlocked(d)) return;
   ready.sort((a, b) => a.spec.priority - b.spec.priority || a.created - b.created || (a.name < b.name ? -1 : 1));
   const cap = capacity(d);
   const free = new Map<string, AgentView[]>();
@@ -220,11 +248,26 @@ function assign(d: Draft, candidates: BeadView[]): void {
       d.waitingForCapacity.add(bead.name);
       continue;
     }
-    const agent = free.get(rig)?.shift() ?? newPolecat(d, rig, cap.usedNames);
+    const agent = takeFree(free.get(rig), bead.state.forceStoppedAgent) ?? newPolecat(d, rig, cap.usedNames);
     cap.perRig.set(rig, (cap.perRig.get(rig) ?? 0) + 1);
     cap.town++;
     dispatch(d, agent, bead, "Dispatched", `${agent.name} takes ${bead.name}`);
   }
+}
+
+/** A redo after a force-stop goes to another polecat than the one that hung. */
+function takeFree(list: AgentView[] | undefined, avoid: string | undefined): AgentView | undefined {
+  if (!list) return undefined;
+  const i = list.findIndex((a) => a.name !== avoid);
+  return i < 0 ? undefined : list.splice(i, 1)[0];
+}
+
+/** A bead redone after a failed session waits out its back-off, whoever takes it next. */
+function backedOff(d: Draft, bead: BeadView): boolean {
+  const due = nextSessionDue(d, bead);
+  if (d.now >= due) return true;
+  d.wake.at(due);
+  return false;
 }
 
 function newPolecat(d: Draft, rig: string, used: Set<string>): AgentView {

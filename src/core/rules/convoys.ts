@@ -1,12 +1,13 @@
 // §5.5 Convoys: validate the task graph, materialise tasks as beads, track progress, and land —
 // exactly one live landing merge request at a time, Landed only once it merged.
 import type { ConvoyPhase } from "../../api/convoy.ts";
+import type { Why } from "../actions.ts";
 import { setAbnormal, setCondition } from "../conditions.ts";
 import type { Draft } from "../draft.ts";
 import { featureBranch, landingName, taskBeadName } from "../names.ts";
 import type { BeadView, ConvoyState, ConvoyView } from "../snapshot.ts";
 import { isTerminal } from "../snapshot.ts";
-import { why } from "./work.ts";
+import { escalationId, why } from "./work.ts";
 
 export function reconcileConvoys(d: Draft): void {
   for (const name of d.snap.convoys.keys()) {
@@ -17,7 +18,7 @@ export function reconcileConvoys(d: Draft): void {
       markInvalid(d, convoy, problem);
       continue;
     }
-    materialize(d, convoy);
+    if (!convoy.spec.cancel) materialize(d, convoy);
     track(d, convoy);
   }
 }
@@ -111,46 +112,82 @@ function materialize(d: Draft, convoy: ConvoyView): void {
   }
 }
 
-function landings(d: Draft, convoy: string): BeadView[] {
-  return (d.snap.mergeRequestsBySource.get(`convoy/${convoy}`) ?? []).map((m) => d.bead(m.name) as BeadView);
+/** A convoy's landing merge requests with their attempt numbers (from their names). */
+function landings(d: Draft, convoy: string): { mr: BeadView; attempt: number }[] {
+  const prefix = landingName(convoy, 0).slice(0, -1);
+  return (d.snap.mergeRequestsBySource.get(`convoy/${convoy}`) ?? []).map((m) => ({
+    mr: d.bead(m.name) as BeadView,
+    attempt: Number(m.name.slice(prefix.length)) || 0,
+  }));
 }
+
+type Abnormal = { reason: string; message: string };
 
 function track(d: Draft, convoy: ConvoyView): void {
   const members = convoy.spec.tasks.map((t) => d.bead(taskBeadName(convoy.name, t.name)));
   const closed = members.filter((m) => m?.state.phase === "Closed").length;
-  const failed = members.filter((m) => m?.state.phase === "Failed");
+  const failedAll = members.filter((m): m is BeadView => m?.state.phase === "Failed");
+  const failed = failedAll.filter((m) => m.state.resolution !== "Cancelled");
+  const held = members.filter((m): m is BeadView => m?.state.hold !== undefined);
   const total = members.length;
-  const allDone = members.every((m) => m !== undefined && isTerminal(m.state.phase));
   const reviewsLive = (d.snap.membersByConvoy.get(convoy.name) ?? []).some((b) => {
     const v = d.bead(b.name) as BeadView;
     return v.spec.type === "MergeRequest" && v.spec.source?.kind === "Bead" && !isTerminal(v.state.phase);
   });
+  const pending = members.some((m) => m === undefined || !isTerminal(m.state.phase)) || reviewsLive;
   const state = convoy.state;
-  let phase: ConvoyPhase = state.phase === "Landed" || state.phase === "Failed" ? state.phase : "Active";
   let landing = state.landing;
-  let w: { reason: string; message: string; warning?: boolean } | undefined;
-  if (phase === "Active") {
-    if (convoy.spec.staged) phase = "Staged";
-    else if (allDone && !reviewsLive) {
-      if (failed.length > 0) {
-        phase = "Failed";
-        w = why("TasksFailed", `tasks failed: ${failed.map((f) => f?.name).join(", ")}`, true);
-      } else if (convoy.spec.mergeMode === "ReviewAndMerge") {
-        phase = "Landed";
-        landing = { attempts: 0, landedAt: d.now };
-        w = why("ConvoyLanded", `all ${total} tasks merged`);
-      } else {
-        ({ phase, landing, w } = land(d, convoy));
-      }
+  let phase: ConvoyPhase;
+  let w: Why | undefined;
+  let stalled: Abnormal | undefined;
+  if (convoy.spec.cancel) {
+    phase = "Failed";
+    stalled = { reason: "Cancelled", message: `convoy ${convoy.name} was cancelled (spec.cancel)` };
+    if (state.phase !== "Failed") w = why("ConvoyCancelled", stalled.message);
+  } else if (convoy.spec.staged) {
+    phase = "Staged";
+  } else if (pending || failed.length > 0) {
+    phase = "Active";
+    if ((state.phase === "Landed" || state.phase === "Failed") && landing) {
+      // New or retried work after the end: it runs and lands with a fresh landing attempt.
+      landing = { attempts: landing.attempts, attemptsBefore: landing.attempts };
+      w = why("ConvoyReopened", `convoy ${convoy.name} has new work after it was ${state.phase}; it will land again`);
     }
+    if (failed.length > 0 || held.length > 0) {
+      const parts = [
+        ...(failed.length > 0 ? [`tasks failed: ${failed.map((f) => f.name).join(", ")}`] : []),
+        ...(held.length > 0
+          ? [`tasks held: ${held.map((h) => `${h.name} (${h.state.hold?.reason})`).join(", ")}`]
+          : []),
+      ];
+      stalled = {
+        reason: failed.length > 0 ? "TasksFailed" : "TasksHeld",
+        message: `${parts.join("; ")}; retry them (spec.retry on the bead or the convoy) or cancel them`,
+      };
+    }
+  } else if (closed === 0) {
+    phase = "Failed";
+    stalled = { reason: "AllTasksCancelled", message: `every task of ${convoy.name} was cancelled; nothing to land` };
+  } else if (convoy.spec.mergeMode === "ReviewAndMerge") {
+    phase = "Landed";
+    if (state.phase !== "Landed") {
+      landing = { attempts: 0, landedAt: d.now };
+      w = why("ConvoyLanded", `all ${closed} tasks merged`);
+    }
+  } else {
+    const result = land(d, convoy);
+    phase = result.phase;
+    landing = result.landing;
+    w = result.w;
+    stalled = result.stalled;
   }
   if (phase !== state.phase && !w) w = why(`Convoy${phase}`, `convoy ${convoy.name} is ${phase}`);
   const summary = `${closed}/${total}`;
-  const progress = { closed, failed: failed.length, total, summary };
+  const progress = { closed, failed: failedAll.length, total, summary };
   const ready = phase === "Landed";
-  const condition = {
+  const condition = stalled ?? {
     reason: ready ? "Landed" : phase,
-    message: ready ? `all ${total} tasks merged and landed` : `${summary} tasks closed; phase ${phase}`,
+    message: ready ? `all ${closed} merged tasks landed` : `${summary} tasks closed; phase ${phase}`,
   };
   let conditions = setCondition(
     state.conditions,
@@ -158,7 +195,7 @@ function track(d: Draft, convoy: ConvoyView): void {
     d.now,
     convoy.generation,
   );
-  conditions = setAbnormal(conditions, "Stalled", phase === "Failed" ? condition : undefined, d.now, convoy.generation);
+  conditions = setAbnormal(conditions, "Stalled", stalled, d.now, convoy.generation);
   const next: Partial<ConvoyState> = {
     phase,
     progress,
@@ -170,29 +207,49 @@ function track(d: Draft, convoy: ConvoyView): void {
   d.updateConvoy(convoy.name, next, w);
 }
 
+/**
+ * ReviewThenLand, all work merged: exactly one live landing at a time; Landed once one merged;
+ * a failed landing is followed by the next attempt until the cap, counting only attempts made
+ * since the convoy was last reopened or retried.
+ */
 function land(
   d: Draft,
   convoy: ConvoyView,
-): { phase: ConvoyPhase; landing: ConvoyState["landing"]; w?: ReturnType<typeof why> } {
+): { phase: ConvoyPhase; landing: ConvoyState["landing"]; w?: Why; stalled?: Abnormal } {
   const all = landings(d, convoy.name);
-  const merged = all.find((m) => m.state.phase === "Closed" && m.state.resolution === "Merged");
+  const before = convoy.state.landing?.attemptsBefore ?? 0;
+  const counted = all.filter((l) => l.attempt > before);
+  const attempts = all.reduce((m, l) => Math.max(m, l.attempt), 0);
+  const base = { attempts, ...(before > 0 ? { attemptsBefore: before } : {}) };
+  const merged = counted.find((l) => l.mr.state.phase === "Closed" && l.mr.state.resolution === "Merged");
   if (merged) {
+    if (convoy.state.phase === "Landed") return { phase: "Landed", landing: convoy.state.landing };
     return {
       phase: "Landed",
-      landing: { attempts: all.length, bead: merged.name, landedAt: d.now },
-      w: why("ConvoyLanded", `${merged.name} merged ${featureBranch(convoy.name)}`),
+      landing: { ...base, bead: merged.mr.name, landedAt: d.now },
+      w: why("ConvoyLanded", `${merged.mr.name} merged ${featureBranch(convoy.name)}`),
     };
   }
-  const live = all.find((m) => !isTerminal(m.state.phase));
-  if (live) return { phase: "Landing", landing: { attempts: all.length, bead: live.name } };
-  if (all.length >= d.snap.config.maxDispatchAttempts) {
+  const live = all.find((l) => !isTerminal(l.mr.state.phase));
+  if (live) return { phase: "Landing", landing: { ...base, bead: live.mr.name } };
+  if (counted.length >= d.snap.config.maxDispatchAttempts) {
+    const message = `${counted.length} landing attempts failed; retry the convoy (spec.retry) once the cause is fixed`;
+    if (convoy.state.phase !== "Failed") {
+      d.escalate({
+        id: escalationId("LandingFailed", convoy.name),
+        severity: "High",
+        reason: "LandingFailed",
+        message: `convoy ${convoy.name}: ${message}`,
+      });
+    }
     return {
       phase: "Failed",
-      landing: { attempts: all.length },
-      w: why("LandingFailed", `${all.length} landing attempts failed`, true),
+      landing: base,
+      w: why("LandingFailed", message, true),
+      stalled: { reason: "LandingFailed", message },
     };
   }
-  const attempt = all.length + 1;
+  const attempt = attempts + 1;
   const name = landingName(convoy.name, attempt);
   const rigName = convoy.spec.tasks[0]?.rig ?? "";
   const rig = d.snap.config.rigs.get(rigName);
@@ -218,7 +275,7 @@ function land(
   });
   return {
     phase: "Landing",
-    landing: { attempts: attempt, bead: name },
+    landing: { ...base, attempts: attempt, bead: name },
     w: why("LandingStarted", `landing attempt ${attempt}: ${name}`),
   };
 }

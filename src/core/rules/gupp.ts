@@ -5,9 +5,10 @@ import type { Nudge, NudgeTier } from "../../api/agent.ts";
 import { MAX_NUDGES } from "../../api/agent.ts";
 import { setCondition } from "../conditions.ts";
 import type { Draft } from "../draft.ts";
-import type { AgentView } from "../snapshot.ts";
+import type { AgentView, BeadView } from "../snapshot.ts";
+import { isTerminal } from "../snapshot.ts";
 import { formatTime, parseTime } from "../time.ts";
-import { why } from "./work.ts";
+import { escalationId, holdBead, why } from "./work.ts";
 
 /** Milliseconds since the agent's last activity, or undefined when it cannot be known. */
 export function inactiveFor(d: Draft, agent: AgentView): number | undefined {
@@ -68,22 +69,21 @@ function fire(d: Draft, agent: AgentView, tier: NudgeTier, elapsed: number): voi
         : `No activity for ${minutes} min; the session was stopped.`;
   const nudge: Nudge = { tier, time: formatTime(d.now), message };
   const nudges = [...agent.state.nudges, nudge].slice(-MAX_NUDGES);
-  const w = why(
-    tier === "warn" ? "NudgeWarn" : tier === "escalate" ? "NudgeEscalate" : "ForceStopped",
-    message,
-    tier !== "warn",
-  );
+  const reason = tier === "warn" ? "NudgeWarn" : tier === "escalate" ? "NudgeEscalate" : "ForceStopped";
+  const w = why(reason, message, tier !== "warn");
   d.other({ type: "Nudge", agent: agent.name, tier, why: w });
   if (tier === "warn") {
     d.updateAgent(agent.name, { nudges }, w);
     return;
   }
-  d.other({
-    type: "Escalate",
-    agent: agent.name,
-    bead: agent.state.hook,
+  const bead = agent.state.hook;
+  d.escalate({
+    id: escalationId(reason, bead ?? agent.name),
     severity: tier === "forceStop" ? "High" : "Medium",
-    why: w,
+    reason,
+    message: `${agent.name}${bead ? ` on ${bead}` : ""}: ${message}`,
+    agent: agent.name,
+    ...(bead ? { bead } : {}),
   });
   const conditions = setCondition(
     agent.state.conditions,
@@ -91,9 +91,41 @@ function fire(d: Draft, agent: AgentView, tier: NudgeTier, elapsed: number): voi
     d.now,
   );
   if (tier === "forceStop") {
-    for (const s of d.liveSessions(agent.name)) d.stopSession(agent.name, s.name, w);
+    forceStop(d, agent, w);
     d.updateAgent(agent.name, { nudges, conditions, phase: "Stalled" }, w);
     return;
   }
   d.updateAgent(agent.name, { nudges, conditions }, w);
+}
+
+/**
+ * A hung agent is stopped and its bead taken from it: redone once automatically by another agent;
+ * a second force-stop on the same bead holds it until a person retries or cancels it. A hung
+ * agent is never simply restarted (that is hours of money and nothing else).
+ */
+function forceStop(d: Draft, agent: AgentView, w: ReturnType<typeof why>): void {
+  for (const s of d.liveSessions(agent.name)) d.stopSession(agent.name, s.name, w);
+  const bead = agent.state.hook ? d.bead(agent.state.hook) : undefined;
+  d.recordFailedSession(agent.name, bead?.name, "ForceStopped");
+  if (!bead || isTerminal(bead.state.phase)) {
+    d.setHook(agent.name, undefined, w);
+    return;
+  }
+  const stops = bead.state.forceStops + 1;
+  d.updateBead(bead.name, { forceStops: stops, forceStoppedAgent: agent.name }, undefined);
+  if (stops >= 2) {
+    holdBead(
+      d,
+      d.bead(bead.name) as BeadView,
+      "HungAgent",
+      `${bead.name} was force-stopped ${stops} times for inactivity (last: ${agent.name}); retry it (spec.retry) or cancel it`,
+    );
+    return;
+  }
+  d.updateBead(
+    bead.name,
+    { phase: "Open", phaseSince: d.now, assignee: undefined, reason: "ForceStopped", handoffPending: false },
+    why("ForceStopped", `${agent.name} hung on ${bead.name}; it is redone by another agent`, true),
+  );
+  d.setHook(agent.name, undefined, w);
 }

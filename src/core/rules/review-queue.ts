@@ -5,7 +5,17 @@ import { refineryName } from "../names.ts";
 import type { AgentView, BeadView } from "../snapshot.ts";
 import { isTerminal } from "../snapshot.ts";
 import { backoffAfter } from "../time.ts";
-import { completeMerge, dispatch, failReview, isFree, openReworks, release, why } from "./work.ts";
+import {
+  budgetSpent,
+  completeMerge,
+  dispatch,
+  dispatchBlocked,
+  failReview,
+  isFree,
+  openReworks,
+  release,
+  why,
+} from "./work.ts";
 
 export function reconcileReviewQueue(d: Draft): void {
   const byRig = new Map<string, BeadView[]>();
@@ -22,7 +32,7 @@ export function reconcileReviewQueue(d: Draft): void {
     if (list) list.push(mr);
     else byRig.set(rig, [mr]);
   }
-  if (d.snap.config.suspend) return;
+  if (dispatchBlocked(d)) return;
   for (const [rig, mrs] of byRig) popQueue(d, rig, mrs);
 }
 
@@ -117,7 +127,7 @@ function directReview(d: Draft, mr: BeadView): void {
 /** A refinery lost its session mid-review: re-dispatch after the back-off, fail the MR at the cap. */
 function retryRefinery(d: Draft, agent: AgentView, mr: BeadView): void {
   const cfg = d.snap.config;
-  if (mr.state.attempts >= cfg.maxDispatchAttempts) {
+  if (budgetSpent(d, mr)) {
     const w = why(
       "MaxDispatchAttempts",
       `${mr.name} failed: ${mr.state.attempts} review sessions ended without a result`,
@@ -127,9 +137,11 @@ function retryRefinery(d: Draft, agent: AgentView, mr: BeadView): void {
     release(d, agent.name, w);
     return;
   }
-  if (cfg.suspend) return;
+  if (dispatchBlocked(d)) return;
   const since = agent.state.lastSessionExit?.time ?? agent.state.idleSince ?? mr.state.phaseSince;
-  const due = since + backoffAfter(mr.state.attempts, cfg.timeouts.dispatchBackoff);
+  const due = mr.state.handoffPending
+    ? Math.max(since, (mr.state.lastDispatch ?? 0) + cfg.timeouts.handoffMinInterval)
+    : since + backoffAfter(mr.state.attempts, cfg.timeouts.dispatchBackoff);
   if (d.now < due) {
     d.wake.at(due);
     return;
@@ -148,7 +160,7 @@ function popQueue(d: Draft, rig: string, mrs: BeadView[]): void {
   // Pull-request reviews wait on the forge, not on the refinery: they never block the queue.
   if (current.some((m) => m.state.phase === "InProgress" && !m.state.prURL)) return;
   const next = current
-    .filter((m) => m.state.phase === "Open" && openReworks(d, m.name).length === 0)
+    .filter((m) => m.state.phase === "Open" && !m.state.hold && openReworks(d, m.name).length === 0)
     .sort((a, b) => a.created - b.created || (a.name < b.name ? -1 : 1))[0];
   if (!next || !d.snap.config.rigs.has(rig)) return;
   const name = refineryName(d.snap.config.name, rig);

@@ -3,7 +3,7 @@
 // running, and unhook idle agents from work they can no longer do.
 import type { Draft } from "../draft.ts";
 import type { AgentView, SessionObservation } from "../snapshot.ts";
-import { isLive, isTerminal } from "../snapshot.ts";
+import { isTerminal } from "../snapshot.ts";
 import { release, why } from "./work.ts";
 
 export function reconcileSessions(d: Draft): void {
@@ -74,6 +74,9 @@ function currentSession(d: Draft, agent: AgentView): SessionObservation | undefi
 /** Why a Working agent's session is lost, or undefined while it is healthy; wakes at the deadline. */
 function lostBecause(d: Draft, agent: AgentView, s: SessionObservation | undefined): string | undefined {
   if (!s) return `session ${agent.state.pod ?? agent.state.session} is gone`;
+  if (s.deleting && !d.isLive(s) && s.phase !== "Succeeded" && s.phase !== "Failed") {
+    return `session ${s.name} is stuck terminating (past its grace period)`;
+  }
   if (s.phase === "Succeeded") return `session ${s.name} exited 0 without reporting Done`;
   if (s.phase === "Failed") {
     return `session ${s.name} failed${s.exitCode === undefined ? "" : ` with exit code ${s.exitCode}`}${s.reason ? ` (${s.reason})` : ""}`;
@@ -97,20 +100,41 @@ function lostBecause(d: Draft, agent: AgentView, s: SessionObservation | undefin
 
 function checkWorking(d: Draft, agent: AgentView): void {
   if (!agent.state.hook) {
+    // A force-stopped agent shows Stalled until its session is really gone.
+    if (agent.state.phase === "Stalled" && d.liveSessions(agent.name).length > 0) return;
     d.updateAgent(agent.name, { phase: "Idle", idleSince: d.now }, why("Unhooked", `${agent.name} has no hook`));
+    return;
+  }
+  const hooked = d.bead(agent.state.hook);
+  if (!hooked || isTerminal(hooked.state.phase)) {
+    // The work was cancelled, deleted with its convoy, or finished another way: nobody may go on with it.
+    const w = why(
+      "WorkGone",
+      hooked ? `${hooked.name} is ${hooked.state.phase}; its session is stopped` : `${agent.state.hook} is gone`,
+    );
+    for (const s of d.liveSessions(agent.name)) d.stopSession(agent.name, s.name, w);
+    release(d, agent.name, w);
     return;
   }
   const s = currentSession(d, agent);
   const lost = lostBecause(d, agent, s);
   if (!lost) return;
+  const handedOff = hooked.state.handoffPending;
   const failed = s?.phase === "Failed";
-  const reason = s?.phase === "Succeeded" ? "SessionEndedWithoutDone" : failed ? "SessionFailed" : "SessionLost";
-  const w = why(reason, lost, true);
-  if (s && isLive(s)) d.stopSession(agent.name, s.name, w);
+  const reason = handedOff
+    ? "SessionHandedOff"
+    : s?.phase === "Succeeded"
+      ? "SessionEndedWithoutDone"
+      : failed
+        ? "SessionFailed"
+        : "SessionLost";
+  const w = handedOff ? why(reason, `${lost}; it handed off, a fresh session continues`) : why(reason, lost, true);
+  if (s && d.isLive(s)) d.stopSession(agent.name, s.name, w);
+  if (!handedOff) d.recordFailedSession(agent.name, hooked.name, reason);
   // The bead goes back to Open first (keeping its assignee and hook, so the retry rule re-dispatches
   // it to the same agent after the back-off); a merge request stays InProgress (§5.4 retries it).
-  const bead = d.bead(agent.state.hook);
-  if (bead && bead.spec.type === "Issue" && bead.state.phase === "InProgress" && bead.state.assignee === agent.name) {
+  const bead = hooked;
+  if (bead.spec.type === "Issue" && bead.state.phase === "InProgress" && bead.state.assignee === agent.name) {
     d.updateBead(bead.name, { phase: "Open", phaseSince: d.now, reason }, w);
   }
   d.updateAgent(
@@ -144,7 +168,6 @@ function checkIdle(d: Draft, agent: AgentView): void {
       ? `${bead.name} is ${bead.state.phase}${bead.state.assignee === agent.name ? "" : " and not assigned to it"}`
       : `${agent.state.hook} is gone`;
     release(d, agent.name, why("Unhooked", `${agent.name} released: ${what}`));
-    if (!bead || isTerminal(bead.state.phase)) d.updateAgent(agent.name, { checkpoint: undefined }, undefined);
   }
   // A session that outlives its agent's assignment (the agent reported Done but did not exit) is
   // stopped once the heartbeat timeout has passed.

@@ -3,11 +3,14 @@
 import type { Condition } from "../../api/meta.ts";
 import type { TownStatus, Violation } from "../../api/town.ts";
 import type { Why } from "../actions.ts";
-import { isTrue, setAbnormal, setCondition, transitions } from "../conditions.ts";
+import { setAbnormal, setCondition, transitions } from "../conditions.ts";
 import type { Draft } from "../draft.ts";
 import type { AgentView, BeadView } from "../snapshot.ts";
 import { isTerminal } from "../snapshot.ts";
+import { sameValue, withRemovals } from "../status-patch.ts";
 import { openBlockers } from "./beads.ts";
+import { breakerMessage, circuitBreakerStatus } from "./circuit-breaker.ts";
+import { mergeEscalations } from "./escalations.ts";
 import { openReworks, why } from "./work.ts";
 
 function conditionEvents(before: readonly Condition[], after: readonly Condition[]): Why[] {
@@ -37,6 +40,15 @@ function beadReadiness(
       return { status: "False", reason: "InProgress", message: `${s.assignee ?? "an agent"} is working on it` };
     case "InReview":
       return { status: "False", reason: "InReview", message: "waiting for its merge request" };
+  }
+  if (s.hold) return { status: "False", reason: s.hold.reason, message: s.hold.message };
+  if (bead.spec.rig && !d.snap.config.rigs.has(bead.spec.rig)) {
+    const rigs = [...d.snap.config.rigs.keys()].join(", ");
+    return {
+      status: "False",
+      reason: "UnknownRig",
+      message: `rig ${bead.spec.rig} is not a rig of town ${d.snap.config.name} (rigs: ${rigs}); fix spec.rig`,
+    };
   }
   if (blockers.length > 0) return { status: "False", reason: "Blocked", message: `waiting for ${blockers.join(", ")}` };
   if (d.waitingForCapacity.has(bead.name)) {
@@ -69,10 +81,11 @@ function beadConditions(d: Draft, bead: BeadView): void {
     d.now,
     bead.generation,
   );
+  const stalled = bead.state.phase === "Failed" || bead.state.hold !== undefined || ready.reason === "UnknownRig";
   after = setAbnormal(
     after,
     "Stalled",
-    bead.state.phase === "Failed" ? { reason: ready.reason, message: ready.message } : undefined,
+    stalled ? { reason: ready.reason, message: ready.message } : undefined,
     d.now,
     bead.generation,
   );
@@ -124,27 +137,31 @@ function desiredTownStatus(d: Draft, violations: Violation[]): TownStatus {
   } as const;
   for (const b of d.snap.beads.values()) beads[key[(d.bead(b.name) as BeadView).state.phase]]++;
   const agents = count(["idle", "working", "stalled"] as const);
-  const escalated: string[] = [];
   for (const a of d.allAgents()) {
     agents[a.state.phase === "Idle" ? "idle" : a.state.phase === "Working" ? "working" : "stalled"]++;
-    if (isTrue(a.state.conditions, "Escalated")) escalated.push(a.name);
   }
+  const escalations = mergeEscalations(d);
+  const open = escalations.filter((e) => !e.acknowledged);
+  const breaker = circuitBreakerStatus(d);
   const poisoned = d.snap.processedReports.filter((r) => r.state.outcome === "Poisoned").map((r) => r.name);
   const town = d.snap.town;
   const problems = [
     ...(violations.length > 0 ? [`${violations.length} invariant violation(s): ${violations[0]?.message}`] : []),
     ...(poisoned.length > 0 ? [`poisoned reports: ${poisoned.slice(0, 5).join(", ")}`] : []),
   ];
+  // Ready is True only when it is: not while invariants are violated or dispatch is held. Messages
+  // are static per cause: counts live in their own fields, and a message that changed with them
+  // would make every dispatch a condition transition.
+  const notReady = breaker?.open
+    ? { reason: "CircuitBreakerOpen", message: breakerMessage(d, breaker.recentFailures) }
+    : violations.length > 0
+      ? { reason: "InvariantViolated", message: `invariant violated: ${violations[0]?.message}` }
+      : undefined;
   let conditions = setCondition(
     town.status.conditions ?? [],
-    {
-      type: "Ready",
-      status: "True",
-      reason: "Reconciled",
-      // Static: counts live in their own fields; a message that changed with them would make
-      // every dispatch a condition transition.
-      message: "the town is reconciled",
-    },
+    notReady
+      ? { type: "Ready", status: "False", ...notReady }
+      : { type: "Ready", status: "True", reason: "Reconciled", message: "the town is reconciled" },
     d.now,
     town.generation,
   );
@@ -160,8 +177,14 @@ function desiredTownStatus(d: Draft, violations: Violation[]): TownStatus {
   conditions = setAbnormal(
     conditions,
     "Escalated",
-    escalated.length > 0
-      ? { reason: "AgentEscalated", message: `escalated: ${escalated.slice(0, 10).join(", ")}` }
+    open.length > 0
+      ? {
+          reason: "Unacknowledged",
+          message: `unacknowledged escalations: ${open
+            .slice(0, 10)
+            .map((e) => e.id)
+            .join(", ")}; acknowledge with spec.acknowledgedEscalations`,
+        }
       : undefined,
     d.now,
     town.generation,
@@ -175,6 +198,8 @@ function desiredTownStatus(d: Draft, violations: Violation[]): TownStatus {
     workingAgents: agents.working,
     openBeads: beads.open,
     violations: violations.slice(0, 20),
+    ...(escalations.length > 0 || town.status.escalations ? { escalations } : {}),
+    ...(breaker ? { circuitBreaker: breaker } : {}),
   };
 }
 
@@ -184,7 +209,7 @@ function townStatus(d: Draft, violations: Violation[]): void {
   const patch: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(want)) {
     const current = have[k] ?? (k === "violations" ? [] : undefined);
-    if (JSON.stringify(current) !== JSON.stringify(v)) patch[k] = v;
+    if (!sameValue(current, v)) patch[k] = withRemovals(current, v);
   }
   if (Object.keys(patch).length === 0) return;
   d.other({

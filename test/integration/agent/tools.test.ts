@@ -97,7 +97,7 @@ describe("gt tools with the agent's own credentials", () => {
     expect(mine.status).toBe(0);
   });
 
-  it("gt prime prints the bead from the API and the agent's nudges", async () => {
+  it("gt prime prints the bead (with its checkpoint) from the API and the agent's nudges", async () => {
     await http.json({
       method: "PATCH",
       path: `/apis/gastown.dev/v1alpha1/namespaces/${ns}/agents/${AGENT}/status`,
@@ -105,7 +105,16 @@ describe("gt tools with the agent's own credentials", () => {
       body: {
         status: {
           nudges: [{ tier: "warn", time: "2026-01-01T10:00:00Z", message: "no activity for 15m: are you stuck?" }],
-          checkpoint: { data: "form markup done", session: 2, time: "2026-01-01T09:00:00Z" },
+        },
+      },
+    });
+    await http.json({
+      method: "PATCH",
+      path: `/apis/gastown.dev/v1alpha1/namespaces/${ns}/beads/login/status`,
+      contentType: "application/merge-patch+json",
+      body: {
+        status: {
+          checkpoint: { data: "form markup done", agent: AGENT, session: 2, time: "2026-01-01T09:00:00Z" },
         },
       },
     });

@@ -53,8 +53,9 @@ describe("the review queue", () => {
         return;
       }
       if (s.role === "Refinery" && s.bead.startsWith("rw-") && !s.bead.includes("rework")) {
-        const b = await getBead(http, ns, s.bead);
-        if ((b.status?.dispatchAttempts ?? 0) === 1) {
+        // The first review asks for changes; once the issue went through that cycle, it merges.
+        const issue = await getBead(http, ns, reviewOf(s.bead));
+        if ((issue.status?.reviewCycles ?? 0) === 0) {
           await s.report({ type: "RequestChanges", feedback: "please add tests", files: ["app.ts"] });
           await s.report({ type: "Done" });
           await s.exit(0);
@@ -206,7 +207,9 @@ describe("the review queue", () => {
       (b) => b?.status?.phase === "Closed",
       "to merge after the rework",
     );
-    expect(mr?.status).toMatchObject({ resolution: "Merged", dispatchAttempts: 2 });
+    // The review that asked for changes produced a result: the merge request's crash budget started
+    // again, so the review that merged is its first attempt; the issue used one review cycle.
+    expect(mr?.status).toMatchObject({ resolution: "Merged", dispatchAttempts: 1 });
     const closed = await waitForBead(
       ns,
       "rw-feature",
@@ -214,6 +217,7 @@ describe("the review queue", () => {
       "to close with its merge request",
     );
     expect(closed?.status?.mergedBy).toBe("rw-feature-mr-1");
+    expect(closed?.status?.reviewCycles).toBe(1);
     expect(crew.errors).toEqual([]);
   });
 });

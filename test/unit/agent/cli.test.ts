@@ -110,11 +110,11 @@ describe("gt tools file the right report", () => {
       req.path.includes("/beads/")
         ? {
             spec: { title: "Rework b1", description: "Fix it.", feedback: "add tests", files: ["a.ts"] },
-            status: { phase: "InProgress" },
+            // The checkpoint lives on the bead: it is this bead's, never another's.
+            status: { phase: "InProgress", checkpoint: { data: "halfway" } },
           }
         : {
             status: {
-              checkpoint: { data: "halfway" },
               nudges: [{ tier: "warn", time: "2026-01-01T00:00:00Z", message: "idle 15m" }],
             },
           },

@@ -28,7 +28,17 @@ export const iso = (ms: number): string => new Date(ms).toISOString();
 
 /** Town limits to override (undefined values keep the defaults). */
 export type Limits = Partial<
-  Record<"maxPolecatsPerRig" | "maxPolecats" | "maxDispatchAttempts" | "maxReportAttempts", number>
+  Record<
+    | "maxPolecatsPerRig"
+    | "maxPolecats"
+    | "maxDispatchAttempts"
+    | "maxReportAttempts"
+    | "maxReviewCycles"
+    | "maxHandoffs"
+    | "maxFailedSessions"
+    | "maxReEscalations",
+    number
+  >
 >;
 
 export interface TownOpts {
@@ -38,6 +48,8 @@ export interface TownOpts {
   suspend?: boolean;
   status?: TownStatus;
   resourceVersion?: string;
+  acknowledgedEscalations?: string[];
+  circuitBreakerReset?: string;
 }
 
 export function town(opts: TownOpts = {}): Town {
@@ -57,6 +69,8 @@ export function town(opts: TownOpts = {}): Town {
       ...(opts.limits ? { limits: opts.limits } : {}),
       ...(opts.timeouts ? { timeouts: opts.timeouts } : {}),
       ...(opts.suspend === undefined ? {} : { suspend: opts.suspend }),
+      ...(opts.acknowledgedEscalations ? { acknowledgedEscalations: opts.acknowledgedEscalations } : {}),
+      ...(opts.circuitBreakerReset ? { circuitBreakerReset: opts.circuitBreakerReset } : {}),
     }),
     ...(opts.status ? { status: opts.status } : {}),
   };

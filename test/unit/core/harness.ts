@@ -82,7 +82,15 @@ export type Behaviour =
   | { kind: "requestChanges" }
   | { kind: "reviewFailed" }
   | { kind: "pullRequest" }
-  | { kind: "wrongBead" };
+  | { kind: "wrongBead" }
+  /** Hands off to a fresh session with a checkpoint (gt handoff), then exits 0. */
+  | { kind: "handoff" }
+  /** Saves a checkpoint, then finishes. */
+  | { kind: "checkpoint" }
+  /** A buggy or forged gt: reports Done with a session number that never ran, then exits 0. */
+  | { kind: "bogusSession" }
+  /** Hangs; when its pod is deleted it never finishes terminating (a finalizer, a dead node). */
+  | { kind: "stuckTerminating" };
 
 export type Chooser = (session: SessionObservation, role: "Polecat" | "Refinery", tick: number) => Behaviour;
 
@@ -120,9 +128,12 @@ export class Sim {
     }
   }
 
+  /** Pods that never finish terminating once deleted. */
+  readonly stuck = new Set<string>();
+
   /** Sessions move on: pending pods start, running agents act per their behaviour. */
   agentsAct(): void {
-    this.world.finishDeletions();
+    this.world.finishDeletions(this.stuck);
     for (const s of this.world.sessions) {
       if (s.phase === "Pending") {
         this.world.setSession({ ...s, phase: "Running", started: this.now });
@@ -132,13 +143,15 @@ export class Sim {
       const agent = this.world.agent(s.agent);
       if (!agent) continue;
       const role = agent.spec.role;
-      let b = this.decided.get(s.name);
+      // A pod name comes back when a collected agent is recreated: key sessions by name and birth.
+      const key = `${s.name}@${s.created}`;
+      let b = this.decided.get(key);
       if (!b) {
         b = this.choose(s, role, this.tick);
-        this.decided.set(s.name, b);
+        this.decided.set(key, b);
       }
-      const age = (this.age.get(s.name) ?? 0) + 1;
-      this.age.set(s.name, age);
+      const age = (this.age.get(key) ?? 0) + 1;
+      this.age.set(key, age);
       this.act(s, role, b, age);
     }
   }
@@ -169,6 +182,31 @@ export class Sim {
     switch (b.kind) {
       case "hang":
         return;
+      case "stuckTerminating":
+        this.stuck.add(s.name);
+        return;
+      case "bogusSession":
+        this.heartbeat(s);
+        if (age === 2)
+          this.world.addReport({
+            town: "gt",
+            agent: s.agent,
+            bead: s.bead ?? "",
+            session: s.session + 5,
+            type: "Done",
+            branch: `gt/app/${s.bead}`,
+          });
+        if (age >= 3) this.exit(s, 0);
+        return;
+      case "handoff":
+        this.heartbeat(s);
+        if (age === 2) this.report(s, "Handoff", { data: `checkpoint of ${s.bead} from ${s.name}` });
+        if (age >= 3) this.exit(s, 0);
+        return;
+      case "checkpoint":
+        this.heartbeat(s);
+        if (age === 1) this.report(s, "Checkpoint", { data: `progress of ${s.bead} in ${s.name}` });
+        break;
       case "silent":
         if (age === 1) this.heartbeat(s);
         return;

@@ -179,12 +179,22 @@ describe("retry: back-off counted from the bead's lastPhaseTransitionTime (2, 2,
       {
         type: "UpdateBeadStatus",
         name: "x",
-        status: { phase: "Failed", resolution: "MaxDispatchAttempts", reason: "MaxDispatchAttempts" },
+        status: {
+          phase: "Failed",
+          resolution: "MaxDispatchAttempts",
+          reason: `x failed after ${attempts} sessions (limits.maxDispatchAttempts)`,
+        },
         events: expect.arrayContaining([
-          { reason: "MaxDispatchAttempts", message: `x failed after ${attempts} dispatch attempts`, warning: true },
+          {
+            reason: "MaxDispatchAttempts",
+            message: `x failed after ${attempts} sessions (limits.maxDispatchAttempts)`,
+            warning: true,
+          },
         ]),
       },
       { type: "SetHook", agent: TOAST, hook: null },
+      // A bead that fails for good is a durable escalation on the town (and a Warning Event).
+      { type: "Escalate", bead: "x", severity: "High", why: { reason: "MaxDispatchAttempts", warning: true } },
     ]);
   });
 
@@ -460,26 +470,44 @@ describe("lazy assignment", () => {
     });
   });
 
-  it("a free Idle polecat of the rig is reused (first by name), its checkpoint passed on", () => {
+  it("a free Idle polecat of the rig is reused (first by name)", () => {
     const free = (name: string, o: Partial<Agent["status"]> = {}) =>
       polecat(name, { status: { phase: "Idle", session: 2, idleSince: iso(P), ...o } });
     const p = planAt(
       {
         beads: [issue("x")],
-        agents: [
-          free(TOAST),
-          free("gt-app-sage"),
-          free(MAPLE, { checkpoint: { data: "ctx", session: 2, time: iso(P) } }),
-          free("gt-app-birch-other", { phase: "Idle" }),
-        ].map((a) => (a.metadata.name === "gt-app-birch-other" ? { ...a, spec: { ...a.spec, rig: "other" } } : a)),
+        agents: [free(TOAST), free("gt-app-sage"), free(MAPLE), free("gt-app-birch-other", { phase: "Idle" })].map(
+          (a) => (a.metadata.name === "gt-app-birch-other" ? { ...a, spec: { ...a.spec, rig: "other" } } : a),
+        ),
       },
       P,
     );
     expect(ofType(p, "CreateAgent")).toEqual([]);
-    expect(ofType(p, "StartSession")).toMatchObject([
-      { agent: MAPLE, session: 3, pod: `${MAPLE}-3`, context: { checkpoint: "ctx" } },
-    ]);
+    expect(ofType(p, "StartSession")).toMatchObject([{ agent: MAPLE, session: 3, pod: `${MAPLE}-3` }]);
     expect(ofType(p, "SetHook")).toMatchObject([{ agent: MAPLE, resourceVersion: `rv-${MAPLE}`, hook: "x" }]);
+  });
+
+  // Case 6 of issue 8: a checkpoint saved on bead y was handed to the same polecat's next,
+  // unrelated bead x as "your previous session". A checkpoint belongs to its bead.
+  it("a checkpoint goes to the next session of its own bead only, whichever polecat runs it", () => {
+    const checkpoint = { data: "ctx of y", agent: MAPLE, session: 2, time: iso(P) };
+    const p = planAt(
+      {
+        beads: [
+          issue("x"),
+          issue("y", { phase: "Closed", status: { resolution: "Merged", checkpoint } }),
+          issue("z", { since: P - 10 * MIN, attempts: 1, status: { checkpoint: { ...checkpoint, data: "ctx of z" } } }),
+        ],
+        agents: [polecat(MAPLE, { status: { phase: "Idle", session: 2, idleSince: iso(P) } })],
+        town: town({ limits: { maxPolecatsPerRig: 2 } }),
+      },
+      P,
+    );
+    const starts = ofType(p, "StartSession");
+    expect(starts.map((a) => [a.bead, a.context.checkpoint])).toEqual([
+      ["x", undefined],
+      ["z", "ctx of z"],
+    ]);
   });
 
   it.each([
@@ -636,9 +664,9 @@ describe("lazy assignment", () => {
     },
     { name: "it has no rig (NoRig)", fixture: { beads: [issue("x", { spec: { rig: undefined } })] }, ready: "NoRig" },
     {
-      name: "its rig is unknown",
+      name: "its rig is unknown (UnknownRig, naming it)",
       fixture: { beads: [issue("x", { spec: { rig: "nope" } })] },
-      ready: "Pending",
+      ready: "UnknownRig",
     },
     {
       name: "its convoy is staged (Staged)",

@@ -21,6 +21,18 @@ import {
 
 const NOW = T0 + 30 * MIN;
 
+interface Row {
+  beads: ReturnType<typeof issue>[];
+  phase: string;
+  progress: object;
+  landing?: object;
+  reason?: string;
+  stalled?: string;
+}
+
+const failedMember = (name: string, resolution: "MaxDispatchAttempts" | "MaxReviewCycles", convoy = "c") =>
+  issue(name, { phase: "Failed", since: T0, spec: { convoy }, status: { resolution } });
+
 const member = (name: string, phase: BeadPhase, convoy = "c") =>
   issue(name, {
     phase,
@@ -231,11 +243,28 @@ describe("progress and completion", () => {
       progress: { closed: 3, failed: 0, total: 3, summary: "3/3" },
     },
     {
-      name: "all members terminal, one failed",
-      beads: [member("c-a", "Closed"), member("c-b", "Failed"), member("c-d", "Closed")],
-      phase: "Failed",
+      // Case 3 of issue 8: one failed task made the convoy Failed for good. It stays Active,
+      // Stalled names the task, and the rest goes on.
+      name: "all members terminal, one failed (not cancelled)",
+      beads: [member("c-a", "Closed"), failedMember("c-b", "MaxDispatchAttempts"), member("c-d", "Closed")],
+      phase: "Active",
       progress: { closed: 2, failed: 1, total: 3, summary: "2/3" },
-      reason: "TasksFailed",
+      stalled: "TasksFailed",
+    },
+    {
+      name: "all members terminal, one cancelled: the rest lands without it",
+      beads: [member("c-a", "Closed"), member("c-b", "Failed"), member("c-d", "Closed")],
+      phase: "Landed",
+      progress: { closed: 2, failed: 1, total: 3, summary: "2/3" },
+      landing: { attempts: 0, landedAt: iso(NOW) },
+      reason: "ConvoyLanded",
+    },
+    {
+      name: "every member cancelled",
+      beads: [member("c-a", "Failed"), member("c-b", "Failed"), member("c-d", "Failed")],
+      phase: "Failed",
+      progress: { closed: 0, failed: 3, total: 3, summary: "0/3" },
+      stalled: "AllTasksCancelled",
     },
     {
       name: "ReviewAndMerge: all members merged",
@@ -245,28 +274,60 @@ describe("progress and completion", () => {
       landing: { attempts: 0, landedAt: iso(NOW) },
       reason: "ConvoyLanded",
     },
-  ])("$name → $phase", ({ beads, phase, progress, landing, reason }) => {
+  ])("$name → $phase", ({ beads, phase, progress, landing, reason, stalled }: Row) => {
     const p = planAt({ convoys: [three()], beads }, NOW);
     const status = convoyStatus(p, "c");
     expect(status).toMatchObject({ phase, progress, ...(landing ? { landing } : {}) });
     const events = ofType(p, "UpdateConvoyStatus")[0]?.events.map((e) => e.reason);
     expect(events?.[0]).toBe(reason ?? `Convoy${phase}`);
-    const conditions = Object.fromEntries(((status?.conditions ?? []) as { type: string }[]).map((c) => [c.type, c]));
+    const conditions = Object.fromEntries(
+      ((status?.conditions ?? []) as { type: string; reason: string; message: string }[]).map((c) => [c.type, c]),
+    );
     expect(conditions.Ready).toMatchObject({ status: phase === "Landed" ? "True" : "False" });
-    expect(conditions.Stalled === undefined).toBe(phase !== "Failed");
+    expect(conditions.Stalled?.reason).toBe(stalled);
+    if (stalled === "TasksFailed") expect(conditions.Stalled?.message).toContain("c-b");
   });
 
-  it("a Landed convoy stays Landed, a Failed one stays Failed", () => {
-    for (const phase of ["Landed", "Failed"] as const) {
-      const p = planAt(
-        {
-          convoys: [three("ReviewAndMerge", { phase })],
-          beads: [member("c-a", "Open"), member("c-b", "Open"), member("c-d", "Open")],
-        },
-        NOW,
-      );
-      expect(convoyStatus(p, "c")?.phase).toBeUndefined();
-    }
+  it("a Landed convoy with nothing new stays Landed and writes nothing", () => {
+    const p = planAt(
+      {
+        convoys: [
+          three("ReviewAndMerge", {
+            phase: "Landed",
+            progress: { closed: 3, failed: 0, total: 3, summary: "3/3" },
+            landing: { attempts: 0, landedAt: iso(T0) },
+            observedGeneration: 1,
+            conditions: [
+              {
+                type: "Ready",
+                status: "True",
+                reason: "Landed",
+                message: "all 3 merged tasks landed",
+                lastTransitionTime: iso(T0),
+                observedGeneration: 1,
+              },
+            ],
+          }),
+        ],
+        beads: [member("c-a", "Closed"), member("c-b", "Closed"), member("c-d", "Closed")],
+      },
+      NOW,
+    );
+    expect(ofType(p, "UpdateConvoyStatus")).toEqual([]);
+  });
+
+  // Case 11 of issue 8: a task added to a Landed convoy merged into the feature branch and never
+  // landed. The convoy goes back to Active and lands again with a new landing attempt.
+  it("a Landed convoy with new open work is Active again, its old landings no longer counted", () => {
+    const p = planAt(
+      {
+        convoys: [three("ReviewThenLand", { phase: "Landed", landing: { attempts: 1, bead: "c-landing-1" } })],
+        beads: [member("c-a", "Closed"), member("c-b", "Closed"), member("c-d", "Open")],
+      },
+      NOW,
+    );
+    expect(convoyStatus(p, "c")).toMatchObject({ phase: "Active", landing: { attempts: 1, attemptsBefore: 1 } });
+    expect(ofType(p, "UpdateConvoyStatus")[0]?.events.map((e) => e.reason)).toContain("ConvoyReopened");
   });
 });
 
@@ -348,14 +409,15 @@ describe("ReviewThenLand landing", () => {
       name: "five failed: the convoy fails",
       prior: ["Failed", "Failed", "Failed", "Failed", "Failed"],
       phase: "Failed",
-      landing: { attempts: 5 },
+      // The last landing's name is removed (sent as null: a merge patch would keep it).
+      landing: { attempts: 5, bead: null },
       reason: "LandingFailed",
     },
     {
       name: "two failed with maxDispatchAttempts 2: the convoy fails",
       prior: ["Failed", "Failed"],
       phase: "Failed",
-      landing: { attempts: 2 },
+      landing: { attempts: 2, bead: null },
       limits: { maxDispatchAttempts: 2 },
       reason: "LandingFailed",
     },

@@ -2,9 +2,12 @@
 // the dedupe window (a higher tier covers the lower ones), and the session start as activity floor.
 import { describe, expect, it } from "vitest";
 import type { Nudge, NudgeTier } from "../../../../src/api/agent.ts";
+import type { Bead } from "../../../../src/api/bead.ts";
 import type { Condition } from "../../../../src/api/meta.ts";
+import type { Escalation } from "../../../../src/api/town.ts";
 import type { LeaseObservation } from "../../../../src/core/snapshot.ts";
 import {
+  beadStatus,
   conditionsOf,
   effects,
   type Fixture,
@@ -19,10 +22,17 @@ import {
   polecat,
   T0,
   town,
+  townStatus,
   workingStatus,
 } from "../builders.ts";
 
 const TOAST = "gt-app-toast";
+const MAPLE = "gt-app-maple";
+const townStatusOf = (p: ReturnType<typeof planAt>) => townStatus(p) as { escalations?: Escalation[] } | undefined;
+const dispatchedTo = (p: ReturnType<typeof planAt>, bead: string) =>
+  ofType(p, "StartSession")
+    .filter((a) => a.bead === bead)
+    .map((a) => a.agent);
 const S = T0; // session start
 const A = T0 + MIN; // last activity
 
@@ -108,45 +118,86 @@ describe("tiers: each fires when elapsed > its threshold (Stale semantics)", () 
     expect(conditionsOf(p, "Agent", TOAST).Escalated).toBeUndefined();
   });
 
-  it("escalate: Nudge, Escalate (Medium) on the hooked bead, condition Escalated on agent and town", () => {
+  it("escalate: Nudge, a durable escalation (Medium) on the hooked bead, condition Escalated on agent and town", () => {
     const now = A + HOUR + 1;
     const p = planAt(agentAt({ now }), now);
     const message = "No activity for 60 min; escalated to the town's operators.";
     const w = { reason: "NudgeEscalate", message, warning: true };
     expect(effects(p)).toEqual([
       { type: "Nudge", agent: TOAST, tier: "escalate", why: w },
-      { type: "Escalate", agent: TOAST, bead: "x", severity: "Medium", why: w },
       expect.objectContaining({
         type: "UpdateAgentStatus",
         status: { nudges: [{ tier: "escalate", time: iso(now), message }] },
       }),
+      {
+        type: "Escalate",
+        agent: TOAST,
+        bead: "x",
+        severity: "Medium",
+        why: { reason: "NudgeEscalate", message: `${TOAST} on x: ${message}`, warning: true },
+      },
     ]);
     expect(conditionsOf(p, "Agent", TOAST).Escalated).toMatchObject({
       status: "True",
       reason: "NudgeEscalate",
       message,
     });
-    expect(conditionsOf(p, "Town").Escalated).toMatchObject({ status: "True", message: `escalated: ${TOAST}` });
+    expect(townStatusOf(p)?.escalations).toMatchObject([
+      { id: "nudge-escalate-x", severity: "Medium", agent: TOAST, bead: "x", count: 1, level: 0, acknowledged: false },
+    ]);
+    expect(conditionsOf(p, "Town").Escalated).toMatchObject({ status: "True", reason: "Unacknowledged" });
+    expect(JSON.stringify(conditionsOf(p, "Town").Escalated)).toContain("nudge-escalate-x");
   });
 
-  it("forceStop: Nudge, Escalate (High), the session stopped, the agent Stalled", () => {
+  // Case 12 of issue 8: a GUPP force-stop was a restart — the hung agent's bead was redone up to
+  // five times by the same agent. Now the bead is taken from it and redone once by another polecat.
+  it("forceStop: the session stopped, the agent Stalled and unhooked, the bead redone by someone else", () => {
     const now = A + 2 * HOUR + 1;
     const p = planAt(agentAt({ now }), now);
     const message = "No activity for 120 min; the session was stopped.";
     const w = { reason: "ForceStopped", message, warning: true };
     expect(effects(p)).toEqual([
       { type: "Nudge", agent: TOAST, tier: "forceStop", why: w },
-      { type: "Escalate", agent: TOAST, bead: "x", severity: "High", why: w },
       { type: "StopSession", agent: TOAST, pod: `${TOAST}-1`, why: w },
+      expect.objectContaining({
+        type: "UpdateBeadStatus",
+        name: "x",
+        status: expect.objectContaining({
+          phase: "Open",
+          assignee: null,
+          forceStops: 1,
+          forceStoppedAgent: TOAST,
+          reason: "ForceStopped",
+        }),
+      }),
+      { type: "SetHook", agent: TOAST, resourceVersion: `rv-${TOAST}`, hook: null, why: w },
       expect.objectContaining({
         type: "UpdateAgentStatus",
         status: { nudges: [{ tier: "forceStop", time: iso(now), message }], phase: "Stalled" },
       }),
+      expect.objectContaining({ type: "Escalate", agent: TOAST, bead: "x", severity: "High" }),
     ]);
     const c = conditionsOf(p, "Agent", TOAST);
     expect(c.Ready).toMatchObject({ status: "False", reason: "Stalled" });
     expect(c.Stalled).toMatchObject({ status: "True", reason: "GUPPForceStop" });
     expect(c.Escalated).toMatchObject({ status: "True", reason: "ForceStopped" });
+  });
+
+  it("forceStop a second time on the same bead: it is held (Stalled, HungAgent) until retried", () => {
+    const now = A + 2 * HOUR + 1;
+    const fixture = agentAt({ now });
+    const [x] = fixture.beads ?? [];
+    fixture.beads = [{ ...(x as Bead), status: { ...(x as Bead).status, forceStops: 1, forceStoppedAgent: MAPLE } }];
+    const p = planAt(fixture, now);
+    expect(beadStatus(p, "x")).toMatchObject({
+      phase: "Open",
+      assignee: null,
+      forceStops: 2,
+      hold: { reason: "HungAgent", since: iso(now) },
+    });
+    expect(conditionsOf(p, "Bead", "x").Stalled).toMatchObject({ status: "True", reason: "HungAgent" });
+    expect(dispatchedTo(p, "x")).toEqual([]);
+    expect(townStatusOf(p)?.escalations?.map((e) => e.id)).toEqual(["force-stopped-x", "hung-agent-x"]);
   });
 
   it("a Stalled agent is not force-stopped again: it escalates", () => {

@@ -240,21 +240,19 @@ describe("an Idle agent's hook", () => {
 
   it.each([
     {
-      name: "a missing bead: unhooked, checkpoint cleared",
+      name: "a missing bead: unhooked",
       fixture: { agents: [idle("x", { checkpoint: true })] },
       agent: TOAST,
       unhook: "gt-app-toast released: x is gone",
-      clearsCheckpoint: true,
     },
     {
-      name: "a Closed bead: unhooked, checkpoint cleared",
+      name: "a Closed bead: unhooked",
       fixture: {
         agents: [idle("x", { checkpoint: true })],
         beads: [issue("x", { phase: "Closed", assignee: TOAST, status: { resolution: "Merged" } })],
       },
       agent: TOAST,
       unhook: "gt-app-toast released: x is Closed",
-      clearsCheckpoint: true,
     },
     {
       name: "an issue InReview: unhooked, checkpoint kept",
@@ -264,7 +262,6 @@ describe("an Idle agent's hook", () => {
       },
       agent: TOAST,
       unhook: "gt-app-toast released: x is InReview",
-      clearsCheckpoint: false,
     },
     {
       name: "an issue assigned to another agent: unhooked",
@@ -274,7 +271,6 @@ describe("an Idle agent's hook", () => {
       },
       agent: TOAST,
       unhook: "gt-app-toast released: x is InProgress and not assigned to it",
-      clearsCheckpoint: false,
     },
     {
       name: "a polecat hooked to a merge request: unhooked",
@@ -284,7 +280,6 @@ describe("an Idle agent's hook", () => {
       },
       agent: TOAST,
       unhook: "gt-app-toast released: x-mr-1 is InProgress",
-      clearsCheckpoint: false,
     },
     {
       name: "a refinery hooked to an Open merge request: unhooked",
@@ -295,7 +290,6 @@ describe("an Idle agent's hook", () => {
       },
       agent: ref,
       unhook: "gt-app-refinery released: x-mr-1 is Open",
-      clearsCheckpoint: false,
     },
     {
       name: "a refinery hooked to an issue: unhooked",
@@ -305,14 +299,12 @@ describe("an Idle agent's hook", () => {
       },
       agent: ref,
       unhook: "gt-app-refinery released: x is InProgress",
-      clearsCheckpoint: false,
     },
-  ])("$name", ({ fixture, agent, unhook, clearsCheckpoint }) => {
+  ])("$name", ({ fixture, agent, unhook }) => {
     const p = planAt(fixture as Fixture, NOW);
     expect(ofType(p, "SetHook").filter((a) => a.agent === agent)).toMatchObject([
       { agent, hook: null, why: { reason: "Unhooked", message: unhook } },
     ]);
-    expect(agentStatus(p, agent)?.checkpoint).toBe(clearsCheckpoint ? null : undefined);
   });
 
   it.each([

@@ -178,14 +178,12 @@ describe("buildSnapshot", () => {
             phase: "Idle",
             session: 2,
             lastSessionExit: { session: 2, reason: "lost", time: "garbage" },
-            checkpoint: { data: "d", session: 2, time: iso(T0) },
           },
         }),
       ],
     });
     expect(s.agents.get("gt-app-toast")?.state).toMatchObject({
       lastSessionExit: { session: 2, reason: "lost", time: 0 },
-      checkpoint: { data: "d", session: 2, time: T0 },
     });
   });
 

@@ -41,21 +41,37 @@ describe("beadStatusPatch", () => {
 });
 
 describe("agentStatusPatch", () => {
-  it("nested times (lastSessionExit, checkpoint, nudges) are formatted; unchanged nested values are skipped", () => {
+  it("nested times (lastSessionExit, nudges) are formatted; unchanged nested values are skipped", () => {
     const before = { phase: "Working" as const, session: 1, nudges: [], conditions: [] };
     const after = {
       ...before,
       phase: "Idle" as const,
       lastSessionExit: { session: 1, exitCode: undefined, reason: "lost", time: T0 },
-      checkpoint: { data: "d", session: 1, time: T0 + 1 },
     };
     expect(agentStatusPatch(before, after)).toEqual({
       phase: "Idle",
       lastSessionExit: { session: 1, reason: "lost", time: iso(T0) },
-      checkpoint: { data: "d", session: 1, time: iso(T0 + 1) },
     });
-    expect(agentStatusPatch(after, { ...after, checkpoint: { ...after.checkpoint } })).toEqual({});
-    expect(agentStatusPatch(after, { ...after, checkpoint: undefined })).toEqual({ checkpoint: null });
+    expect(agentStatusPatch(after, { ...after, lastSessionExit: { ...after.lastSessionExit } })).toEqual({});
+    expect(agentStatusPatch(after, { ...after, lastSessionExit: undefined })).toEqual({ lastSessionExit: null });
+  });
+});
+
+describe("beadStatusPatch of the failure-path fields", () => {
+  it("hold and checkpoint times are formatted; a cleared hold is sent as null", () => {
+    const before = beadState({ phase: "Open" }, T0);
+    const held = {
+      ...before,
+      hold: { reason: "HungAgent", message: "m", since: T0 + 1 },
+      checkpoint: { data: "d", agent: "a", session: 2, time: T0 + 2 },
+      forceStops: 2,
+    };
+    expect(beadStatusPatch(before, held)).toEqual({
+      hold: { reason: "HungAgent", message: "m", since: iso(T0 + 1) },
+      checkpoint: { data: "d", agent: "a", session: 2, time: iso(T0 + 2) },
+      forceStops: 2,
+    });
+    expect(beadStatusPatch(held, { ...held, hold: undefined })).toEqual({ hold: null });
   });
 });
 
@@ -73,6 +89,7 @@ describe("reportStatusPatch and convoyStatusPatch", () => {
     const before: ConvoyState = {
       phase: "Landing",
       progress: { closed: 1, failed: 0, total: 1, summary: "1/1" },
+      retry: 0,
       conditions: [],
     };
     const after: ConvoyState = {

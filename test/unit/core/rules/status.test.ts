@@ -4,6 +4,7 @@
 import { describe, expect, it } from "vitest";
 import type { Bead } from "../../../../src/api/bead.ts";
 import type { Condition } from "../../../../src/api/meta.ts";
+import type { Escalation } from "../../../../src/api/town.ts";
 import {
   applyStatus,
   beadStatus,
@@ -266,7 +267,15 @@ describe("agent Ready (and Stalled)", () => {
   it("Stalled is removed when a Stalled agent's session is lost and it goes Idle", () => {
     const p = planAt(
       {
-        beads: [issue("x", { phase: "InProgress", assignee: TOAST, since: NOW })],
+        beads: [
+          issue("x", {
+            phase: "InProgress",
+            assignee: TOAST,
+            since: NOW,
+            attempts: 1,
+            status: { lastDispatchTime: iso(OLD) },
+          }),
+        ],
         agents: [
           polecat(TOAST, {
             hook: "x",
@@ -290,6 +299,20 @@ describe("agent Ready (and Stalled)", () => {
     expect(Object.keys(c)).toEqual(["Ready"]);
     expect(c.Ready).toMatchObject({ status: "True", reason: "Idle", lastTransitionTime: iso(NOW) });
   });
+});
+
+const escalation = (id: string, o: Partial<Escalation> = {}): Escalation => ({
+  id,
+  severity: "Medium",
+  reason: "Stuck",
+  message: `${id} needs a person`,
+  firstTime: iso(NOW - HOUR),
+  lastTime: iso(NOW - HOUR),
+  raisedTime: iso(NOW - HOUR),
+  count: 1,
+  level: 0,
+  acknowledged: false,
+  ...o,
 });
 
 describe("town status", () => {
@@ -378,20 +401,14 @@ describe("town status", () => {
       violations: 0,
     },
     {
-      name: "an escalated agent: Escalated",
+      name: "an unacknowledged escalation: Escalated",
       fixture: {
-        agents: [
-          polecat(TOAST, {
-            status: {
-              phase: "Idle",
-              session: 1,
-              idleSince: iso(NOW),
-              conditions: [cond("Escalated", "True", "AgentEscalated")],
-            },
-          }),
-        ],
+        town: town({ status: { rigCount: 1, workingAgents: 0, openBeads: 0, escalations: [escalation("stuck-x")] } }),
       },
-      escalated: { reason: "AgentEscalated", message: `escalated: ${TOAST}` },
+      escalated: {
+        reason: "Unacknowledged",
+        message: "unacknowledged escalations: stuck-x; acknowledge with spec.acknowledgedEscalations",
+      },
       violations: 0,
     },
   ])("$name", ({ fixture, degraded, escalated, violations }) => {
