@@ -53,6 +53,13 @@ function structural(node: JSONSchema): JSONSchema {
     if (out.maximum === Number.MAX_SAFE_INTEGER) delete out.maximum;
   }
   if (Array.isArray(out.required) && out.required.length === 0) delete out.required;
+  // A loose object kept whole (x-kubernetes-preserve-unknown-fields) has no schema of its own:
+  // zod's empty `properties` and open `additionalProperties` are noise a structural schema forbids.
+  if (out["x-kubernetes-preserve-unknown-fields"]) {
+    if (isObject(out.properties) && Object.keys(out.properties).length === 0) delete out.properties;
+    if (isObject(out.additionalProperties) && Object.keys(out.additionalProperties).length === 0)
+      delete out.additionalProperties;
+  }
   return out;
 }
 

@@ -84,10 +84,114 @@ const EnvFromSchema = z.object({
   prefix: z.string().max(253).optional(),
 });
 
+// --- Agent pod template: where and how session pods run (issue 14) ------------------------------
+
+/** Label and annotation keys the operator sets on session pods; a Town may not override them. */
+export const RESERVED_POD_LABEL_PREFIXES = ["gastown.dev/", "app.kubernetes.io/managed-by"] as const;
+
+// A qualified name (optional DNS prefix) as Kubernetes accepts for label and annotation keys,
+// bounded tighter than Kubernetes (253 + 63) so that the CEL rules over these maps stay within the
+// apiserver's cost budget.
+const qualifiedKey = () =>
+  z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(
+      /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/,
+    );
+const labelValue = () =>
+  z
+    .string()
+    .max(63)
+    .regex(/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/);
+
+const notReserved = (what: string) => ({
+  rule: `self.all(k, !k.startsWith('gastown.dev/') && k != 'app.kubernetes.io/managed-by')`,
+  message: `${what} may not set gastown.dev/* or app.kubernetes.io/managed-by: the operator owns them (they tie pods to agents)`,
+});
+
+const podLabels = () =>
+  z
+    .record(qualifiedKey(), labelValue())
+    .meta({ maxProperties: 32, "x-kubernetes-validations": [notReserved("podLabels")] })
+    .describe("Extra labels on every session pod (e.g. for NetworkPolicies or cost allocation).")
+    .optional();
+const podAnnotations = () =>
+  z
+    .record(qualifiedKey(), z.string().max(4096))
+    .meta({ maxProperties: 32, "x-kubernetes-validations": [notReserved("podAnnotations")] })
+    .describe("Extra annotations on every session pod.")
+    .optional();
+
+const TolerationSchema = z
+  .object({
+    key: qualifiedKey().optional().describe("Taint key; empty with operator Exists matches every taint."),
+    operator: z.enum(["Exists", "Equal"]).default("Equal"),
+    value: labelValue().optional(),
+    effect: z.enum(["NoSchedule", "PreferNoSchedule", "NoExecute"]).optional().describe("Empty matches all effects."),
+    tolerationSeconds: z
+      .int()
+      .optional()
+      .describe("NoExecute only: how long the pod stays bound after the taint appears."),
+  })
+  .meta({
+    "x-kubernetes-validations": [
+      {
+        rule: "self.operator != 'Exists' || !has(self.value)",
+        message: "a toleration with operator Exists takes no value",
+        fieldPath: ".value",
+      },
+    ],
+  });
+
+// Affinity terms are passed to the pod unchanged; the apiserver validates them when the session pod is
+// created, and a refusal is reported on the bead, the agent and the town (DESIGN §5.10).
+const affinityTerm = (what: string) =>
+  z
+    .looseObject({})
+    .meta({ "x-kubernetes-preserve-unknown-fields": true })
+    .optional()
+    .describe(`A core/v1 ${what}, as in a Pod's spec.affinity.`);
+const AffinitySchema = z
+  .object({
+    nodeAffinity: affinityTerm("NodeAffinity"),
+    podAffinity: affinityTerm("PodAffinity"),
+    podAntiAffinity: affinityTerm("PodAntiAffinity"),
+  })
+  .describe("Scheduling constraints of session pods (a core/v1 Affinity).");
+
+const ResourcesSchema = z
+  .object({ requests: ResourceListSchema.optional(), limits: ResourceListSchema.optional() })
+  .describe("CPU and memory requests and limits of the agent container.");
+
+const nodeSelector = () =>
+  z.record(qualifiedKey(), labelValue()).optional().describe("Node labels a session pod's node must have.");
+const className = () => dnsLabel(253);
+
+/** The pod fields a rig may set for its own sessions; they override the town-wide values. */
+const RigPodTemplateSchema = z.object({
+  rig: dnsLabel(24).describe("The rig (spec.rigs[].name) these settings apply to."),
+  resources: ResourcesSchema.optional(),
+  nodeSelector: nodeSelector().describe("Replaces the town-wide nodeSelector for this rig's sessions."),
+  tolerations: z.array(TolerationSchema).max(32).optional().describe("Replaces the town-wide tolerations."),
+  affinity: AffinitySchema.optional().describe("Replaces the town-wide affinity."),
+  priorityClassName: className().optional(),
+  runtimeClassName: className().optional(),
+  podLabels: podLabels().describe("Merged over the town-wide podLabels (rig wins on a key)."),
+  podAnnotations: podAnnotations().describe("Merged over the town-wide podAnnotations (rig wins on a key)."),
+});
+export type RigPodTemplate = z.infer<typeof RigPodTemplateSchema>;
+
 export const AgentTemplateSchema = z
   .object({
     image: z.string().min(1).max(1024).default("ghcr.io/gastown-operator/agent:latest"),
     imagePullPolicy: z.enum(["Always", "IfNotPresent", "Never"]).default("IfNotPresent"),
+    imagePullSecrets: z
+      .array(z.object({ name: secretName() }))
+      .max(16)
+      .optional()
+      .describe("Secrets (type kubernetes.io/dockerconfigjson) in the town's namespace used to pull image."),
     command: z
       .array(z.string().max(4096))
       .max(64)
@@ -96,7 +200,9 @@ export const AgentTemplateSchema = z
     args: z.array(z.string().max(4096)).max(256).default([]),
     env: z.array(EnvVarSchema).max(64).default([]),
     envFrom: z.array(EnvFromSchema).max(16).default([]),
-    resources: z.object({ requests: ResourceListSchema.optional(), limits: ResourceListSchema.optional() }).optional(),
+    resources: ResourcesSchema.optional().describe(
+      "Default CPU and memory of the agent container; perRig[].resources overrides it for one rig.",
+    ),
     workspace: z
       .object({
         size: quantity().optional(),
@@ -104,6 +210,28 @@ export const AgentTemplateSchema = z
       })
       .optional()
       .describe("Absent: an emptyDir. With storageClassName: a PersistentVolumeClaim per session."),
+    nodeSelector: nodeSelector(),
+    tolerations: z.array(TolerationSchema).max(32).optional().describe("Taints session pods tolerate."),
+    affinity: AffinitySchema.optional(),
+    priorityClassName: className().optional().describe("PriorityClass of session pods."),
+    runtimeClassName: className()
+      .optional()
+      .describe("RuntimeClass of session pods, e.g. a gVisor or Kata sandbox for untrusted agent code."),
+    podLabels: podLabels(),
+    podAnnotations: podAnnotations(),
+    serviceAccountAnnotations: z
+      .record(qualifiedKey(), z.string().max(4096))
+      .meta({ maxProperties: 32 })
+      .optional()
+      .describe(
+        "Annotations on each agent's ServiceAccount, e.g. a cloud workload identity. Set when the agent's identity is created.",
+      ),
+    perRig: z
+      .array(RigPodTemplateSchema)
+      .max(16)
+      .optional()
+      .meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["rig"] })
+      .describe("Per-rig pod settings (resources, scheduling, sandboxing, labels) over the town-wide ones."),
   })
   .prefault({});
 export type AgentTemplate = z.infer<typeof AgentTemplateSchema>;

@@ -12,6 +12,8 @@ export interface AgentRef {
   town: string;
   name: string;
   uid: string;
+  /** Town.spec.agents.serviceAccountAnnotations (e.g. a cloud workload identity), set at creation. */
+  serviceAccountAnnotations?: Record<string, string>;
 }
 
 const isAlreadyExists = (e: unknown) => e instanceof KubeApiError && e.statusCode === 409;
@@ -83,7 +85,10 @@ export async function ensureAgentIdentity(
   await createOrKeep(http, `/api/v1/namespaces/${ns}/serviceaccounts`, {
     apiVersion: "v1",
     kind: "ServiceAccount",
-    metadata: metadata(agent),
+    metadata: {
+      ...metadata(agent),
+      ...(agent.serviceAccountAnnotations ? { annotations: agent.serviceAccountAnnotations } : {}),
+    },
   });
   const role = {
     apiVersion: "rbac.authorization.k8s.io/v1",

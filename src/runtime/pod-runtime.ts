@@ -99,7 +99,13 @@ export function createPodRuntime(o: PodRuntimeOptions): SessionRuntime {
       const heartbeatTimeout = parseDuration(req.town.spec.timeouts.heartbeatTimeout) / 1000;
       const beads = [req.action.bead, ...(req.action.context.reworkOf ? [req.action.context.reworkOf] : [])];
       await identities.ensure(
-        { namespace: req.namespace, town: req.town.metadata.name, name: req.agent.name, uid: req.agent.uid },
+        {
+          namespace: req.namespace,
+          town: req.town.metadata.name,
+          name: req.agent.name,
+          uid: req.agent.uid,
+          serviceAccountAnnotations: req.town.spec.agents.serviceAccountAnnotations,
+        },
         beads,
         heartbeatTimeout,
       );

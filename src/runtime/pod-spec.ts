@@ -2,6 +2,7 @@
 // no privilege escalation, all capabilities dropped, RuntimeDefault seccomp. Git credentials are
 // mounted only into pods of the rig that names them; model keys come in through envFrom.
 import { GROUP, VERSION } from "../api/meta.ts";
+import type { AgentTemplate } from "../api/town.ts";
 import { AGENTS, BEAD_ANNOTATION, LABELS, MANAGED_BY } from "../controller/resources.ts";
 import { sessionEnvFor } from "./session-env.ts";
 import type { StartRequest } from "./session-runtime.ts";
@@ -9,9 +10,36 @@ import type { StartRequest } from "./session-runtime.ts";
 export const WORKSPACE = "/workspace";
 const CREDENTIALS = "/var/run/gastown/git";
 
+/**
+ * The scheduling and placement fields of one rig's session pods: the town-wide template with the
+ * rig's perRig entry over it (scalars and lists replace, label and annotation maps merge).
+ */
+export function podTemplateFor(t: AgentTemplate, rig: string) {
+  const r = t.perRig?.find((p) => p.rig === rig);
+  const pick = <
+    K extends "resources" | "nodeSelector" | "tolerations" | "affinity" | "priorityClassName" | "runtimeClassName",
+  >(
+    key: K,
+  ) => r?.[key] ?? t[key];
+  return {
+    resources: pick("resources"),
+    nodeSelector: pick("nodeSelector"),
+    tolerations: pick("tolerations"),
+    affinity: pick("affinity"),
+    priorityClassName: pick("priorityClassName"),
+    runtimeClassName: pick("runtimeClassName"),
+    labels: { ...t.podLabels, ...r?.podLabels },
+    annotations: { ...t.podAnnotations, ...r?.podAnnotations },
+  };
+}
+
+const defined = (fields: Record<string, unknown>) =>
+  Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
+
 export function sessionPod(req: StartRequest): Record<string, unknown> {
   const { action, town, namespace } = req;
   const t = town.spec.agents;
+  const p = podTemplateFor(t, action.rig);
   const rig = town.spec.rigs.find((r) => r.name === action.rig);
   const env = Object.entries(sessionEnvFor(req, WORKSPACE)).map(([name, value]) => ({ name, value }));
   if (rig?.gitCredentialsSecret) env.push({ name: "GT_GIT_CREDENTIALS_DIR", value: CREDENTIALS });
@@ -47,7 +75,9 @@ export function sessionPod(req: StartRequest): Record<string, unknown> {
     metadata: {
       name: action.pod,
       namespace,
+      // The Town's labels first: the operator's own (which tie the pod to its agent) always win.
       labels: {
+        ...p.labels,
         [LABELS.managedBy]: MANAGED_BY,
         [LABELS.town]: town.metadata.name,
         [LABELS.agent]: action.agent,
@@ -55,7 +85,7 @@ export function sessionPod(req: StartRequest): Record<string, unknown> {
         [LABELS.rig]: action.rig,
         [LABELS.session]: String(action.session),
       },
-      annotations: { [BEAD_ANNOTATION]: action.bead },
+      annotations: { ...p.annotations, [BEAD_ANNOTATION]: action.bead },
       ownerReferences: [
         {
           apiVersion: `${GROUP}/${VERSION}`,
@@ -71,6 +101,14 @@ export function sessionPod(req: StartRequest): Record<string, unknown> {
       serviceAccountName: action.agent,
       restartPolicy: "Never",
       enableServiceLinks: false,
+      ...defined({
+        imagePullSecrets: t.imagePullSecrets,
+        nodeSelector: p.nodeSelector,
+        tolerations: p.tolerations,
+        affinity: p.affinity,
+        priorityClassName: p.priorityClassName,
+        runtimeClassName: p.runtimeClassName,
+      }),
       securityContext: {
         runAsNonRoot: true,
         runAsUser: 1000,
@@ -86,7 +124,7 @@ export function sessionPod(req: StartRequest): Record<string, unknown> {
           args: ["run"],
           env: [...env, ...t.env],
           envFrom: t.envFrom,
-          ...(t.resources ? { resources: t.resources } : {}),
+          ...(p.resources ? { resources: p.resources } : {}),
           workingDir: WORKSPACE,
           volumeMounts: mounts,
           securityContext: {
