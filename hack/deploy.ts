@@ -2,6 +2,7 @@
 // context), with the operator image replaced.
 //
 //   node hack/deploy.ts apply [--image IMG] [--timeout 180s] [--no-wait]
+//   node hack/deploy.ts render [--image IMG]     print the installation as one YAML stream
 //   node hack/deploy.ts delete
 //
 // The image is set on the rendered objects because kubectl has no `kustomize edit set image`, and
@@ -9,7 +10,7 @@
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { parseAllDocuments } from "yaml";
+import { parseAllDocuments, stringify } from "yaml";
 
 const BASE = join(import.meta.dirname, "..", "manifests", "base");
 const DEPLOYMENT = { namespace: "gastown-system", name: "gastown-operator", container: "operator" };
@@ -36,7 +37,7 @@ function kubectl(args: string[], input?: string): string {
   return r.stdout;
 }
 
-function withImage(rendered: string, image: string): string {
+function withImage(rendered: string, image: string): Manifest[] {
   const docs = parseAllDocuments(rendered).map((d) => d.toJS() as Manifest | null);
   const deployment = docs.find(
     (d) =>
@@ -47,8 +48,7 @@ function withImage(rendered: string, image: string): string {
   const container = deployment?.spec?.template?.spec?.containers?.find((c) => c.name === DEPLOYMENT.container);
   if (!container) throw new Error(`manifests/base has no Deployment ${DEPLOYMENT.name} with a container "operator"`);
   container.image = image;
-  // A List keeps kustomize's order (Namespace and CRDs first), which kubectl applies in.
-  return JSON.stringify({ apiVersion: "v1", kind: "List", items: docs.filter((d) => d !== null) });
+  return docs.filter((d): d is Manifest => d !== null);
 }
 
 function main(): void {
@@ -61,8 +61,19 @@ function main(): void {
     },
   });
   const [command] = positionals;
-  if (command === "apply") {
-    const manifests = withImage(kubectl(["kustomize", BASE]), values.image);
+  if (command === "render") {
+    const docs = withImage(kubectl(["kustomize", BASE]), values.image);
+    process.stdout.write(
+      `# gastown-operator: \`kubectl apply --server-side -f install.yaml\` (made by \`make install-yaml\`)\n` +
+        docs.map((d) => stringify(d, { lineWidth: 0 })).join("---\n"),
+    );
+  } else if (command === "apply") {
+    // A List keeps kustomize's order (Namespace and CRDs first), which kubectl applies in.
+    const manifests = JSON.stringify({
+      apiVersion: "v1",
+      kind: "List",
+      items: withImage(kubectl(["kustomize", BASE]), values.image),
+    });
     // Server-side apply: no last-applied annotation (CRDs outgrow its size limit), and the
     // installation owns these objects, so it takes fields over from earlier hand edits.
     process.stdout.write(
@@ -82,7 +93,7 @@ function main(): void {
     // Deleting the CRDs deletes every Town, Convoy, Bead, Agent and AgentReport with them.
     process.stdout.write(kubectl(["delete", "-k", BASE, "--ignore-not-found"]));
   } else {
-    process.stderr.write("usage: node hack/deploy.ts apply [--image IMG] [--timeout 180s] [--no-wait] | delete\n");
+    process.stderr.write("usage: node hack/deploy.ts apply [--image IMG] [--timeout 180s] [--no-wait] | render [--image IMG] | delete\n");
     process.exit(2);
   }
 }

@@ -213,3 +213,8 @@ export function renderCrdFiles(render: (doc: unknown) => string): Map<string, st
   files.set("kustomization.yaml", header + render(kustomization));
   return files;
 }
+
+/** The Helm chart's crds/ directory: the same files, without the kustomization (Helm would apply it). */
+export function chartCrdFiles(files: Map<string, string>): Map<string, string> {
+  return new Map([...files].filter(([name]) => name !== "kustomization.yaml"));
+}

@@ -4,6 +4,7 @@
 // the Deployment's own args and authenticated as its own ServiceAccount, dispatches a bead.
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, relative } from "node:path";
 import {
@@ -46,6 +47,31 @@ const kustomizations = files.filter((f) => basename(f) === "kustomization.yaml")
 const plainFiles = files.filter((f) => basename(f) !== "kustomization.yaml");
 const rel = (path: string) => relative(ROOT, path);
 
+/** GET over HTTPS on loopback, trusting the operator's self-signed certificate (as the kubelet's probes do). */
+function httpsGet(port: number, path: string, token?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      {
+        host: "127.0.0.1",
+        port,
+        path,
+        rejectUnauthorized: false,
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+      },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => {
+          body += c;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on("error", reject);
+    req.end();
+  });
+}
+
 /** Server-side dry run of a stream of objects; resolves to kubectl's line per object. */
 async function dryRun(text: string): Promise<string[]> {
   const out = await runKubectl(
@@ -85,6 +111,13 @@ beforeAll(async () => {
   const real = base.filter((o) =>
     ["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"].includes(o.kind ?? ""),
   );
+  // The namespaces the other kustomizations add (manifests/namespaced: the towns' namespace).
+  for (const dir of kustomizations) {
+    for (const o of await render(dir)) {
+      if (o.kind === "Namespace" && !real.some((r) => r.kind === "Namespace" && r.metadata?.name === o.metadata?.name))
+        real.push(o);
+    }
+  }
   for (const o of real) if (!(await exists(o))) created.push(o);
   await runKubectl(["apply", "--server-side", `--field-manager=${FIELD_MANAGER}`, "-f", "-"], list(real));
 });
@@ -326,8 +359,9 @@ describe("the operator as its own ServiceAccount", () => {
     await retryUntil(
       "the operator's /readyz",
       async () => {
-        const res = await fetch(`http://127.0.0.1:${port}/readyz`);
-        if (res.status !== 200) throw new Error(`${res.status} ${await res.text()}`);
+        // --metrics-secure: HTTPS with a self-signed certificate; the probes need no token.
+        const res = await httpsGet(port, "/readyz");
+        if (res.status !== 200) throw new Error(`${res.status} ${res.body}`);
       },
       60_000,
     );
@@ -363,6 +397,10 @@ describe("the operator as its own ServiceAccount", () => {
       path: `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/gastown-operator`,
     });
     expect(lease.spec?.holderIdentity).toBeTruthy();
+
+    // /metrics: a token is required, and the operator's own ServiceAccount is not a scraper.
+    expect((await httpsGet(port, "/metrics")).status).toBe(401);
+    expect((await httpsGet(port, "/metrics", token)).status).toBe(403);
 
     child.kill("SIGTERM");
     expect(await exited).toBe(0);

@@ -2,9 +2,10 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { renderCrdFiles } from "../../src/api/crds.ts";
+import { chartCrdFiles, renderCrdFiles } from "../../src/api/crds.ts";
 
 const crdDir = join(import.meta.dirname, "..", "..", "crds");
+const chartCrdDir = join(import.meta.dirname, "..", "..", "charts", "gastown-operator", "crds");
 
 describe("checked-in CRDs", () => {
   const generated = renderCrdFiles((doc) => stringify(doc, { lineWidth: 0 }));
@@ -14,6 +15,15 @@ describe("checked-in CRDs", () => {
     expect(onDisk.sort()).toEqual([...generated.keys()].sort());
     for (const [name, text] of generated) {
       expect(readFileSync(join(crdDir, name), "utf8"), `crds/${name} is stale`).toBe(text);
+    }
+  });
+
+  it("are the same in the Helm chart's crds/ (run `make manifests`)", () => {
+    const wanted = chartCrdFiles(generated);
+    const onDisk = readdirSync(chartCrdDir).filter((f) => f.endsWith(".yaml"));
+    expect(onDisk.sort()).toEqual([...wanted.keys()].sort());
+    for (const [name, text] of wanted) {
+      expect(readFileSync(join(chartCrdDir, name), "utf8"), `charts/gastown-operator/crds/${name} is stale`).toBe(text);
     }
   });
 
