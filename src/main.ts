@@ -18,6 +18,9 @@ Usage: node src/main.ts [flags]
   --leader-elect               use leader election (run several replicas safely)
   --leader-election-namespace  namespace of the leader Lease (default: $POD_NAMESPACE or --namespace)
   --metrics-port N             serve /metrics, /healthz, /readyz on this port (default 8080; -1 disables)
+  --metrics-secure             HTTPS, and /metrics only for tokens allowed to get /metrics
+                               (TokenReview + SubjectAccessReview); default plain HTTP, for local use
+  --metrics-cert-dir DIR       with --metrics-secure: tls.crt and tls.key (default: self-signed)
   --workers N                  towns reconciled in parallel (default 4)
   --forge-allowed-hosts LIST   comma-separated forge API hosts PRs may be polled on
                                (default api.github.com,gitlab.com)
@@ -42,6 +45,8 @@ function flags() {
         "leader-elect": { type: "boolean", default: false },
         "leader-election-namespace": { type: "string" },
         "metrics-port": { type: "string", default: "8080" },
+        "metrics-secure": { type: "boolean", default: false },
+        "metrics-cert-dir": { type: "string" },
         workers: { type: "string", default: "4" },
         "forge-allowed-hosts": { type: "string", default: "api.github.com,gitlab.com" },
         "log-level": { type: "string", default: process.env.LOG_LEVEL ?? "info" },
@@ -84,6 +89,19 @@ async function main(): Promise<void> {
   if (f["leader-elect"] && !leaseNamespace)
     fail("--leader-elect needs --leader-election-namespace (or $POD_NAMESPACE, or --namespace)");
   const metricsPort = integer("metrics-port", f["metrics-port"], -1);
+  if (f["metrics-cert-dir"] && !f["metrics-secure"]) fail("--metrics-cert-dir needs --metrics-secure");
+  const secureMetrics = f["metrics-secure"]
+    ? {
+        tls: await (async () => {
+          const { readServingCert, selfSignedServingCert } = await import("./controller/serving-cert.ts");
+          try {
+            return f["metrics-cert-dir"] ? readServingCert(f["metrics-cert-dir"]) : await selfSignedServingCert();
+          } catch (e) {
+            return fail((e as Error).message);
+          }
+        })(),
+      }
+    : undefined;
   const processDir = f["process-dir"];
   // Loaded only when asked for: a cluster deployment never needs the local process runtime.
   const processRuntime =
@@ -99,6 +117,7 @@ async function main(): Promise<void> {
     ...(f["leader-elect"] && leaseNamespace ? { leaderElection: { namespace: leaseNamespace } } : {}),
     workers: integer("workers", f.workers, 1),
     ...(metricsPort >= 0 ? { port: metricsPort } : {}),
+    ...(secureMetrics ? { secureMetrics } : {}),
     forgeAllowedHosts: f["forge-allowed-hosts"]
       .split(",")
       .map((h) => h.trim())

@@ -255,7 +255,7 @@ export function createActuator(deps: ActuatorDeps) {
         count("create", { group: "", version: "v1", plural: "pods", kind: "Pod" });
         await deps.runtime.start({ namespace: ns, town: b.town, agent: { name: a.agent, uid }, action: a });
         expectations.expectCreate(b.key, { resource: "pods", namespace: ns, name: a.pod });
-        deps.metrics.dispatches.inc({ town, rig: a.rig, role: a.role.toLowerCase() });
+        deps.metrics.dispatches.inc({ namespace: ns, town, rig: a.rig, role: a.role.toLowerCase() });
         record(b, s, "Agent", a.agent, a.why, "StartSession");
         return;
       }
@@ -285,12 +285,12 @@ export function createActuator(deps: ActuatorDeps) {
         });
         return;
       case "Nudge":
-        deps.metrics.nudges.inc({ town, tier: a.tier });
+        deps.metrics.nudges.inc({ namespace: ns, town, tier: a.tier });
         record(b, s, "Agent", a.agent, a.why, "Nudge");
         return;
       case "Escalate":
         // The rule that raised it already told the agent's own story; the escalation is the town's.
-        deps.metrics.escalations.inc({ town, severity: a.severity.toLowerCase() });
+        deps.metrics.escalations.inc({ namespace: ns, town, severity: a.severity.toLowerCase() });
         record(b, s, "Town", town, a.why, "Escalate");
         return;
     }
@@ -300,7 +300,7 @@ export function createActuator(deps: ActuatorDeps) {
     const r = b.snapshot.pendingReports.find((x) => x.name === name);
     if (r && r.created > 0) {
       deps.metrics.reportLag.observe(
-        { town: b.snapshot.config.name, type: r.spec.type },
+        { namespace: b.snapshot.config.namespace, town: b.snapshot.config.name, type: r.spec.type },
         (clock.now() - r.created) / 1000,
       );
     }
@@ -334,7 +334,11 @@ export function createActuator(deps: ActuatorDeps) {
         const a = actions[i] as Action;
         try {
           await applyOne(b, s, a);
-          deps.metrics.actions.inc({ town: b.snapshot.config.name, type: a.type });
+          deps.metrics.actions.inc({
+            namespace: b.snapshot.config.namespace,
+            town: b.snapshot.config.name,
+            type: a.type,
+          });
         } catch (e) {
           const error = e instanceof Error ? e : new Error(String(e));
           if (a.cause && !(error instanceof StaleViewError)) await charge(b, a.cause, error);

@@ -1,6 +1,8 @@
-// One Prometheus registry per process, with typed handles. Controller machinery uses the names
-// controller-runtime and client-go use, so existing dashboards and alerts work unchanged; domain
-// metrics are defined here (so every name lives in one place) and incremented by the reconciler.
+// One Prometheus registry per process, with typed handles. Controller machinery uses the names and
+// labels controller-runtime and client-go use (workqueue_* carry both `name` and `controller`, as
+// controller-runtime's queues do), so stock dashboards and alerts work unchanged; domain metrics
+// are defined here (so every name lives in one place) and incremented by the reconciler. Every
+// per-town gastown_* series carries `namespace` and `town`: town names are unique per namespace only.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 // controller-runtime's reconcile_time_seconds buckets: fine below a second, coarse up to a minute.
@@ -18,6 +20,10 @@ export type ReconcileResult = "success" | "error" | "requeue" | "requeue_after";
 export interface ReconcileMetrics {
   total: Counter<"controller" | "result">;
   errors: Counter<"controller">;
+  /** Reconciles that failed on a programming fault (TypeError and kin): Go's recovered panics. */
+  panics: Counter<"controller">;
+  /** Errors not retried. The operator retries every failed reconcile, so this stays 0; stock alerts select it. */
+  terminalErrors: Counter<"controller">;
   time: Histogram<"controller">;
   maxConcurrent: Gauge<"controller">;
   activeWorkers: Gauge<"controller">;
@@ -29,12 +35,14 @@ export interface InFlightProbe {
   longestRunningSeconds: number;
 }
 
+type QueueLabels = "name" | "controller";
+
 export interface WorkQueueMetrics {
-  depth: Gauge<"name">;
-  adds: Counter<"name">;
-  queueDuration: Histogram<"name">;
-  workDuration: Histogram<"name">;
-  retries: Counter<"name">;
+  depth: Gauge<QueueLabels>;
+  adds: Counter<QueueLabels>;
+  queueDuration: Histogram<QueueLabels>;
+  workDuration: Histogram<QueueLabels>;
+  retries: Counter<QueueLabels>;
   /** Registers a probe for the in-flight gauges of one queue; returns the unregister function. */
   trackInFlight(name: string, probe: () => InFlightProbe): () => void;
 }
@@ -49,17 +57,39 @@ export interface EventRecorderMetrics {
   writes: Counter<"verb" | "resource">;
 }
 
+type Town = "namespace" | "town";
+
 export interface DomainMetrics {
-  beads: Gauge<"town" | "phase">;
-  agents: Gauge<"town" | "phase">;
-  dispatches: Counter<"town" | "rig" | "role">;
-  nudges: Counter<"town" | "tier">;
-  escalations: Counter<"town" | "severity">;
-  invariantViolations: Counter<"town" | "invariant">;
-  reportLag: Histogram<"town" | "type">;
-  planDuration: Histogram<"town">;
-  actions: Counter<"town" | "type">;
+  beads: Gauge<Town | "phase">;
+  agents: Gauge<Town | "phase">;
+  dispatches: Counter<Town | "rig" | "role">;
+  nudges: Counter<Town | "tier">;
+  escalations: Counter<Town | "severity">;
+  invariantViolations: Counter<Town | "invariant">;
+  reportLag: Histogram<Town | "type">;
+  planDuration: Histogram<Town>;
+  actions: Counter<Town | "type">;
   apiWrites: Counter<"verb" | "resource">;
+}
+
+/** Sets one gauge series per phase (0 for phases nobody is in, so a drained phase reads 0, not stale). */
+export function setPhaseGauge(
+  gauge: Gauge<Town | "phase">,
+  namespace: string,
+  town: string,
+  phases: readonly string[],
+  observed: readonly string[],
+): void {
+  const counts = new Map<string, number>();
+  for (const p of observed) counts.set(p, (counts.get(p) ?? 0) + 1);
+  for (const phase of phases) gauge.set({ namespace, town, phase }, counts.get(phase) ?? 0);
+}
+
+/** Whether a reconcile error is a programming fault rather than an API or network failure. */
+export function isPanic(err: unknown): boolean {
+  return (
+    err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError || err instanceof SyntaxError
+  );
 }
 
 export interface Metrics {
@@ -94,6 +124,18 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       labelNames: ["controller"] as const,
       registers,
     }),
+    panics: new Counter({
+      name: "controller_runtime_reconcile_panics_total",
+      help: "Total number of reconciliation panics per controller",
+      labelNames: ["controller"] as const,
+      registers,
+    }),
+    terminalErrors: new Counter({
+      name: "controller_runtime_terminal_reconcile_errors_total",
+      help: "Total number of terminal reconciliation errors per controller",
+      labelNames: ["controller"] as const,
+      registers,
+    }),
     time: new Histogram({
       name: "controller_runtime_reconcile_time_seconds",
       help: "Length of time per reconciliation per controller",
@@ -122,11 +164,11 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     new Gauge({
       name,
       help,
-      labelNames: ["name"] as const,
+      labelNames: ["name", "controller"] as const,
       registers,
       collect() {
         this.reset();
-        for (const [queue, probe] of probes) this.set({ name: queue }, pick(probe()));
+        for (const [queue, probe] of probes) this.set({ name: queue, controller: queue }, pick(probe()));
       },
     });
   inFlightGauge(
@@ -145,33 +187,33 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     depth: new Gauge({
       name: "workqueue_depth",
       help: "Current depth of workqueue",
-      labelNames: ["name"] as const,
+      labelNames: ["name", "controller"] as const,
       registers,
     }),
     adds: new Counter({
       name: "workqueue_adds_total",
       help: "Total number of adds handled by workqueue",
-      labelNames: ["name"] as const,
+      labelNames: ["name", "controller"] as const,
       registers,
     }),
     queueDuration: new Histogram({
       name: "workqueue_queue_duration_seconds",
       help: "How long in seconds an item stays in workqueue before being requested",
-      labelNames: ["name"] as const,
+      labelNames: ["name", "controller"] as const,
       buckets: WORKQUEUE_BUCKETS,
       registers,
     }),
     workDuration: new Histogram({
       name: "workqueue_work_duration_seconds",
       help: "How long in seconds processing an item from workqueue takes",
-      labelNames: ["name"] as const,
+      labelNames: ["name", "controller"] as const,
       buckets: WORKQUEUE_BUCKETS,
       registers,
     }),
     retries: new Counter({
       name: "workqueue_retries_total",
       help: "Total number of retries handled by workqueue",
-      labelNames: ["name"] as const,
+      labelNames: ["name", "controller"] as const,
       registers,
     }),
     trackInFlight(name, probe) {
@@ -195,57 +237,57 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     beads: new Gauge({
       name: "gastown_beads",
       help: "Beads by town and phase",
-      labelNames: ["town", "phase"] as const,
+      labelNames: ["namespace", "town", "phase"] as const,
       registers,
     }),
     agents: new Gauge({
       name: "gastown_agents",
       help: "Agents by town and phase",
-      labelNames: ["town", "phase"] as const,
+      labelNames: ["namespace", "town", "phase"] as const,
       registers,
     }),
     dispatches: new Counter({
       name: "gastown_dispatches_total",
       help: "Beads dispatched to an agent",
-      labelNames: ["town", "rig", "role"] as const,
+      labelNames: ["namespace", "town", "rig", "role"] as const,
       registers,
     }),
     nudges: new Counter({
       name: "gastown_nudges_total",
       help: "Nudges sent to inactive agents, by GUPP tier",
-      labelNames: ["town", "tier"] as const,
+      labelNames: ["namespace", "town", "tier"] as const,
       registers,
     }),
     escalations: new Counter({
       name: "gastown_escalations_total",
       help: "Escalations raised, by severity",
-      labelNames: ["town", "severity"] as const,
+      labelNames: ["namespace", "town", "severity"] as const,
       registers,
     }),
     invariantViolations: new Counter({
       name: "gastown_invariant_violations_total",
       help: "Invariant violations detected after planning",
-      labelNames: ["town", "invariant"] as const,
+      labelNames: ["namespace", "town", "invariant"] as const,
       registers,
     }),
     reportLag: new Histogram({
       name: "gastown_report_lag_seconds",
       help: "Time from an AgentReport's creation to its application",
-      labelNames: ["town", "type"] as const,
+      labelNames: ["namespace", "town", "type"] as const,
       buckets: REPORT_LAG_BUCKETS,
       registers,
     }),
     planDuration: new Histogram({
       name: "gastown_plan_duration_seconds",
       help: "Time spent in the pure planner per town",
-      labelNames: ["town"] as const,
+      labelNames: ["namespace", "town"] as const,
       buckets: PLAN_BUCKETS,
       registers,
     }),
     actions: new Counter({
       name: "gastown_actions_total",
       help: "Corrective actions planned, by type",
-      labelNames: ["town", "type"] as const,
+      labelNames: ["namespace", "town", "type"] as const,
       registers,
     }),
     apiWrites: new Counter({

@@ -16,7 +16,8 @@ import { createKubeHttp, type KubeHttp } from "./kube-http.ts";
 import { createLeaderElector, type LeaderElector } from "./leader-election.ts";
 import { createLeaseStore } from "./lease-store.ts";
 import type { Logger } from "./logger.ts";
-import { createMetrics, type Metrics } from "./metrics.ts";
+import { createMetrics, isPanic, type Metrics } from "./metrics.ts";
+import { createMetricsAuthorizer } from "./metrics-auth.ts";
 import { createPullRequestPoller } from "./pr-poller.ts";
 import { createReconciler } from "./reconciler.ts";
 import { townKey } from "./resources.ts";
@@ -32,6 +33,8 @@ export interface OperatorOptions {
   workers?: number;
   /** Port for /metrics, /healthz, /readyz; 0 picks one; undefined serves nothing. */
   port?: number;
+  /** Serve that port over HTTPS with this certificate, and /metrics only to authorized tokens. */
+  secureMetrics?: { tls: { cert: string; key: string } };
   forgeAllowedHosts?: readonly string[];
   resyncMs?: number;
   clock?: Clock;
@@ -118,6 +121,7 @@ export async function startOperator(o: OperatorOptions): Promise<Operator> {
       } catch (e) {
         metrics.reconcile.total.inc({ controller: CONTROLLER, result: "error" });
         metrics.reconcile.errors.inc({ controller: CONTROLLER });
+        if (isPanic(e)) metrics.reconcile.panics.inc({ controller: CONTROLLER });
         logger.warn({ town: key, err: (e as Error).message }, "reconcile failed; retrying with back-off");
         q.addRateLimited(key);
       } finally {
@@ -130,6 +134,9 @@ export async function startOperator(o: OperatorOptions): Promise<Operator> {
 
   const workers = o.workers ?? 4;
   metrics.reconcile.maxConcurrent.set({ controller: CONTROLLER }, workers);
+  // Present from the start at 0, as controller-runtime does, so rate() and absent() alerts work.
+  for (const counter of [metrics.reconcile.errors, metrics.reconcile.panics, metrics.reconcile.terminalErrors])
+    counter.inc({ controller: CONTROLLER }, 0);
   let running: Promise<void> | undefined;
   let leadingResolve: () => void = () => {};
   const leading = new Promise<void>((r) => {
@@ -195,6 +202,9 @@ export async function startOperator(o: OperatorOptions): Promise<Operator> {
       registry: metrics.registry,
       port: o.port,
       logger,
+      ...(o.secureMetrics
+        ? { tls: o.secureMetrics.tls, authorizeMetrics: createMetricsAuthorizer({ http, clock, logger }) }
+        : {}),
       ready: () => {
         const unsynced = caches.all().filter((i) => !i.hasSynced());
         if (unsynced.length > 0)

@@ -1,6 +1,8 @@
 // Reconciling one town: wait until the caches show our own last writes, assemble the snapshot,
 // run the pure plan, apply it, and ask to be woken at the plan's next deadline.
 import { performance } from "node:perf_hooks";
+import { AGENT_PHASES } from "../api/agent.ts";
+import { BEAD_PHASES } from "../api/bead.ts";
 import type { Violation } from "../api/town.ts";
 import { plan } from "../core/plan.ts";
 import { buildSnapshot, type LeaseObservation } from "../core/snapshot.ts";
@@ -10,7 +12,7 @@ import { type Caches, leaseObservation, TOWN_INDEX, type Validator } from "./cac
 import type { Clock } from "./clock.ts";
 import type { Expectations, ObjectRef } from "./expectations.ts";
 import type { Logger } from "./logger.ts";
-import type { DomainMetrics } from "./metrics.ts";
+import { type DomainMetrics, setPhaseGauge } from "./metrics.ts";
 import { splitTownKey } from "./resources.ts";
 
 export interface ReconcilerDeps {
@@ -40,12 +42,12 @@ export function createReconciler(deps: ReconcilerDeps) {
       ? runtime.lookup(ref.namespace ?? "", ref.name)
       : caches.byPlural(ref.resource)?.get(ref.namespace, ref.name);
 
-  function reportViolations(key: string, town: string, violations: Violation[]): void {
+  function reportViolations(key: string, namespace: string, town: string, violations: Violation[]): void {
     const seen = new Set(violations.map((v) => `${v.invariant}:${v.object}`));
     const before = lastViolations.get(key) ?? new Set();
     for (const v of violations) {
       if (before.has(`${v.invariant}:${v.object}`)) continue;
-      deps.metrics.invariantViolations.inc({ town, invariant: String(v.invariant) });
+      deps.metrics.invariantViolations.inc({ namespace, town, invariant: String(v.invariant) });
       deps.logger.error({ town, invariant: v.invariant, object: v.object }, v.message);
     }
     lastViolations.set(key, seen);
@@ -57,6 +59,9 @@ export function createReconciler(deps: ReconcilerDeps) {
     if (!townObject) {
       expectations.clear(key);
       lastViolations.delete(key);
+      // A deleted town's series would otherwise be scraped forever with their last values.
+      for (const phase of BEAD_PHASES) deps.metrics.beads.remove({ namespace, town, phase });
+      for (const phase of AGENT_PHASES) deps.metrics.agents.remove({ namespace, town, phase });
       return {};
     }
     if (!expectations.satisfied(key, lookup)) {
@@ -83,12 +88,22 @@ export function createReconciler(deps: ReconcilerDeps) {
     const started = performance.now();
     const result = plan(snapshot, now);
     const planMs = performance.now() - started;
-    deps.metrics.planDuration.observe({ town }, planMs / 1000);
-    reportViolations(key, town, result.violations);
-    const counts = new Map<string, number>();
-    for (const b of snapshot.beads.values()) counts.set(b.state.phase, (counts.get(b.state.phase) ?? 0) + 1);
-    for (const phase of ["Open", "InProgress", "InReview", "Closed", "Failed"])
-      deps.metrics.beads.set({ town, phase }, counts.get(phase) ?? 0);
+    deps.metrics.planDuration.observe({ namespace, town }, planMs / 1000);
+    reportViolations(key, namespace, town, result.violations);
+    setPhaseGauge(
+      deps.metrics.beads,
+      namespace,
+      town,
+      BEAD_PHASES,
+      [...snapshot.beads.values()].map((b) => b.state.phase),
+    );
+    setPhaseGauge(
+      deps.metrics.agents,
+      namespace,
+      town,
+      AGENT_PHASES,
+      [...snapshot.agents.values()].map((a) => a.state.phase),
+    );
     // One info line per transition: one transition is often several actions carrying the same
     // reason (the bead, its agent and its hook), and status writes without a reason follow from
     // others; those are details, at debug level.

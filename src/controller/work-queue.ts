@@ -45,6 +45,8 @@ export interface WorkQueueOptions {
 
 export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
   const { name, metrics } = options;
+  // controller-runtime labels its queues' series with both the queue and the controller name.
+  const labels = { name, controller: name };
   const clock = options.clock ?? systemClock;
   const backoff = createKeyedBackoff({ baseMs: options.baseDelayMs ?? 5, maxMs: options.maxDelayMs ?? 1_000_000 });
   const bucket = createTokenBucket({ perSecond: options.qps ?? 10, burst: options.burst ?? 100, clock });
@@ -77,8 +79,8 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
     dirty.delete(key);
     const now = clock.now();
     processing.set(key, now);
-    metrics?.depth.dec({ name });
-    metrics?.queueDuration.observe({ name }, (now - (queuedAt.get(key) ?? now)) / 1000);
+    metrics?.depth.dec(labels);
+    metrics?.queueDuration.observe(labels, (now - (queuedAt.get(key) ?? now)) / 1000);
     queuedAt.delete(key);
     return key;
   };
@@ -90,14 +92,14 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
   const enqueue = (key: string) => {
     queue.add(key);
     queuedAt.set(key, clock.now());
-    metrics?.depth.inc({ name });
+    metrics?.depth.inc(labels);
     handOut();
   };
 
   const add = (key: string) => {
     if (shuttingDown || dirty.has(key)) return;
     dirty.add(key);
-    metrics?.adds.inc({ name });
+    metrics?.adds.inc(labels);
     // A key in process is only marked dirty; done() queues it, so no second worker sees it.
     if (!processing.has(key)) enqueue(key);
   };
@@ -123,7 +125,7 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
     addAfter,
     addRateLimited(key) {
       if (shuttingDown) return;
-      metrics?.retries.inc({ name });
+      metrics?.retries.inc(labels);
       addAfter(key, Math.max(backoff.next(key), bucket.reserve()));
     },
     forget: (key) => backoff.forget(key),
@@ -137,7 +139,7 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
       const started = processing.get(key);
       if (started === undefined) return;
       processing.delete(key);
-      metrics?.workDuration.observe({ name }, (clock.now() - started) / 1000);
+      metrics?.workDuration.observe(labels, (clock.now() - started) / 1000);
       if (dirty.has(key) && !shuttingDown) enqueue(key);
       if (processing.size === 0) {
         const resolvers = idleWaiters;
@@ -150,7 +152,7 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
       shuttingDown = true;
       for (const { timer } of delayed.values()) clock.clearTimeout(timer);
       delayed.clear();
-      metrics?.depth.dec({ name }, queue.size);
+      metrics?.depth.dec(labels, queue.size);
       queue.clear();
       dirty.clear();
       queuedAt.clear();

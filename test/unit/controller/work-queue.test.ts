@@ -176,7 +176,7 @@ describe("work queue", () => {
     expect(idle).toBe(true);
   });
 
-  it("reports depth, adds, retries and in-flight work under the queue's name", async () => {
+  it("reports depth, adds, retries and in-flight work under the queue's name and controller", async () => {
     const { q, clock, metrics } = setup();
     q.add("a");
     q.add("a");
@@ -184,7 +184,7 @@ describe("work queue", () => {
     q.addRateLimited("c");
     const value = async (metric: string) => {
       const found = (await metrics.registry.getSingleMetric(metric)!.get()).values.find(
-        (v) => v.labels.name === "towns" && !("le" in v.labels),
+        (v) => v.labels.name === "towns" && v.labels.controller === "towns" && !("le" in v.labels),
       );
       return found?.value;
     };
@@ -198,8 +198,8 @@ describe("work queue", () => {
     expect(await value("workqueue_unfinished_work_seconds")).toBe(3);
     expect(await value("workqueue_longest_running_processor_seconds")).toBe(3);
     const text = await metrics.registry.metrics();
-    expect(text).toMatch(/workqueue_queue_duration_seconds_count\{name="towns"\} 1/);
+    expect(text).toMatch(/workqueue_queue_duration_seconds_count\{name="towns",controller="towns"\} 1/);
     q.done("a");
-    expect(await metrics.registry.metrics()).toMatch(/workqueue_work_duration_seconds_sum\{name="towns"\} 3/);
+    expect(await metrics.registry.metrics()).toMatch(/workqueue_work_duration_seconds_sum\{name="towns",controller="towns"\} 3/);
   });
 });
