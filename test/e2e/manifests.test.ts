@@ -42,7 +42,12 @@ function yamlFiles(dir: string): string[] {
   });
 }
 
-const files = yamlFiles(MANIFESTS).sort();
+// manifests/argocd holds Argo CD health scripts and their fixtures (captured objects with status),
+// which are test data for health-lua (test/unit/gitops-health.test.ts), not objects to apply.
+const ARGOCD = join(MANIFESTS, "argocd");
+const files = yamlFiles(MANIFESTS)
+  .filter((f) => !f.startsWith(`${ARGOCD}/`))
+  .sort();
 const kustomizations = files.filter((f) => basename(f) === "kustomization.yaml").map(dirname);
 const plainFiles = files.filter((f) => basename(f) !== "kustomization.yaml");
 const rel = (path: string) => relative(ROOT, path);

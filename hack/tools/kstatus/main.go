@@ -31,6 +31,7 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 )
@@ -103,16 +104,24 @@ func readObjects(file string) ([]map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The decoder takes JSON or YAML documents alike (JSON is YAML).
+	// The decoder takes JSON or YAML documents alike (JSON is YAML). Each document is decoded
+	// again by apimachinery's JSON, which keeps whole numbers int64 as unstructured objects need
+	// (metadata.generation as a float64 is an error to kstatus).
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
 	var objects []map[string]any
 	for i := 1; ; i++ {
-		var doc map[string]any
-		if err := dec.Decode(&doc); err != nil {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
 			if errors.Is(err, io.EOF) {
 				return objects, nil
 			}
 			return nil, fmt.Errorf("document %d: %w", i, err)
+		}
+		var doc map[string]any
+		if len(bytes.TrimSpace(raw)) > 0 && !bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+			if err := utiljson.Unmarshal(raw, &doc); err != nil {
+				return nil, fmt.Errorf("document %d: %w", i, err)
+			}
 		}
 		if doc == nil {
 			continue // an empty document between two ---
