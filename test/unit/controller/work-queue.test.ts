@@ -200,6 +200,8 @@ describe("work queue", () => {
     const text = await metrics.registry.metrics();
     expect(text).toMatch(/workqueue_queue_duration_seconds_count\{name="towns",controller="towns"\} 1/);
     q.done("a");
-    expect(await metrics.registry.metrics()).toMatch(/workqueue_work_duration_seconds_sum\{name="towns",controller="towns"\} 3/);
+    expect(await metrics.registry.metrics()).toMatch(
+      /workqueue_work_duration_seconds_sum\{name="towns",controller="towns"\} 3/,
+    );
   });
 });
