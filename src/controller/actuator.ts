@@ -253,7 +253,13 @@ export function createActuator(deps: ActuatorDeps) {
         const uid = s.uids.get(`Agent/${a.agent}`) ?? b.snapshot.agents.get(a.agent)?.uid;
         if (!uid) throw new StaleViewError(`agent ${a.agent} has no known uid`);
         count("create", { group: "", version: "v1", plural: "pods", kind: "Pod" });
-        await deps.runtime.start({ namespace: ns, town: b.town, agent: { name: a.agent, uid }, action: a });
+        try {
+          await deps.runtime.start({ namespace: ns, town: b.town, agent: { name: a.agent, uid }, action: a });
+        } catch (e) {
+          const reason = e instanceof KubeApiError ? (e.reason ?? `HTTP${e.statusCode}`) : "Error";
+          deps.metrics.sessionStartFailures.inc({ namespace: ns, town, rig: a.rig, reason });
+          throw e;
+        }
         expectations.expectCreate(b.key, { resource: "pods", namespace: ns, name: a.pod });
         deps.metrics.dispatches.inc({ namespace: ns, town, rig: a.rig, role: a.role.toLowerCase() });
         record(b, s, "Agent", a.agent, a.why, "StartSession");

@@ -70,6 +70,12 @@ export interface DomainMetrics {
   planDuration: Histogram<Town>;
   actions: Counter<Town | "type">;
   apiWrites: Counter<"verb" | "resource">;
+  /** A session that could not be started (the runtime refused: admission, quota, missing objects). */
+  sessionStartFailures: Counter<Town | "rig" | "reason">;
+  /** Agents with an open escalation (condition Escalated=True), per town. */
+  escalationsOpen: Gauge<Town>;
+  /** 1 for each condition a Town reports, by type, status and reason, as kube-state-metrics does. */
+  townCondition: Gauge<Town | "type" | "status" | "reason">;
 }
 
 /** Sets one gauge series per phase (0 for phases nobody is in, so a drained phase reads 0, not stale). */
@@ -83,6 +89,27 @@ export function setPhaseGauge(
   const counts = new Map<string, number>();
   for (const p of observed) counts.set(p, (counts.get(p) ?? 0) + 1);
   for (const phase of phases) gauge.set({ namespace, town, phase }, counts.get(phase) ?? 0);
+}
+
+type ConditionLabels = Record<Town | "type" | "status" | "reason", string>;
+// The series each town set last, so that a condition that changed or went away leaves no stale 1.
+const conditionSeries = new WeakMap<Gauge<keyof ConditionLabels>, Map<string, ConditionLabels[]>>();
+
+/** Replaces a town's gastown_town_condition series with its current conditions (none: removes them). */
+export function setTownConditions(
+  gauge: Gauge<keyof ConditionLabels>,
+  namespace: string,
+  town: string,
+  conditions: readonly { type: string; status: string; reason: string }[],
+): void {
+  const byTown = conditionSeries.get(gauge) ?? new Map<string, ConditionLabels[]>();
+  conditionSeries.set(gauge, byTown);
+  const key = `${namespace}/${town}`;
+  for (const old of byTown.get(key) ?? []) gauge.remove(old);
+  const now = conditions.map((c) => ({ namespace, town, type: c.type, status: c.status, reason: c.reason }));
+  for (const labels of now) gauge.set(labels, 1);
+  if (now.length > 0) byTown.set(key, now);
+  else byTown.delete(key);
 }
 
 /** Whether a reconcile error is a programming fault rather than an API or network failure. */
@@ -288,6 +315,24 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       name: "gastown_actions_total",
       help: "Corrective actions planned, by type",
       labelNames: ["namespace", "town", "type"] as const,
+      registers,
+    }),
+    sessionStartFailures: new Counter({
+      name: "gastown_session_start_failures_total",
+      help: "Sessions the runtime could not start (admission or quota refusals, missing objects), by reason",
+      labelNames: ["namespace", "town", "rig", "reason"] as const,
+      registers,
+    }),
+    escalationsOpen: new Gauge({
+      name: "gastown_escalations_open",
+      help: "Agents with an open escalation (Escalated=True), per town",
+      labelNames: ["namespace", "town"] as const,
+      registers,
+    }),
+    townCondition: new Gauge({
+      name: "gastown_town_condition",
+      help: "The conditions a Town reports: 1 per type, status and reason currently set",
+      labelNames: ["namespace", "town", "type", "status", "reason"] as const,
       registers,
     }),
     apiWrites: new Counter({

@@ -12,7 +12,7 @@ import { type Caches, leaseObservation, TOWN_INDEX, type Validator } from "./cac
 import type { Clock } from "./clock.ts";
 import type { Expectations, ObjectRef } from "./expectations.ts";
 import type { Logger } from "./logger.ts";
-import { type DomainMetrics, setPhaseGauge } from "./metrics.ts";
+import { type DomainMetrics, setPhaseGauge, setTownConditions } from "./metrics.ts";
 import { splitTownKey } from "./resources.ts";
 
 export interface ReconcilerDeps {
@@ -62,6 +62,8 @@ export function createReconciler(deps: ReconcilerDeps) {
       // A deleted town's series would otherwise be scraped forever with their last values.
       for (const phase of BEAD_PHASES) deps.metrics.beads.remove({ namespace, town, phase });
       for (const phase of AGENT_PHASES) deps.metrics.agents.remove({ namespace, town, phase });
+      deps.metrics.escalationsOpen.remove({ namespace, town });
+      setTownConditions(deps.metrics.townCondition, namespace, town, []);
       return {};
     }
     if (!expectations.satisfied(key, lookup)) {
@@ -104,6 +106,14 @@ export function createReconciler(deps: ReconcilerDeps) {
       AGENT_PHASES,
       [...snapshot.agents.values()].map((a) => a.state.phase),
     );
+    deps.metrics.escalationsOpen.set(
+      { namespace, town },
+      [...snapshot.agents.values()].filter((a) =>
+        a.state.conditions.some((c) => c.type === "Escalated" && c.status === "True"),
+      ).length,
+    );
+    // As last written (one reconcile behind at most): what `kubectl get town` shows.
+    setTownConditions(deps.metrics.townCondition, namespace, town, parsedTown.status?.conditions ?? []);
     // One info line per transition: one transition is often several actions carrying the same
     // reason (the bead, its agent and its hook), and status writes without a reason follow from
     // others; those are details, at debug level.

@@ -30,7 +30,7 @@ const tests = (kind: string) =>
   (parse(readFileSync(join(DIR, "gastown.dev", kind, "health_test.yaml"), "utf8")) as { tests: HealthTest[] }).tests;
 
 describe("Argo CD health scripts", () => {
-  it("pass every fixture of every kind under health-lua", async () => {
+  it("pass every fixture of every kind under health-lua", { timeout: 60_000 }, async () => {
     const { code, stdout } = await run("health-lua", ["test", DIR]);
     expect(stdout).toMatch(/\n\d+ passed, 0 failed\n$/);
     expect(code, stdout).toBe(0);
@@ -76,6 +76,7 @@ describe("kstatus on the same objects (Flux wait)", () => {
   };
   it.each(kinds.flatMap((k) => tests(k).map((t) => [`${k} ${t.inputPath}`, k, t] as const)))(
     "%s",
+    { timeout: 30_000 },
     async (_, kind, t) => {
       const { code, stdout } = await run("kstatus", [join(DIR, "gastown.dev", kind, t.inputPath)]);
       expect(code, stdout).toBe(0);
