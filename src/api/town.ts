@@ -86,8 +86,8 @@ const EnvFromSchema = z.object({
 
 // --- Agent pod template: where and how session pods run (issue 14) ------------------------------
 
-/** Label and annotation keys the operator sets on session pods; a Town may not override them. */
-export const RESERVED_POD_LABEL_PREFIXES = ["gastown.dev/", "app.kubernetes.io/managed-by"] as const;
+/** Label and annotation key prefixes the operator sets on session pods; a Town may not override them. */
+export const RESERVED_POD_LABEL_PREFIXES = ["gastown.dev/", "app.kubernetes.io/"] as const;
 
 // A qualified name (optional DNS prefix) as Kubernetes accepts for label and annotation keys,
 // bounded tighter than Kubernetes (253 + 63) so that the CEL rules over these maps stay within the
@@ -107,8 +107,8 @@ const labelValue = () =>
     .regex(/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/);
 
 const notReserved = (what: string) => ({
-  rule: `self.all(k, !k.startsWith('gastown.dev/') && k != 'app.kubernetes.io/managed-by')`,
-  message: `${what} may not set gastown.dev/* or app.kubernetes.io/managed-by: the operator owns them (they tie pods to agents)`,
+  rule: `self.all(k, !k.startsWith('gastown.dev/') && !k.startsWith('app.kubernetes.io/'))`,
+  message: `${what} may not set gastown.dev/* or app.kubernetes.io/* keys: the operator owns them (they tie pods to agents)`,
 });
 
 const podLabels = () =>

@@ -16,7 +16,17 @@ import { isConflict, isNotFound, KubeApiError, type KubeHttp } from "./kube-http
 import type { Logger } from "./logger.ts";
 import type { DomainMetrics } from "./metrics.ts";
 import type { PullRequestPoller } from "./pr-poller.ts";
-import { AGENTS, apiPath, BEADS, CONVOYS, LABELS, MANAGED_BY, REPORTS, type Resource, TOWNS } from "./resources.ts";
+import {
+  AGENTS,
+  apiPath,
+  BEADS,
+  CONVOYS,
+  LABELS,
+  REPORTS,
+  type Resource,
+  recommendedLabels,
+  TOWNS,
+} from "./resources.ts";
 
 export interface ActuatorDeps {
   http: KubeHttp;
@@ -160,7 +170,14 @@ export function createActuator(deps: ActuatorDeps) {
   }
 
   function beadBody(b: Batch, a: ActionOf<"CreateBead">): Record<string, unknown> {
-    const labels: Record<string, string> = { [LABELS.managedBy]: MANAGED_BY, [LABELS.town]: b.snapshot.config.name };
+    const labels: Record<string, string> = {
+      ...recommendedLabels(
+        "gastown-bead",
+        b.snapshot.config.name,
+        a.spec.type === "MergeRequest" ? "merge-request" : "issue",
+      ),
+      [LABELS.town]: b.snapshot.config.name,
+    };
     if (a.spec.convoy) labels[LABELS.convoy] = a.spec.convoy;
     const owner = a.ownerConvoy
       ? [
@@ -202,7 +219,7 @@ export function createActuator(deps: ActuatorDeps) {
             name: a.name,
             namespace: ns,
             labels: {
-              [LABELS.managedBy]: MANAGED_BY,
+              ...recommendedLabels("gastown-agent", town, a.role.toLowerCase()),
               [LABELS.town]: town,
               [LABELS.rig]: a.rig,
               [LABELS.role]: a.role.toLowerCase(),

@@ -28,6 +28,20 @@ export const LABELS = {
 
 export const MANAGED_BY = "gastown-operator";
 
+/**
+ * The recommended app.kubernetes.io labels on what the operator creates (managed-by is in LABELS):
+ * name = what the object is, instance = the town, component = its role in the town.
+ */
+export function recommendedLabels(name: string, town: string, component: string): Record<string, string> {
+  return {
+    "app.kubernetes.io/name": name,
+    "app.kubernetes.io/instance": town,
+    "app.kubernetes.io/component": component,
+    "app.kubernetes.io/part-of": "gastown",
+    [LABELS.managedBy]: MANAGED_BY,
+  };
+}
+
 /** Annotations the agent runtime keeps on its Lease: the activity watermark (DESIGN §3). */
 export const LEASE_ANNOTATIONS = {
   session: "gastown.dev/session",

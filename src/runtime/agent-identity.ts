@@ -5,7 +5,7 @@
 import { GROUP, VERSION } from "../api/meta.ts";
 import type { KubeHttp } from "../controller/kube-http.ts";
 import { KubeApiError } from "../controller/kube-http.ts";
-import { AGENTS, apiPath, LABELS, LEASES, MANAGED_BY } from "../controller/resources.ts";
+import { AGENTS, apiPath, LABELS, LEASES, MANAGED_BY, recommendedLabels } from "../controller/resources.ts";
 
 export interface AgentRef {
   namespace: string;
@@ -35,7 +35,12 @@ function metadata(agent: AgentRef, name = agent.name) {
   return {
     name,
     namespace: agent.namespace,
-    labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.town]: agent.town, [LABELS.agent]: agent.name },
+    labels: {
+      ...recommendedLabels("gastown-agent-identity", agent.town, "agent-identity"),
+      [LABELS.managedBy]: MANAGED_BY,
+      [LABELS.town]: agent.town,
+      [LABELS.agent]: agent.name,
+    },
     ownerReferences: owner(agent),
   };
 }

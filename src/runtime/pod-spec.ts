@@ -3,7 +3,7 @@
 // mounted only into pods of the rig that names them; model keys come in through envFrom.
 import { GROUP, VERSION } from "../api/meta.ts";
 import type { AgentTemplate } from "../api/town.ts";
-import { AGENTS, BEAD_ANNOTATION, LABELS, MANAGED_BY } from "../controller/resources.ts";
+import { AGENTS, BEAD_ANNOTATION, LABELS, MANAGED_BY, recommendedLabels } from "../controller/resources.ts";
 import { sessionEnvFor } from "./session-env.ts";
 import type { StartRequest } from "./session-runtime.ts";
 
@@ -78,6 +78,7 @@ export function sessionPod(req: StartRequest): Record<string, unknown> {
       // The Town's labels first: the operator's own (which tie the pod to its agent) always win.
       labels: {
         ...p.labels,
+        ...recommendedLabels("gastown-session", town.metadata.name, action.role.toLowerCase()),
         [LABELS.managedBy]: MANAGED_BY,
         [LABELS.town]: town.metadata.name,
         [LABELS.agent]: action.agent,

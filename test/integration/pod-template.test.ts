@@ -131,6 +131,7 @@ describe("Town.spec.agents pod template on the apiserver", () => {
       ["podLabels", { "gastown.dev/agent": "someone-else" }],
       ["podAnnotations", { "gastown.dev/bead": "x" }],
       ["podLabels", { "app.kubernetes.io/managed-by": "me" }],
+      ["podLabels", { "app.kubernetes.io/name": "not-a-session" }],
     ] as const) {
       const err = await refused(
         create(http, ns, townWith(`reserved-${suffix}`, { [field]: value })).then(() => "created"),

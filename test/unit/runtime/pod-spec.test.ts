@@ -129,12 +129,15 @@ describe("session pod template", () => {
 
   it("keeps the operator's labels, ServiceAccount and restricted security context whatever the town says", () => {
     // The schema refuses reserved keys at admission; the pod builder does not rely on it.
-    const p = pod({ podLabels: { "app.kubernetes.io/name": "x" } });
+    const p = pod({ podLabels: { "app.kubernetes.io/name": "x", "gastown.dev/agent": "someone-else" } });
     expect(p.metadata.labels).toMatchObject({
       "app.kubernetes.io/managed-by": "gastown-operator",
+      "app.kubernetes.io/name": "gastown-session",
+      "app.kubernetes.io/instance": "gt",
+      "app.kubernetes.io/component": "polecat",
+      "app.kubernetes.io/part-of": "gastown",
       "gastown.dev/agent": "gt-app-toast",
       "gastown.dev/session": "3",
-      "app.kubernetes.io/name": "x",
     });
     expect(p.spec.serviceAccountName).toBe("gt-app-toast");
     expect(p.spec.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } });
