@@ -104,7 +104,7 @@ Gas Town is running on ${target.description}: town "${DEMO_TOWN}", rig "app" on 
 In another terminal:
 ${exportLine}  export PATH=${join(ROOT, "hack", "bin")}:$PATH
   kubectl apply${ns} -f examples/convoy.yaml
-  kubectl get${ns} convoys,beads --watch        # or: kubectl get${ns} gastown
+  kubectl get${ns} beads --watch                # one kind at a time; all of them: kubectl get${ns} gastown
   git --git-dir=${rel(repo)} log --graph --oneline main
 
 Session logs: ${rel(sessionsDir)}/${namespace}/<pod>/session.log
