@@ -93,7 +93,9 @@ function main(): void {
     // Deleting the CRDs deletes every Town, Convoy, Bead, Agent and AgentReport with them.
     process.stdout.write(kubectl(["delete", "-k", BASE, "--ignore-not-found"]));
   } else {
-    process.stderr.write("usage: node hack/deploy.ts apply [--image IMG] [--timeout 180s] [--no-wait] | render [--image IMG] | delete\n");
+    process.stderr.write(
+      "usage: node hack/deploy.ts apply [--image IMG] [--timeout 180s] [--no-wait] | render [--image IMG] | delete\n",
+    );
     process.exit(2);
   }
 }
