@@ -166,6 +166,8 @@ interface Installed {
   /** The chart's ServiceAccount, as a client. */
   operator: KubeHttp;
   kubeconfig: string;
+  /** Whether this release installed the cluster's AgentReport policy (one per cluster). */
+  agentReportPolicy: boolean;
 }
 
 let dir: string | undefined;
@@ -219,7 +221,15 @@ async function install(release: string, scope: "Cluster" | "Namespace", towns?: 
   dir = mkdtempSync(join(tmpdir(), "gastown-chart-"));
   const kubeconfig = join(dir, "kubeconfig");
   writeFileSync(kubeconfig, own.exportConfig(), { mode: 0o600 });
-  return { release, namespace, towns: watch, deployment, operator: createKubeHttp(own), kubeconfig };
+  return {
+    release,
+    namespace,
+    towns: watch,
+    deployment,
+    operator: createKubeHttp(own),
+    kubeconfig,
+    agentReportPolicy: !existing,
+  };
 }
 
 /** An HTTPS GET on loopback that accepts the operator's self-signed certificate, as the kubelet's probes do. */
@@ -310,6 +320,22 @@ describe("the chart installed in Cluster scope", () => {
     const inst = await install("gastown-cluster", "Cluster");
     try {
       expect((await leftovers(inst)).length).toBeGreaterThan(5);
+      // The apiserver type-checks the policies' CEL against the kinds they match; a warning there
+      // would mean an expression that errors (and, failurePolicy Fail, refuses) at admission.
+      for (const policy of [
+        `${inst.release}-fences`,
+        ...(inst.agentReportPolicy ? ["gastown-agentreport-owner"] : []),
+      ]) {
+        const checked = await retryUntil(`type checking of ${policy}`, async () => {
+          const vap = await admin.json<{
+            metadata: { generation: number };
+            status?: { observedGeneration?: number; typeChecking?: { expressionWarnings?: unknown[] } };
+          }>({ method: "GET", path: `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/${policy}` });
+          if (vap.status?.observedGeneration !== vap.metadata.generation) throw new Error("not type-checked yet");
+          return vap.status.typeChecking;
+        });
+        expect(checked?.expressionWarnings ?? [], policy).toEqual([]);
+      }
       const towns = await createNamespace("chart-cluster-towns", {
         labels: { "pod-security.kubernetes.io/enforce": "restricted" },
       });

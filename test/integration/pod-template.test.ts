@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Town, TownSchema } from "../../src/api/town.ts";
 import { KubeApiError } from "../../src/controller/kube-http.ts";
 import type { ActionOf } from "../../src/core/actions.ts";
+import { ensureAgentIdentity } from "../../src/runtime/agent-identity.ts";
 import { sessionPod } from "../../src/runtime/pod-spec.ts";
 import { adminHttp, create, townManifest } from "../support/gastown.ts";
 import { createNamespace, kubeConfig } from "../support/kube.ts";
@@ -160,5 +161,41 @@ describe("Town.spec.agents pod template on the apiserver", () => {
     });
     const err = await refused(dryRunPod(t));
     expect(err.message).toMatch(/no-such-runtime/);
+  });
+
+  it("puts serviceAccountAnnotations and the recommended labels on the agent's ServiceAccount", async () => {
+    const name = `gt-app-maple-${suffix}`;
+    // A real Agent to own the identity (the garbage collector removes objects of a missing owner).
+    await create(http, ns, {
+      apiVersion: "gastown.dev/v1alpha1",
+      kind: "Agent",
+      metadata: { name },
+      spec: { town: "full", role: "Polecat", rig: "app" },
+    });
+    const owner = await http.json<{ metadata: { uid: string } }>({
+      method: "GET",
+      path: `/apis/gastown.dev/v1alpha1/namespaces/${ns}/agents/${name}`,
+    });
+    const agent = {
+      namespace: ns,
+      town: "full",
+      name,
+      uid: owner.metadata.uid,
+      serviceAccountAnnotations: template.serviceAccountAnnotations,
+    };
+    await ensureAgentIdentity(http, agent, ["b1"], 90);
+    const sa = await http.json<{ metadata: { annotations?: Record<string, string>; labels?: Record<string, string> } }>(
+      {
+        method: "GET",
+        path: `/api/v1/namespaces/${ns}/serviceaccounts/${agent.name}`,
+      },
+    );
+    expect(sa.metadata.annotations).toMatchObject(template.serviceAccountAnnotations);
+    expect(sa.metadata.labels).toMatchObject({
+      "app.kubernetes.io/name": "gastown-agent-identity",
+      "app.kubernetes.io/instance": "full",
+      "app.kubernetes.io/managed-by": "gastown-operator",
+      "gastown.dev/agent": agent.name,
+    });
   });
 });
