@@ -166,8 +166,8 @@ interface Installed {
   /** The chart's ServiceAccount, as a client. */
   operator: KubeHttp;
   kubeconfig: string;
-  /** Whether this release installed the cluster's AgentReport policy (one per cluster). */
-  agentReportPolicy: boolean;
+  /** The ValidatingAdmissionPolicies the release installed. */
+  policies: string[];
 }
 
 let dir: string | undefined;
@@ -228,7 +228,7 @@ async function install(release: string, scope: "Cluster" | "Namespace", towns?: 
     deployment,
     operator: createKubeHttp(own),
     kubeconfig,
-    agentReportPolicy: !existing,
+    policies: find(manifest, "ValidatingAdmissionPolicy").map((p) => p.metadata?.name ?? ""),
   };
 }
 
@@ -320,12 +320,10 @@ describe("the chart installed in Cluster scope", () => {
     const inst = await install("gastown-cluster", "Cluster");
     try {
       expect((await leftovers(inst)).length).toBeGreaterThan(5);
+      expect(inst.policies.some((p) => p.endsWith("-fences"))).toBe(true);
       // The apiserver type-checks the policies' CEL against the kinds they match; a warning there
       // would mean an expression that errors (and, failurePolicy Fail, refuses) at admission.
-      for (const policy of [
-        `${inst.release}-fences`,
-        ...(inst.agentReportPolicy ? ["gastown-agentreport-owner"] : []),
-      ]) {
+      for (const policy of inst.policies) {
         const checked = await retryUntil(`type checking of ${policy}`, async () => {
           const vap = await admin.json<{
             metadata: { generation: number };
