@@ -10,18 +10,16 @@
 //   and in Namespace scope the operator cannot touch any other namespace;
 // - helm uninstall leaves none of the release's objects behind (CRDs stay, as Helm does for crds/).
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { request as httpsRequest } from "node:https";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { KubeConfig, type KubernetesObject, type V1Deployment } from "@kubernetes/client-node";
+import type { KubernetesObject, V1Deployment } from "@kubernetes/client-node";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import type { Convoy } from "../../src/api/convoy.ts";
-import { createKubeHttp, KubeApiError, type KubeHttp } from "../../src/controller/kube-http.ts";
-import { requestAgentToken } from "../../src/runtime/agent-identity.ts";
+import { createKubeHttp, type KubeHttp } from "../../src/controller/kube-http.ts";
 import { Crew } from "../support/crew.ts";
-import { adminHttp, create, freePort, townManifest } from "../support/gastown.ts";
+import { adminHttp, create, freePort, refused, townManifest } from "../support/gastown.ts";
 import {
   createNamespace,
   kubeConfig,
@@ -31,6 +29,7 @@ import {
   runKubectl,
   waitFor,
 } from "../support/kube.ts";
+import { httpsGet, serviceAccountKubeconfig } from "../support/service-account.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const CHART = join(ROOT, "charts", "gastown-operator");
@@ -67,16 +66,6 @@ const find = (docs: KubernetesObject[], kind: string, component?: string) =>
       d.kind === kind && (component === undefined || d.metadata?.labels?.["app.kubernetes.io/component"] === component),
   );
 const base = async () => parseYamlDocuments(await runKubectl(["kustomize", join(ROOT, "manifests", "base")]));
-
-async function refused(call: Promise<unknown>): Promise<KubeApiError> {
-  try {
-    await call;
-  } catch (e) {
-    if (e instanceof KubeApiError) return e;
-    throw e;
-  }
-  throw new Error("expected the apiserver to refuse, but it accepted");
-}
 
 describe("helm lint and template", () => {
   it("lints clean in both scopes", async () => {
@@ -208,19 +197,8 @@ async function install(release: string, scope: "Cluster" | "Namespace", towns?: 
   const manifest = parseYamlDocuments(await helm(["get", "manifest", release, `--namespace=${namespace}`]));
   const deployment = find(manifest, "Deployment")[0] as V1Deployment;
   const sa = deployment.spec?.template.spec?.serviceAccountName ?? "";
-  const token = await requestAgentToken(admin, namespace, sa, 3600);
-  const kc = kubeConfig();
-  const cluster = kc.getCurrentCluster()!;
-  const own = new KubeConfig();
-  own.loadFromOptions({
-    clusters: [cluster],
-    users: [{ name: sa, token }],
-    contexts: [{ name: sa, cluster: cluster.name, user: sa }],
-    currentContext: sa,
-  });
   dir = mkdtempSync(join(tmpdir(), "gastown-chart-"));
-  const kubeconfig = join(dir, "kubeconfig");
-  writeFileSync(kubeconfig, own.exportConfig(), { mode: 0o600 });
+  const { kc: own, path: kubeconfig } = await serviceAccountKubeconfig(namespace, sa, dir);
   return {
     release,
     namespace,
@@ -230,18 +208,6 @@ async function install(release: string, scope: "Cluster" | "Namespace", towns?: 
     kubeconfig,
     policies: find(manifest, "ValidatingAdmissionPolicy").map((p) => p.metadata?.name ?? ""),
   };
-}
-
-/** An HTTPS GET on loopback that accepts the operator's self-signed certificate, as the kubelet's probes do. */
-function httpsStatus(port: number, path: string): Promise<{ status: number }> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest({ host: "127.0.0.1", port, path, rejectUnauthorized: false }, (res) => {
-      res.resume();
-      resolve({ status: res.statusCode ?? 0 });
-    });
-    req.on("error", reject);
-    req.end();
-  });
 }
 
 /** The operator with the Deployment's args, as the chart's ServiceAccount, until /readyz says ready. */
@@ -267,7 +233,7 @@ async function runOperator(inst: Installed, extra: string[] = []): Promise<numbe
   await retryUntil(
     "the operator's /readyz",
     async () => {
-      const r = await httpsStatus(port, "/readyz");
+      const r = await httpsGet(port, "/readyz");
       if (r.status !== 200) throw new Error(`readyz ${r.status}\n${output.slice(-2000)}`);
     },
     60_000,

@@ -3,32 +3,29 @@
 // probes, leader election, least privilege), and the RBAC is enough: the operator, started with
 // the Deployment's own args and authenticated as its own ServiceAccount, dispatches a bead.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { request as httpsRequest } from "node:https";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, relative } from "node:path";
-import {
-  KubeConfig,
-  type KubernetesObject,
-  type V1ClusterRole,
-  type V1Deployment,
-  type V1Pod,
-  type V1PolicyRule,
-  type V1Role,
+import type {
+  KubernetesObject,
+  V1ClusterRole,
+  V1Deployment,
+  V1Pod,
+  V1PolicyRule,
+  V1Role,
 } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { requestAgentToken } from "../../src/runtime/agent-identity.ts";
 import { adminHttp, create, freePort, townManifest, waitForBead } from "../support/gastown.ts";
 import {
   createNamespace,
   kubeConfig,
-  kubeconfigPath,
   parseYamlDocuments,
   retryUntil,
   runKubectl,
   waitForList,
 } from "../support/kube.ts";
+import { httpsGet, serviceAccountKubeconfig } from "../support/service-account.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const MANIFESTS = join(ROOT, "manifests");
@@ -51,31 +48,6 @@ const files = yamlFiles(MANIFESTS)
 const kustomizations = files.filter((f) => basename(f) === "kustomization.yaml").map(dirname);
 const plainFiles = files.filter((f) => basename(f) !== "kustomization.yaml");
 const rel = (path: string) => relative(ROOT, path);
-
-/** GET over HTTPS on loopback, trusting the operator's self-signed certificate (as the kubelet's probes do). */
-function httpsGet(port: number, path: string, token?: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      {
-        host: "127.0.0.1",
-        port,
-        path,
-        rejectUnauthorized: false,
-        headers: token ? { authorization: `Bearer ${token}` } : {},
-      },
-      (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (c: string) => {
-          body += c;
-        });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-      },
-    );
-    req.on("error", reject);
-    req.end();
-  });
-}
 
 /** Server-side dry run of a stream of objects; resolves to kubectl's line per object. */
 async function dryRun(text: string): Promise<string[]> {
@@ -323,21 +295,8 @@ describe("the operator as its own ServiceAccount", () => {
   it("dispatches a bead with the Deployment's args and exactly this RBAC, and shuts down cleanly", async () => {
     const http = adminHttp();
     const sa = deployment.spec?.template.spec?.serviceAccountName ?? "";
-    const token = await requestAgentToken(http, namespace, sa, 3600);
-    const admin = new KubeConfig();
-    admin.loadFromFile(kubeconfigPath());
-    const cluster = admin.getCurrentCluster();
-    if (!cluster) throw new Error("the test kubeconfig has no current cluster");
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [cluster],
-      users: [{ name: sa, token }],
-      contexts: [{ name: sa, cluster: cluster.name, user: sa }],
-      currentContext: sa,
-    });
     dir = mkdtempSync(join(tmpdir(), "gastown-manifests-"));
-    const kubeconfig = join(dir, "kubeconfig");
-    writeFileSync(kubeconfig, kc.exportConfig(), { mode: 0o600 });
+    const { path: kubeconfig, token } = await serviceAccountKubeconfig(namespace, sa, dir);
 
     // Session pods in a restricted namespace: pod-spec.ts promises the restricted profile too.
     const towns = await createNamespace("manifests", {
@@ -405,7 +364,7 @@ describe("the operator as its own ServiceAccount", () => {
 
     // /metrics: a token is required, and the operator's own ServiceAccount is not a scraper.
     expect((await httpsGet(port, "/metrics")).status).toBe(401);
-    expect((await httpsGet(port, "/metrics", token)).status).toBe(403);
+    expect((await httpsGet(port, "/metrics", { token })).status).toBe(403);
 
     child.kill("SIGTERM");
     expect(await exited).toBe(0);

@@ -2,7 +2,6 @@
 // whose ServiceAccount is bound to a role granting `get` on /metrics reads the metrics; a valid
 // token without that grant gets 403; no token or a forged one gets 401; the probes answer
 // without a token, because the kubelet sends none.
-import { request } from "node:https";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type HttpServer, startHttpServer } from "../../src/controller/http-server.ts";
 import { createMetrics } from "../../src/controller/metrics.ts";
@@ -11,6 +10,7 @@ import { selfSignedServingCert } from "../../src/controller/serving-cert.ts";
 import { requestAgentToken } from "../../src/runtime/agent-identity.ts";
 import { adminHttp } from "../support/gastown.ts";
 import { createNamespace, retryUntil } from "../support/kube.ts";
+import { httpsGet } from "../support/service-account.ts";
 
 const http = adminHttp();
 let ns: string;
@@ -19,30 +19,7 @@ let ca: string;
 const suffix = Math.random().toString(36).slice(2, 8);
 const reader = `gastown-test-metrics-reader-${suffix}`;
 
-function get(path: string, token?: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: "127.0.0.1",
-        port: server.port,
-        path,
-        ca,
-        servername: "localhost",
-        headers: token ? { authorization: `Bearer ${token}` } : {},
-      },
-      (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (c: string) => {
-          body += c;
-        });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-      },
-    );
-    req.on("error", reject);
-    req.end();
-  });
-}
+const get = (path: string, token?: string) => httpsGet(server.port, path, { ca, ...(token ? { token } : {}) });
 
 async function serviceAccountToken(name: string): Promise<string> {
   await http.json({

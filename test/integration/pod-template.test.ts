@@ -8,11 +8,10 @@
 import { KubernetesObjectApi } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Town, TownSchema } from "../../src/api/town.ts";
-import { KubeApiError } from "../../src/controller/kube-http.ts";
 import type { ActionOf } from "../../src/core/actions.ts";
 import { ensureAgentIdentity } from "../../src/runtime/agent-identity.ts";
 import { sessionPod } from "../../src/runtime/pod-spec.ts";
-import { adminHttp, create, townManifest } from "../support/gastown.ts";
+import { adminHttp, create, refused, townManifest } from "../support/gastown.ts";
 import { createNamespace, kubeConfig } from "../support/kube.ts";
 
 const http = adminHttp();
@@ -74,17 +73,6 @@ afterAll(async () => {
     .catch(() => {});
 });
 
-/** The apiserver's refusal of a call (fails the test when the call is accepted). */
-async function refused(call: Promise<unknown>): Promise<{ code: number; message: string }> {
-  try {
-    await call;
-  } catch (e) {
-    if (e instanceof KubeApiError) return { code: e.statusCode, message: e.message };
-    throw e;
-  }
-  throw new Error("expected the apiserver to refuse, but it accepted");
-}
-
 function startAction(): ActionOf<"StartSession"> {
   return {
     type: "StartSession",
@@ -137,7 +125,7 @@ describe("Town.spec.agents pod template on the apiserver", () => {
       const err = await refused(
         create(http, ns, townWith(`reserved-${suffix}`, { [field]: value })).then(() => "created"),
       );
-      expect(err.code).toBe(422);
+      expect(err.statusCode).toBe(422);
       expect(err.message).toContain(`spec.agents.${field}`);
       expect(err.message).toContain("the operator owns them");
     }

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import type { Bead } from "../../src/api/bead.ts";
 import { API_VERSION } from "../../src/api/meta.ts";
-import { createKubeHttp, type KubeHttp } from "../../src/controller/kube-http.ts";
+import { createKubeHttp, KubeApiError, type KubeHttp } from "../../src/controller/kube-http.ts";
 import { createLogger, silentLogger } from "../../src/controller/logger.ts";
 import { type Operator, startOperator } from "../../src/controller/operator.ts";
 import { apiPath, BEADS } from "../../src/controller/resources.ts";
@@ -24,6 +24,17 @@ export function adminHttp(): KubeHttp {
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfigPath());
   return createKubeHttp(kc);
+}
+
+/** The apiserver's refusal of a KubeHttp call; fails when the call is allowed or fails otherwise. */
+export async function refused(call: Promise<unknown>): Promise<KubeApiError> {
+  try {
+    await call;
+  } catch (e) {
+    if (e instanceof KubeApiError) return e;
+    throw e;
+  }
+  throw new Error("expected the apiserver to refuse, but the call was allowed");
 }
 
 export async function create(

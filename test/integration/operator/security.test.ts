@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentClient } from "../../../src/agent/client.ts";
-import { createKubeHttp, KubeApiError, type KubeHttp } from "../../../src/controller/kube-http.ts";
+import { createKubeHttp, type KubeHttp } from "../../../src/controller/kube-http.ts";
 import type { Operator } from "../../../src/controller/operator.ts";
 import { Crew } from "../../support/crew.ts";
 import {
@@ -12,6 +12,7 @@ import {
   agentKubeConfig,
   create,
   kubeConfigFromFile,
+  refused,
   startTestOperator,
   townManifest,
   waitForBead,
@@ -19,16 +20,6 @@ import {
 import { createNamespace, retryUntil, runKubectl } from "../../support/kube.ts";
 
 const POLICY = join(import.meta.dirname, "..", "..", "..", "manifests", "base", "admission-policy.yaml");
-
-async function refused(call: Promise<unknown>): Promise<KubeApiError> {
-  try {
-    await call;
-  } catch (e) {
-    if (e instanceof KubeApiError) return e;
-    throw e;
-  }
-  throw new Error("the call was allowed");
-}
 
 describe("agent confinement", () => {
   let http: KubeHttp;
