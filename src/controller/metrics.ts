@@ -72,7 +72,7 @@ export interface DomainMetrics {
   apiWrites: Counter<"verb" | "resource">;
   /** A session that could not be started (the runtime refused: admission, quota, missing objects). */
   sessionStartFailures: Counter<Town | "rig" | "reason">;
-  /** Agents with an open escalation (condition Escalated=True), per town. */
+  /** Unacknowledged escalations on the Town's status, per town. */
   escalationsOpen: Gauge<Town>;
   /** 1 for each condition a Town reports, by type, status and reason, as kube-state-metrics does. */
   townCondition: Gauge<Town | "type" | "status" | "reason">;
@@ -325,7 +325,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     }),
     escalationsOpen: new Gauge({
       name: "gastown_escalations_open",
-      help: "Agents with an open escalation (Escalated=True), per town",
+      help: "Escalations on the Town's status that nobody acknowledged yet",
       labelNames: ["namespace", "town"] as const,
       registers,
     }),

@@ -106,11 +106,10 @@ export function createReconciler(deps: ReconcilerDeps) {
       AGENT_PHASES,
       [...snapshot.agents.values()].map((a) => a.state.phase),
     );
+    // The Town's durable escalations (status.escalations) that nobody acknowledged yet.
     deps.metrics.escalationsOpen.set(
       { namespace, town },
-      [...snapshot.agents.values()].filter((a) =>
-        a.state.conditions.some((c) => c.type === "Escalated" && c.status === "True"),
-      ).length,
+      (parsedTown.status?.escalations ?? []).filter((e) => !e.acknowledged).length,
     );
     // As last written (one reconcile behind at most): what `kubectl get town` shows.
     setTownConditions(deps.metrics.townCondition, namespace, town, parsedTown.status?.conditions ?? []);
