@@ -47,12 +47,13 @@ export interface LocalClusterOptions {
 const ROOT = join(import.meta.dirname, "..");
 const BIN = join(ROOT, "hack", "bin");
 const KWOK_STAGES = join(import.meta.dirname, "local-cluster", "kwok-stages.yaml");
+const KWOK_FAILURE_STAGES = join(import.meta.dirname, "local-cluster", "kwok-failure-stages.yaml");
 
 /**
  * What the operator relies on and nothing more (two cores): ownerReference cascades, namespace
  * deletion, per-namespace default ServiceAccounts, legacy SA tokens, the kube-root-ca.crt
  * ConfigMap pods mount, the aggregated admin/edit/view ClusterRoles, cleanup of pods left on
- * deleted nodes, and ValidatingAdmissionPolicy type-checking status. Deliberately absent:
+ * deleted nodes, ValidatingAdmissionPolicy type-checking status, and ResourceQuota usage. Deliberately absent:
  * node-lifecycle (see objects.ts), workload controllers, endpoints.
  */
 export const DEFAULT_CONTROLLERS = [
@@ -64,6 +65,9 @@ export const DEFAULT_CONTROLLERS = [
   "clusterrole-aggregation-controller",
   "pod-garbage-collector-controller",
   "validatingadmissionpolicy-status-controller",
+  // Quota admission refuses pods against a ResourceQuota's computed usage: without the controller
+  // that computes it, a quota never refuses anything (the session-failure tests need one to).
+  "resourcequota-controller",
 ];
 
 const BINARIES = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"];
@@ -218,6 +222,7 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
       [
         `--kubeconfig=${paths.kubeconfig}`,
         `--config=${KWOK_STAGES}`,
+        `--config=${KWOK_FAILURE_STAGES}`,
         "--manage-nodes-with-label-selector=type=kwok",
         "--cidr=10.244.0.0/16",
       ],

@@ -13,6 +13,7 @@ import { runDemo } from "./demo.ts";
 import { gitCredentialEnv, gitRunner, prepareRepo, shellQuote } from "./git.ts";
 import { ACTIVITY_DIR_ENV, SessionActivity, startHeartbeat } from "./heartbeat.ts";
 import { buildPrompt } from "./prompt.ts";
+import { gitFailure, writeTermination } from "./termination.ts";
 import { processToolContext, runTool, sessionKubeConfig } from "./tools.ts";
 
 export const PROMPT_FILE_ENV = "GT_PROMPT_FILE";
@@ -69,6 +70,7 @@ export async function runSession(): Promise<number> {
     kc = sessionKubeConfig();
   } catch (e) {
     log(`cannot load the API credentials: ${(e as Error).message}`);
+    writeTermination({ reason: "NoApiCredentials", kind: "Configuration", message: (e as Error).message });
     return 1;
   }
   const client = new AgentClient(kc, { namespace: s.namespace, town: s.town, agent: s.agent, session: s.session });
@@ -85,6 +87,7 @@ export async function runSession(): Promise<number> {
       await prepareRepo(s, repoDir, gitEnv, log);
     } catch (e) {
       log(`cannot prepare the repository: ${(e as Error).message}`);
+      writeTermination(gitFailure((e as Error).message));
       return 1;
     }
     activity.touch("checkout");

@@ -115,6 +115,14 @@ export const HoldSchema = z
     reason: z.string().max(128),
     message: z.string().max(1024),
     since: timestamp(),
+    probeAt: timestamp()
+      .optional()
+      .describe("A configuration hold: when a session is tried again (not charged to the budget)."),
+    townGeneration: z
+      .int()
+      .min(0)
+      .optional()
+      .describe("A configuration hold: the Town's generation then; a later one (a fixed spec) probes at once."),
   })
   .describe("Why the bead is held: not dispatched and not charged until the cause is fixed or it is retried.");
 
@@ -179,6 +187,19 @@ export const BeadStatusSchema = z.object({
   checkpoint: CheckpointSchema.optional().describe(
     "Progress the last session saved; given only to this bead's next session.",
   ),
+  sessionCharged: z
+    .boolean()
+    .optional()
+    .describe("Whether the current or last session was charged to the budget (one after a handoff is not)."),
+  configurationProbes: z
+    .int()
+    .min(0)
+    .optional()
+    .describe("Sessions in a row that could not start for a configuration reason."),
+  lastFailure: z
+    .object({ reason: z.string().max(128), message: z.string().max(1024), time: timestamp() })
+    .optional()
+    .describe("Why the last session failed, in the runtime's or the agent's own words."),
   conditions: conditionList(),
 });
 export type BeadStatus = z.infer<typeof BeadStatusSchema>;

@@ -61,27 +61,82 @@ export type Rig = z.infer<typeof RigSchema>;
 
 const quantity = () =>
   z
-    .union([z.string().regex(/^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$/), z.int().min(0)])
+    .union([
+      z
+        .string()
+        .max(32)
+        .regex(/^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$/),
+      z.int().min(0),
+    ])
     .meta({ "x-kubernetes-int-or-string": true });
 
 const ResourceListSchema = z.object({ cpu: quantity().optional(), memory: quantity().optional() });
 
 const KeyRefSchema = z.object({ name: secretName(), key: z.string().min(1).max(253) });
 
-const EnvVarSchema = z.object({
-  name: z
-    .string()
-    .min(1)
-    .max(256)
-    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/),
-  value: z.string().max(32768).optional(),
-  valueFrom: z.object({ secretKeyRef: KeyRefSchema.optional(), configMapKeyRef: KeyRefSchema.optional() }).optional(),
-});
+/** The agent contract's variables (docs/agent-contract.md): the session runtime owns them. */
+const RESERVED_ENV = "self.name.startsWith('GT_') || self.name == 'HOME'";
 
-const EnvFromSchema = z.object({
-  secretRef: z.object({ name: secretName() }).optional(),
-  configMapRef: z.object({ name: secretName() }).optional(),
-  prefix: z.string().max(253).optional(),
+const EnvVarSchema = z
+  .object({
+    name: z
+      .string()
+      .min(1)
+      .max(256)
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/),
+    value: z.string().max(32768).optional(),
+    valueFrom: z.object({ secretKeyRef: KeyRefSchema.optional(), configMapKeyRef: KeyRefSchema.optional() }).optional(),
+  })
+  .meta({
+    "x-kubernetes-validations": [
+      {
+        rule: `!(${RESERVED_ENV})`,
+        message: "GT_* variables and HOME are set by the session runtime (the agent contract): use another name",
+        fieldPath: ".name",
+        reason: "FieldValueForbidden",
+      },
+      {
+        rule: "!has(self.valueFrom) || (has(self.valueFrom.secretKeyRef) != has(self.valueFrom.configMapKeyRef))",
+        message: "valueFrom needs exactly one of secretKeyRef or configMapKeyRef (name and key)",
+        fieldPath: ".valueFrom",
+        reason: "FieldValueRequired",
+      },
+      {
+        rule: "!has(self.value) || !has(self.valueFrom)",
+        message: "set value or valueFrom, not both",
+        fieldPath: ".valueFrom",
+        reason: "FieldValueForbidden",
+      },
+    ],
+  });
+
+const EnvFromSchema = z
+  .object({
+    secretRef: z.object({ name: secretName() }).optional(),
+    configMapRef: z.object({ name: secretName() }).optional(),
+    prefix: z.string().max(253).optional(),
+  })
+  .meta({
+    "x-kubernetes-validations": [
+      {
+        rule: "has(self.secretRef) != has(self.configMapRef)",
+        message: "an envFrom entry needs exactly one of secretRef or configMapRef",
+        reason: "FieldValueRequired",
+      },
+      {
+        rule: "!has(self.prefix) || !self.prefix.startsWith('GT_')",
+        message: "a GT_ prefix would let a Secret override the session's own variables: use another prefix",
+        fieldPath: ".prefix",
+        reason: "FieldValueForbidden",
+      },
+    ],
+  });
+
+/** Requests above limits never schedule: refused at apply time, naming the resource. */
+const requestsWithinLimits = (resource: "cpu" | "memory") => ({
+  rule: `!has(self.requests) || !has(self.limits) || !has(self.requests.${resource}) || !has(self.limits.${resource}) || quantity(string(self.requests.${resource})).compareTo(quantity(string(self.limits.${resource}))) <= 0`,
+  message: `resources.requests.${resource} must not exceed resources.limits.${resource}`,
+  fieldPath: `.requests.${resource}`,
 });
 
 // --- Agent pod template: where and how session pods run (issue 14) ------------------------------
@@ -165,6 +220,12 @@ const ResourcesSchema = z
   .object({ requests: ResourceListSchema.optional(), limits: ResourceListSchema.optional() })
   .describe("CPU and memory requests and limits of the agent container.");
 
+// The CEL check costs too much inside perRig[] (the apiserver's budget); there, a pod the apiserver
+// refuses for it is reported on the Bead, the Agent and the Town like any refused session.
+const TownResourcesSchema = ResourcesSchema.meta({
+  "x-kubernetes-validations": [requestsWithinLimits("cpu"), requestsWithinLimits("memory")],
+});
+
 const nodeSelector = () =>
   z.record(qualifiedKey(), labelValue()).optional().describe("Node labels a session pod's node must have.");
 const className = () => dnsLabel(253);
@@ -200,7 +261,7 @@ export const AgentTemplateSchema = z
     args: z.array(z.string().max(4096)).max(256).default([]),
     env: z.array(EnvVarSchema).max(64).default([]),
     envFrom: z.array(EnvFromSchema).max(16).default([]),
-    resources: ResourcesSchema.optional().describe(
+    resources: TownResourcesSchema.optional().describe(
       "Default CPU and memory of the agent container; perRig[].resources overrides it for one rig.",
     ),
     workspace: z
@@ -265,6 +326,14 @@ export const LimitsSchema = z
       .max(100)
       .default(20)
       .describe("Circuit breaker: this many failed sessions within circuitBreakerWindow stop all new dispatch."),
+    maxConfigurationProbes: z
+      .int()
+      .min(0)
+      .max(1000)
+      .default(24)
+      .describe(
+        "How often a bead held by a configuration error (a missing Secret, a bad image, a quota) is tried again by itself; a Town spec change always tries again.",
+      ),
     maxReEscalations: z
       .int()
       .min(0)
@@ -317,6 +386,9 @@ export const TimeoutsSchema = z
     ),
     circuitBreakerWindow: duration("30m").describe("The window failed sessions are counted in."),
     reEscalateAfter: duration("4h").describe("An unacknowledged escalation is raised again after this."),
+    configurationProbe: duration("1m").describe(
+      "First wait before a bead held by a configuration error is tried again; it doubles, up to 10 times this.",
+    ),
     unknownSessionReport: duration("5m").describe(
       "How long a report naming a session the controller does not know is held before it is rejected.",
     ),

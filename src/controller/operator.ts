@@ -80,6 +80,8 @@ export async function startOperator(o: OperatorOptions): Promise<Operator> {
     logger,
   });
   const reconcile = createReconciler({
+    http,
+    events,
     caches,
     validator: new Validator(logger),
     runtime,
@@ -123,6 +125,7 @@ export async function startOperator(o: OperatorOptions): Promise<Operator> {
         metrics.reconcile.errors.inc({ controller: CONTROLLER });
         if (isPanic(e)) metrics.reconcile.panics.inc({ controller: CONTROLLER });
         logger.warn({ town: key, err: (e as Error).message }, "reconcile failed; retrying with back-off");
+        await reconcile.failed(key, e as Error);
         q.addRateLimited(key);
       } finally {
         metrics.reconcile.activeWorkers.dec({ controller: CONTROLLER });

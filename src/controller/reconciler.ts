@@ -3,19 +3,27 @@
 import { performance } from "node:perf_hooks";
 import { AGENT_PHASES } from "../api/agent.ts";
 import { BEAD_PHASES } from "../api/bead.ts";
-import type { Violation } from "../api/town.ts";
+import type { Condition } from "../api/meta.ts";
+import { API_VERSION } from "../api/meta.ts";
+import type { Town, Violation } from "../api/town.ts";
+import { setCondition } from "../core/conditions.ts";
+import { planOrphans } from "../core/orphans.ts";
 import { plan } from "../core/plan.ts";
 import { buildSnapshot, type LeaseObservation } from "../core/snapshot.ts";
 import type { SessionRuntime } from "../runtime/session-runtime.ts";
-import type { Actuator } from "./actuator.ts";
+import { type Actuator, StaleViewError } from "./actuator.ts";
 import { type Caches, leaseObservation, TOWN_INDEX, type Validator } from "./caches.ts";
 import type { Clock } from "./clock.ts";
+import type { EventRecorder } from "./event-recorder.ts";
 import type { Expectations, ObjectRef } from "./expectations.ts";
+import type { KubeHttp } from "./kube-http.ts";
 import type { Logger } from "./logger.ts";
 import { type DomainMetrics, setPhaseGauge, setTownConditions } from "./metrics.ts";
-import { splitTownKey } from "./resources.ts";
+import { apiPath, splitTownKey, TOWNS } from "./resources.ts";
 
 export interface ReconcilerDeps {
+  http: KubeHttp;
+  events: EventRecorder;
   caches: Caches;
   validator: Validator;
   runtime: SessionRuntime;
@@ -53,7 +61,77 @@ export function createReconciler(deps: ReconcilerDeps) {
     lastViolations.set(key, seen);
   }
 
-  return async function reconcile(key: string): Promise<ReconcileResult> {
+  /** Convoys and beads naming a town that does not exist say so (TownNotFound). */
+  async function orphans(key: string, namespace: string, town: string): Promise<ReconcileResult> {
+    const byTown = (c: Caches["beads"]) => c.byIndex(TOWN_INDEX, key);
+    const convoys = validator.convoys(byTown(caches.convoys));
+    const beads = validator.beads(byTown(caches.beads));
+    const actions = planOrphans({ town, namespace, convoys, beads }, clock.now());
+    if (actions.length === 0) return {};
+    // The actuator writes within a town's batch; a town that does not exist gets a placeholder
+    // that only names it (no rig, no rule reads it).
+    const placeholder = {
+      apiVersion: API_VERSION,
+      kind: "Town",
+      metadata: { name: town, namespace },
+      spec: { rigs: [] },
+    } as unknown as Town;
+    const snapshot = buildSnapshot({
+      town: placeholder,
+      convoys,
+      beads,
+      agents: [],
+      reports: [],
+      sessions: [],
+      leases: [],
+    });
+    const outcome = await deps.actuator.apply(
+      { key, town: placeholder, snapshot, planMs: 0, actions: actions.length },
+      actions,
+    );
+    if (outcome.error) throw outcome.error;
+    return {};
+  }
+
+  /**
+   * A reconcile that failed says so on its Town (Ready=False, ReconcileFailed, with the API's own
+   * message) and as a Warning Event; the next plan that succeeds makes it Ready again.
+   */
+  async function failed(key: string, error: Error): Promise<void> {
+    // A plan made from a view that is out of date is replanned at once: no failure to speak of.
+    if (error instanceof StaleViewError) return;
+    const { namespace, town } = splitTownKey(key);
+    const t = caches.towns.get(namespace, town) as Town | undefined;
+    if (!t) return;
+    const message = `the last reconcile failed: ${error.message}`.slice(0, 1024);
+    const before = (t.status?.conditions ?? []) as Condition[];
+    const after = setCondition(
+      before,
+      { type: "Ready", status: "False", reason: "ReconcileFailed", message },
+      clock.now(),
+      t.metadata.generation,
+    );
+    deps.events.record({
+      regarding: { apiVersion: API_VERSION, kind: "Town", namespace, name: town, uid: t.metadata.uid ?? "" },
+      type: "Warning",
+      reason: "ReconcileFailed",
+      action: "Reconcile",
+      note: message,
+    });
+    if (after === before) return;
+    try {
+      await deps.http.json({
+        method: "PATCH",
+        path: apiPath(TOWNS, namespace, town, "status"),
+        contentType: "application/merge-patch+json",
+        body: { metadata: { resourceVersion: t.metadata.resourceVersion }, status: { conditions: after } },
+      });
+    } catch (e) {
+      deps.logger.warn({ town, err: (e as Error).message }, "could not record the failed reconcile on the Town");
+    }
+  }
+
+  async function reconcile(key: string): Promise<ReconcileResult> {
     const { namespace, town } = splitTownKey(key);
     const townObject = caches.towns.get(namespace, town);
     if (!townObject) {
@@ -64,7 +142,7 @@ export function createReconciler(deps: ReconcilerDeps) {
       for (const phase of AGENT_PHASES) deps.metrics.agents.remove({ namespace, town, phase });
       deps.metrics.escalationsOpen.remove({ namespace, town });
       setTownConditions(deps.metrics.townCondition, namespace, town, []);
-      return {};
+      return orphans(key, namespace, town);
     }
     if (!expectations.satisfied(key, lookup)) {
       // The watch event that satisfies them enqueues the town; this is only the safety net.
@@ -137,5 +215,7 @@ export function createReconciler(deps: ReconcilerDeps) {
       throw outcome.error;
     }
     return result.nextWakeAt === undefined ? {} : { requeueAfterMs: Math.max(0, result.nextWakeAt - now) + SLACK_MS };
-  };
+  }
+
+  return Object.assign(reconcile, { failed });
 }

@@ -25,6 +25,7 @@ export interface TimeoutsMs {
   circuitBreakerWindow: number;
   reEscalateAfter: number;
   unknownSessionReport: number;
+  configurationProbe: number;
 }
 
 export interface TownConfig {
@@ -41,6 +42,7 @@ export interface TownConfig {
   maxHandoffs: number;
   maxFailedSessions: number;
   maxReEscalations: number;
+  maxConfigurationProbes: number;
   timeouts: TimeoutsMs;
   suspend: boolean;
   acknowledged: ReadonlySet<string>;
@@ -70,6 +72,7 @@ export function townConfig(town: Town): TownConfig {
     maxHandoffs: limits.maxHandoffs,
     maxFailedSessions: limits.maxFailedSessions,
     maxReEscalations: limits.maxReEscalations,
+    maxConfigurationProbes: limits.maxConfigurationProbes,
     suspend: spec.suspend ?? false,
     acknowledged: new Set(spec.acknowledgedEscalations ?? []),
     ...(reset === undefined ? {} : { circuitBreakerReset: reset }),
@@ -95,6 +98,7 @@ export function townConfig(town: Town): TownConfig {
       circuitBreakerWindow: ms("circuitBreakerWindow"),
       reEscalateAfter: ms("reEscalateAfter"),
       unknownSessionReport: ms("unknownSessionReport"),
+      configurationProbe: ms("configurationProbe"),
     },
   };
 }

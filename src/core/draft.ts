@@ -106,6 +106,8 @@ export class Draft {
   readonly resolved = new Set<string>();
   /** The town's circuit breaker holds all new dispatch (set after sessions were checked). */
   breakerOpen = false;
+  /** Beads released from a configuration hold in this plan: they are tried at once. */
+  readonly probing = new Set<string>();
 
   constructor(snap: Snapshot, now: number) {
     this.snap = snap;
@@ -253,7 +255,9 @@ export class Draft {
       const entry = this.log[i] as LogEntry;
       if (entry.kind === "status" && entry.object === object && entry.name === name) {
         entry.after = { ...entry.after, ...change } as StateOf<K>;
-        entry.events.push(...events);
+        // A condition that follows from a change already told (same reason) would repeat it.
+        const told = new Set(entry.events.map((e) => e.reason));
+        entry.events.push(...events.filter((e) => !told.has(e.reason)));
         this.remember(object, name, entry.after);
         return;
       }

@@ -31,6 +31,14 @@ export interface SessionObservation {
    * longer counts as live.
    */
   deletionDeadline?: number;
+  /** The container cannot start yet: its waiting reason and message (ErrImagePull, CreateContainerConfigError…). */
+  waiting?: { reason: string; message?: string };
+  /** The scheduler's message while the pod cannot be placed (PodScheduled=False, Unschedulable). */
+  unschedulable?: string;
+  /** The apiserver refused to create the pod (admission, quota, an invalid pod): its Status. */
+  refused?: { code: number; reason: string; message: string };
+  /** Why `gt run` failed, in its own words (the termination message it wrote). */
+  termination?: { reason: string; kind: "Configuration" | "Transient"; message: string };
 }
 
 /** An agent's heartbeat Lease: renewTime and the activity watermark the runtime keeps in it. */
@@ -86,6 +94,12 @@ export interface BeadState {
   retry: number;
   history: readonly RetryRecord[];
   checkpoint?: { data: string; agent: string; session: number; time: number };
+  /** Whether the current (or last) session was charged to the budget (not after a handoff). */
+  sessionCharged: boolean;
+  /** Sessions in a row that could not start for a configuration reason (reset when one runs). */
+  configurationProbes: number;
+  /** Why the last session failed, in the runtime's or the agent's own words. */
+  lastFailure?: { reason: string; message: string; time: number };
   conditions: readonly Condition[];
   observedGeneration?: number;
   /** Status was never written: the bead still needs its first status (phase Open). */
@@ -97,6 +111,13 @@ export interface Hold {
   reason: string;
   message: string;
   since: number;
+  /**
+   * A configuration error outside the agent (a missing Secret, an image name, a quota): the hold is
+   * probed again at probeAt, and at once when the Town's spec changes (its generation passes
+   * townGeneration).
+   */
+  probeAt?: number;
+  townGeneration?: number;
 }
 
 export interface PullRequestFacts {
@@ -247,7 +268,13 @@ export function beadState(status: BeadStatus | undefined, created: number): Bead
     handoffPending: s.handoffPending ?? false,
     forceStops: s.forceStops ?? 0,
     forceStoppedAgent: s.forceStoppedAgent,
-    hold: s.hold && { reason: s.hold.reason, message: s.hold.message, since: parseTime(s.hold.since) ?? created },
+    hold: s.hold && {
+      reason: s.hold.reason,
+      message: s.hold.message,
+      since: parseTime(s.hold.since) ?? created,
+      ...(s.hold.probeAt ? { probeAt: parseTime(s.hold.probeAt) } : {}),
+      ...(s.hold.townGeneration !== undefined ? { townGeneration: s.hold.townGeneration } : {}),
+    },
     retry: s.retry ?? 0,
     history: s.history ?? [],
     checkpoint: s.checkpoint && {
@@ -255,6 +282,13 @@ export function beadState(status: BeadStatus | undefined, created: number): Bead
       agent: s.checkpoint.agent,
       session: s.checkpoint.session,
       time: parseTime(s.checkpoint.time) ?? 0,
+    },
+    sessionCharged: s.sessionCharged ?? true,
+    configurationProbes: s.configurationProbes ?? 0,
+    lastFailure: s.lastFailure && {
+      reason: s.lastFailure.reason,
+      message: s.lastFailure.message,
+      time: parseTime(s.lastFailure.time) ?? 0,
     },
     conditions: s.conditions ?? [],
     observedGeneration: s.observedGeneration,

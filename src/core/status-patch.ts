@@ -28,7 +28,7 @@ export function withRemovals(before: unknown, after: unknown): unknown {
   return out;
 }
 
-const TIME_KEYS = new Set(["time", "landedAt", "since"]);
+const TIME_KEYS = new Set(["time", "landedAt", "since", "probeAt"]);
 
 /** Nested domain objects keep times as numbers under keys named time/landedAt/since: format them. */
 function toApiJson(value: unknown): unknown {
@@ -95,6 +95,9 @@ const BEAD_FIELDS: FieldMap<BeadState> = [
   ["retry", "retry", "plain"],
   ["history", "history", "json"],
   ["checkpoint", "checkpoint", "json"],
+  ["sessionCharged", "sessionCharged", "plain"],
+  ["configurationProbes", "configurationProbes", "plain"],
+  ["lastFailure", "lastFailure", "json"],
   ["observedGeneration", "observedGeneration", "plain"],
   ["conditions", "conditions", "json"],
 ];

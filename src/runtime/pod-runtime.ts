@@ -3,7 +3,7 @@
 import { parseDuration } from "../api/meta.ts";
 import type { Clock } from "../controller/clock.ts";
 import { createInformer, type Informer, type KubeObject } from "../controller/informer.ts";
-import { isNotFound, type KubeHttp } from "../controller/kube-http.ts";
+import { isNotFound, KubeApiError, type KubeHttp } from "../controller/kube-http.ts";
 import { createKubeListWatch } from "../controller/list-watch.ts";
 import type { Logger } from "../controller/logger.ts";
 import { BEAD_ANNOTATION, LABELS, MANAGED_BY, townKey } from "../controller/resources.ts";
@@ -11,6 +11,7 @@ import type { SessionObservation, SessionPhase } from "../core/snapshot.ts";
 import { createAgentIdentities } from "./agent-identity.ts";
 import { sessionPod } from "./pod-spec.ts";
 import type { SessionRuntime, StartRequest } from "./session-runtime.ts";
+import { parseTermination } from "./session-termination.ts";
 
 const TOWN_INDEX = "town";
 
@@ -18,10 +19,12 @@ interface PodStatus {
   phase?: string;
   reason?: string;
   startTime?: string;
+  conditions?: { type?: string; status?: string; reason?: string; message?: string }[];
   containerStatuses?: {
     state?: {
+      waiting?: { reason?: string; message?: string };
       running?: { startedAt?: string };
-      terminated?: { exitCode?: number; reason?: string; finishedAt?: string; startedAt?: string };
+      terminated?: { exitCode?: number; reason?: string; message?: string; finishedAt?: string; startedAt?: string };
     };
   }[];
 }
@@ -47,6 +50,11 @@ export function podObservation(pod: KubeObject): SessionObservation | undefined 
     time(status.startTime);
   const finished = time(terminated?.finishedAt);
   const reason = status.reason ?? terminated?.reason;
+  const waiting = status.containerStatuses?.[0]?.state?.waiting;
+  const scheduled = status.conditions?.find((c) => c.type === "PodScheduled");
+  const unschedulable =
+    scheduled?.status === "False" && scheduled.reason === "Unschedulable" ? (scheduled.message ?? "") : undefined;
+  const termination = parseTermination(terminated?.message);
   // The apiserver sets deletionTimestamp to the request time plus the grace period: the instant
   // the kubelet must have killed the pod by.
   const deletionDeadline = time(pod.metadata.deletionTimestamp as string | undefined);
@@ -63,6 +71,50 @@ export function podObservation(pod: KubeObject): SessionObservation | undefined 
     ...(reason ? { reason } : {}),
     deleting: pod.metadata.deletionTimestamp !== undefined && pod.metadata.deletionTimestamp !== null,
     ...(deletionDeadline === undefined ? {} : { deletionDeadline }),
+    // ContainerCreating and PodInitializing are how every container starts: not worth a word.
+    ...(waiting?.reason && waiting.reason !== "ContainerCreating" && waiting.reason !== "PodInitializing"
+      ? { waiting: { reason: waiting.reason, ...(waiting.message ? { message: waiting.message } : {}) } }
+      : {}),
+    ...(unschedulable === undefined ? {} : { unschedulable }),
+    ...(termination ? { termination } : {}),
+  };
+}
+
+/**
+ * A pod the apiserver refused to create (admission, quota, an invalid pod spec, an identity the
+ * operator may not adopt) is a session that cannot start, observed like any other: the rules
+ * decide what that means. Kept until the session is stopped, or for a day at most.
+ */
+interface Refusal {
+  observation: SessionObservation;
+  town: string;
+  namespace: string;
+}
+
+const REFUSAL_TTL_MS = 24 * 3_600_000;
+
+/** Client errors no retry of the same request can fix: the pod spec or the namespace must change. */
+export function isRefusal(e: unknown): e is KubeApiError {
+  return (
+    e instanceof KubeApiError &&
+    e.statusCode >= 400 &&
+    e.statusCode < 500 &&
+    e.statusCode !== 409 &&
+    e.statusCode !== 429
+  );
+}
+
+export function refusedSession(req: StartRequest, e: KubeApiError, now: number): SessionObservation {
+  return {
+    name: req.action.pod,
+    agent: req.agent.name,
+    session: req.action.session,
+    bead: req.action.bead,
+    phase: "Failed",
+    created: now,
+    finished: now,
+    deleting: false,
+    refused: { code: e.statusCode, reason: e.reason ?? "Refused", message: e.message.slice(0, 1024) },
   };
 }
 
@@ -92,6 +144,9 @@ export function createPodRuntime(o: PodRuntimeOptions): SessionRuntime {
   });
   const path = (ns: string, name?: string) => `/api/v1/namespaces/${ns}/pods${name ? `/${name}` : ""}`;
   const identities = createAgentIdentities(o.http);
+  const refusals = new Map<string, Refusal>();
+  const listeners: ((townKey: string) => void)[] = [];
+  const now = () => (o.clock ?? { now: () => Date.now() }).now();
 
   return {
     kind: "pod",
@@ -115,10 +170,17 @@ export function createPodRuntime(o: PodRuntimeOptions): SessionRuntime {
         if (e instanceof Error && "statusCode" in e && e.statusCode === 409) return;
         // E.g. the ServiceAccount was deleted behind our back: rebuild the identity next time.
         identities.forget(req.agent.uid);
-        throw e;
+        if (!isRefusal(e)) throw e;
+        refusals.set(`${req.namespace}/${req.action.pod}`, {
+          observation: refusedSession(req, e, now()),
+          town: req.town.metadata.name,
+          namespace: req.namespace,
+        });
+        for (const l of listeners) l(townKey(req.namespace, req.town.metadata.name));
       }
     },
     async stop(namespace, _agent, name) {
+      refusals.delete(`${namespace}/${name}`);
       try {
         await o.http.json({ method: "DELETE", path: path(namespace, name), body: { gracePeriodSeconds: 30 } });
       } catch (e) {
@@ -131,10 +193,20 @@ export function createPodRuntime(o: PodRuntimeOptions): SessionRuntime {
         const s = podObservation(p);
         if (s) out.push(s);
       }
+      const seen = new Set(out.map((s) => s.name));
+      for (const [key, r] of refusals) {
+        if (now() - r.observation.created > REFUSAL_TTL_MS) refusals.delete(key);
+        else if (r.namespace === namespace && r.town === town && !seen.has(r.observation.name)) out.push(r.observation);
+      }
       return out;
     },
-    lookup: (namespace, name) => pods.get(namespace, name),
+    // A refused pod is what the cache will ever show of that session: it satisfies the
+    // expectation of its create, or the town would wait for a pod that will never come.
+    lookup: (namespace, name) =>
+      pods.get(namespace, name) ??
+      (refusals.has(`${namespace}/${name}`) ? { metadata: { uid: `refused-${name}` } } : undefined),
     onChange(listener) {
+      listeners.push(listener);
       const fire = (p: KubeObject) => {
         const town = p.metadata.labels?.[LABELS.town];
         if (town) listener(townKey(p.metadata.namespace ?? "", town));

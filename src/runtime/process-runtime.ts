@@ -5,6 +5,7 @@
 // operator, even one killed with SIGKILL.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { mkdir, open, readFile, rm, writeFile } from "node:fs/promises";
 import { constants } from "node:os";
 import { join, resolve } from "node:path";
@@ -12,15 +13,17 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { stringify } from "yaml";
 import { parseDuration } from "../api/meta.ts";
 import type { Town } from "../api/town.ts";
-import type { KubeHttp } from "../controller/kube-http.ts";
+import { isNotFound, type KubeHttp } from "../controller/kube-http.ts";
 import type { Logger } from "../controller/logger.ts";
 import { townKey } from "../controller/resources.ts";
 import type { SessionObservation } from "../core/snapshot.ts";
 import { createAgentIdentities, requestAgentToken } from "./agent-identity.ts";
 import { sessionEnvFor } from "./session-env.ts";
 import type { SessionRuntime, StartRequest } from "./session-runtime.ts";
+import { parseTermination, SessionConfigError } from "./session-termination.ts";
 
 const LIFELINE = join(import.meta.dirname, "session-lifeline.ts");
+const TERMINATION_FILE = "termination-log";
 const GT_MAIN = join(import.meta.dirname, "..", "agent", "main.ts");
 
 export interface ProcessRuntimeOptions {
@@ -92,10 +95,14 @@ type Data = Record<string, string> | undefined;
 /** Town.spec.agents.env/envFrom resolved the way the kubelet would, with the operator's access. */
 async function townEnv(http: KubeHttp, namespace: string, town: Town): Promise<Record<string, string>> {
   const read = async (kind: "secrets" | "configmaps", name: string): Promise<Record<string, string>> => {
-    const o = await http.json<{ data?: Data }>({
-      method: "GET",
-      path: `/api/v1/namespaces/${namespace}/${kind}/${name}`,
-    });
+    const o = await http
+      .json<{ data?: Data }>({ method: "GET", path: `/api/v1/namespaces/${namespace}/${kind}/${name}` })
+      .catch((e: unknown) => {
+        // As the kubelet says it: the session cannot start until the object exists.
+        if (isNotFound(e))
+          throw new SessionConfigError(`${kind === "secrets" ? "secret" : "configmap"} "${name}" not found`);
+        throw e;
+      });
     const data = o.data ?? {};
     if (kind === "configmaps") return data;
     return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]));
@@ -111,7 +118,13 @@ async function townEnv(http: KubeHttp, namespace: string, town: Town): Promise<R
   }
   for (const e of town.spec.agents.env) {
     const ref = e.valueFrom?.secretKeyRef ?? e.valueFrom?.configMapKeyRef;
-    const value = ref ? (await read(e.valueFrom?.secretKeyRef ? "secrets" : "configmaps", ref.name))[ref.key] : e.value;
+    const kind = e.valueFrom?.secretKeyRef ? "secrets" : "configmaps";
+    const value = ref ? (await read(kind, ref.name))[ref.key] : e.value;
+    if (ref && value === undefined) {
+      throw new SessionConfigError(
+        `couldn't find key ${ref.key} in ${kind === "secrets" ? "Secret" : "ConfigMap"} ${namespace}/${ref.name}`,
+      );
+    }
     if (value !== undefined) out[e.name] = value;
   }
   return out;
@@ -194,8 +207,18 @@ export function createProcessRuntime(o: ProcessRuntimeOptions): SessionRuntime {
       KUBECONFIG: kubeconfig,
       ...sessionEnvFor(req, workspace),
       ...(rig?.gitCredentialsSecret ? { GT_GIT_CREDENTIALS_DIR: credentials } : {}),
+      // Where gt run says why it failed: the process runtime's terminationMessagePath.
+      GT_TERMINATION_LOG: join(s.dir, TERMINATION_FILE),
     };
   }
+
+  const readIfPresent = (path: string) => {
+    try {
+      return readFileSync(path, "utf8");
+    } catch {
+      return undefined;
+    }
+  };
 
   function launch(s: Session, env: Record<string, string>, logFd: number): void {
     const child = spawn(process.execPath, [LIFELINE, String(graceMs), ...command], {
@@ -214,12 +237,14 @@ export function createProcessRuntime(o: ProcessRuntimeOptions): SessionRuntime {
       done = true;
       if (s.killTimer) clearTimeout(s.killTimer);
       signalGroup(child.pid, "SIGKILL"); // whatever the agent left behind in its group
+      const termination = parseTermination(readIfPresent(join(s.dir, TERMINATION_FILE)));
       s.obs = {
         ...s.obs,
         phase: exitCode === 0 ? "Succeeded" : "Failed",
         finished: Date.now(),
         exitCode,
         reason,
+        ...(termination ? { termination } : {}),
       };
       log.info({ object: `Session/${s.namespace}/${s.obs.name}`, exitCode, reason }, "session exited");
       if (s.stopping) remove(s);
@@ -288,6 +313,13 @@ export function createProcessRuntime(o: ProcessRuntimeOptions): SessionRuntime {
         log.info({ object: `Session/${namespace}/${action.pod}`, pid: s.child?.pid, dir: s.dir }, "session started");
         changed(s);
       } catch (e) {
+        if (e instanceof SessionConfigError && !s.stopping) {
+          // A pod would wait in CreateContainerConfigError: so does this session, until stopped.
+          s.obs = { ...s.obs, waiting: { reason: "CreateContainerConfigError", message: e.message } };
+          s.markExited();
+          changed(s);
+          return;
+        }
         sessions.delete(key);
         changed(s);
         s.markExited();

@@ -120,7 +120,9 @@ export class Crew {
   private consider(pod: SessionPod): void {
     const { labels = {}, annotations = {}, name, deletionTimestamp } = pod.metadata;
     const phase = pod.status?.phase;
-    if (deletionTimestamp || phase === "Succeeded" || phase === "Failed" || this.handled.has(name)) return;
+    // gt run runs inside the container: a pod whose container never started (an image that cannot
+    // be pulled, a missing Secret, no node) runs no session.
+    if (deletionTimestamp || phase !== "Running" || this.handled.has(name)) return;
     const agent = labels[LABELS.agent];
     const bead = annotations[BEAD_ANNOTATION];
     const session = Number(labels[LABELS.session]);

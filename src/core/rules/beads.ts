@@ -4,6 +4,7 @@ import type { Draft } from "../draft.ts";
 import { polecatName } from "../names.ts";
 import type { AgentView, BeadView } from "../snapshot.ts";
 import { isTerminal } from "../snapshot.ts";
+import { probeConfigurationHold } from "./session-failures.ts";
 import {
   beadHasLiveSession,
   budgetSpent,
@@ -38,8 +39,9 @@ export function reconcileBeads(d: Draft): void {
     if (bead.spec.type !== "Issue" || isTerminal(bead.state.phase) || bead.spec.cancel) continue;
     if (bead.state.phase === "InProgress") staleInProgress(d, bead);
     else if (bead.state.phase === "InReview") orphanedInReview(d, bead);
-    else if (bead.state.hold) continue;
-    else if (bead.state.assignee) retry(d, bead);
+    else if (bead.state.hold) {
+      if (probeConfigurationHold(d, bead)) candidates.push(d.bead(bead.name) as BeadView);
+    } else if (bead.state.assignee) retry(d, bead);
     else if (budgetSpent(d, bead)) failAtCap(d, bead);
     else candidates.push(bead);
   }
@@ -229,7 +231,7 @@ function assign(d: Draft, candidates: BeadView[]): void {
       d.hookedTo(b.name).length === 0 &&
       !beadHasLiveSession(d, b.name) &&
       openBlockers(d, b).length === 0 &&
-      backedOff(d, b),
+      (d.probing.has(b.name) || backedOff(d, b)),
   );
   if (ready.length === 0 || dispatchBlocked(d)) return;
   ready.sort((a, b) => a.spec.priority - b.spec.priority || a.created - b.created || (a.name < b.name ? -1 : 1));

@@ -5,6 +5,7 @@ import { refineryName } from "../names.ts";
 import type { AgentView, BeadView } from "../snapshot.ts";
 import { isTerminal } from "../snapshot.ts";
 import { backoffAfter } from "../time.ts";
+import { probeConfigurationHold } from "./session-failures.ts";
 import {
   budgetSpent,
   completeMerge,
@@ -21,8 +22,9 @@ export function reconcileReviewQueue(d: Draft): void {
   const byRig = new Map<string, BeadView[]>();
   for (const snapBead of d.snap.activeBeads) {
     if (snapBead.spec.type !== "MergeRequest") continue;
-    const mr = d.bead(snapBead.name) as BeadView;
+    let mr = d.bead(snapBead.name) as BeadView;
     if (isTerminal(mr.state.phase) || mr.spec.cancel) continue;
+    if (mr.state.hold && probeConfigurationHold(d, mr)) mr = d.bead(mr.name) as BeadView;
     if (mr.state.phase === "InProgress") {
       if (mr.state.prURL) pullRequest(d, mr);
       else directReview(d, mr);

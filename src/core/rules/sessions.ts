@@ -4,6 +4,7 @@
 import type { Draft } from "../draft.ts";
 import type { AgentView, SessionObservation } from "../snapshot.ts";
 import { isTerminal } from "../snapshot.ts";
+import { sessionFailed, sessionFailure, sessionRuns } from "./session-failures.ts";
 import { release, why } from "./work.ts";
 
 export function reconcileSessions(d: Draft): void {
@@ -117,8 +118,17 @@ function checkWorking(d: Draft, agent: AgentView): void {
     return;
   }
   const s = currentSession(d, agent);
+  const failure = s ? sessionFailure(s) : undefined;
+  if (s && failure) {
+    sessionFailed(d, agent, hooked, s, failure);
+    return;
+  }
   const lost = lostBecause(d, agent, s);
-  if (!lost) return;
+  if (!lost) {
+    const lease = d.snap.leases.get(agent.name);
+    if (s && lease?.session === s.session && lease.renewTime !== undefined) sessionRuns(d, agent, hooked);
+    return;
+  }
   const handedOff = hooked.state.handoffPending;
   const failed = s?.phase === "Failed";
   const reason = handedOff

@@ -62,8 +62,10 @@ function beadReadiness(
       message: `waiting for ${openReworks(d, bead.name).join(", ")}`,
     };
   }
-  if (s.assignee)
-    return { status: "False", reason: "WaitingForRetry", message: `${s.assignee} retries after a back-off` };
+  if (s.assignee) {
+    const last = s.lastFailure ? ` (last session: ${s.lastFailure.reason}: ${s.lastFailure.message})` : "";
+    return { status: "False", reason: "WaitingForRetry", message: `${s.assignee} retries after a back-off${last}` };
+  }
   const convoy = bead.spec.convoy ? d.convoy(bead.spec.convoy) : undefined;
   if (convoy?.spec.staged) return { status: "False", reason: "Staged", message: `convoy ${convoy.name} is staged` };
   return { status: "False", reason: "Pending", message: "waiting to be dispatched" };
@@ -126,6 +128,25 @@ function count<K extends string>(keys: readonly K[]): Record<K, number> {
   return Object.fromEntries(keys.map((k) => [k, 0])) as Record<K, number>;
 }
 
+/**
+ * Sessions that cannot start, for the Town's Ready message: the causes in their own words and the
+ * beads they hold back. Static while the causes are (no counts that move).
+ */
+function sessionStartTrouble(d: Draft): string | undefined {
+  const byCause = new Map<string, string[]>();
+  const add = (cause: string, bead: string) => byCause.set(cause, [...(byCause.get(cause) ?? []), bead]);
+  for (const b of d.snap.activeBeads) {
+    const s = (d.bead(b.name) as BeadView).state;
+    // Held for a configuration error, or retrying after sessions that failed to start (cleared
+    // once one of its sessions runs).
+    if (s.hold?.townGeneration !== undefined) add(s.hold.message.split("; tried")[0] ?? s.hold.message, b.name);
+    else if (s.lastFailure && !isTerminal(s.phase)) add(`${s.lastFailure.reason}: ${s.lastFailure.message}`, b.name);
+  }
+  if (byCause.size === 0) return undefined;
+  const causes = [...byCause].slice(0, 3).map(([cause, beads]) => `${cause} (${beads.slice(0, 5).join(", ")})`);
+  return `sessions cannot start: ${causes.join("; ")}; fix it in the Town's agents template, its Secrets or the namespace's quota, and the work resumes by itself`;
+}
+
 function desiredTownStatus(d: Draft, violations: Violation[]): TownStatus {
   const beads = count(["open", "inProgress", "inReview", "closed", "failed"] as const);
   const key = {
@@ -152,11 +173,14 @@ function desiredTownStatus(d: Draft, violations: Violation[]): TownStatus {
   // Ready is True only when it is: not while invariants are violated or dispatch is held. Messages
   // are static per cause: counts live in their own fields, and a message that changed with them
   // would make every dispatch a condition transition.
+  const cannotStart = sessionStartTrouble(d);
   const notReady = breaker?.open
     ? { reason: "CircuitBreakerOpen", message: breakerMessage(d, breaker.recentFailures) }
-    : violations.length > 0
-      ? { reason: "InvariantViolated", message: `invariant violated: ${violations[0]?.message}` }
-      : undefined;
+    : cannotStart
+      ? { reason: "AgentsCannotStart", message: cannotStart }
+      : violations.length > 0
+        ? { reason: "InvariantViolated", message: `invariant violated: ${violations[0]?.message}` }
+        : undefined;
   let conditions = setCondition(
     town.status.conditions ?? [],
     notReady

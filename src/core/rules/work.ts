@@ -77,8 +77,8 @@ export function nextSessionDue(d: Draft, bead: BeadView): number {
 
 /** The id a problem is deduplicated under: its reason and the object it is about. */
 export function escalationId(reason: string, object: string): string {
-  const kebab = reason.replace(/([a-z0-9])([A-Z])/g, "$1-$2").toLowerCase();
-  return `${kebab}-${object}`.slice(0, 253);
+  const kebab = (s: string) => s.replace(/([a-z0-9])([A-Z])/g, "$1-$2").toLowerCase();
+  return `${kebab(reason)}-${kebab(object)}`.slice(0, 253);
 }
 
 /** Fails a bead for good (until retried): agents hooked to it are released, a person is told. */
@@ -121,7 +121,15 @@ export function failBead(
  * Holds a bead: Open, unassigned, not dispatched and not charged until its cause goes away or a
  * person retries it (spec.retry); its Stalled condition and a durable escalation say why.
  */
-export function holdBead(d: Draft, bead: BeadView, reason: string, message: string, severity: Severity = "High"): void {
+export function holdBead(
+  d: Draft,
+  bead: BeadView,
+  reason: string,
+  message: string,
+  severity: Severity = "High",
+  opts: { escalate?: boolean; probeAt?: number; townGeneration?: number; detail?: string } = {},
+): void {
+  // The Event says why (the same words each time, so repeats aggregate); the status adds what happens next.
   const w = why(reason, message, true);
   d.updateBead(
     bead.name,
@@ -131,7 +139,13 @@ export function holdBead(d: Draft, bead: BeadView, reason: string, message: stri
       assignee: undefined,
       reason,
       handoffPending: false,
-      hold: { reason, message: message.slice(0, 1024), since: d.now },
+      hold: {
+        reason,
+        message: (opts.detail ? `${message}; ${opts.detail}` : message).slice(0, 1024),
+        since: d.now,
+        ...(opts.probeAt === undefined ? {} : { probeAt: opts.probeAt }),
+        ...(opts.townGeneration === undefined ? {} : { townGeneration: opts.townGeneration }),
+      },
     },
     w,
   );
@@ -139,7 +153,9 @@ export function holdBead(d: Draft, bead: BeadView, reason: string, message: stri
     for (const s of d.liveSessions(a.name)) d.stopSession(a.name, s.name, w);
     release(d, a.name, w);
   }
-  d.escalate({ id: escalationId(reason, bead.name), severity, reason, message, bead: bead.name });
+  if (opts.escalate !== false) {
+    d.escalate({ id: escalationId(reason, bead.name), severity, reason, message, bead: bead.name });
+  }
 }
 
 /** True when the agent can take new work now: Idle, unhooked, no live session, not being deleted. */
@@ -172,6 +188,7 @@ export function dispatch(d: Draft, agent: AgentView, bead: BeadView, reason: str
     phaseSince: d.now,
     assignee: agent.name,
     attempts: bead.state.attempts + (bead.state.handoffPending ? 0 : 1),
+    sessionCharged: !bead.state.handoffPending,
     handoffPending: false,
     lastDispatch: d.now,
     branch: b.branch,
@@ -206,7 +223,10 @@ export function dispatch(d: Draft, agent: AgentView, bead: BeadView, reason: str
       lastActivity: undefined,
       lastActivityKind: undefined,
       activeTools: undefined,
-      conditions: removeCondition((d.agent(agent.name) as AgentView).state.conditions, "Escalated"),
+      conditions: removeCondition(
+        removeCondition((d.agent(agent.name) as AgentView).state.conditions, "Escalated"),
+        "SessionFailed",
+      ),
     },
     undefined,
   );

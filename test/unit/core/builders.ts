@@ -36,7 +36,8 @@ export type Limits = Partial<
     | "maxReviewCycles"
     | "maxHandoffs"
     | "maxFailedSessions"
-    | "maxReEscalations",
+    | "maxReEscalations"
+    | "maxConfigurationProbes",
     number
   >
 >;
@@ -369,7 +370,7 @@ export function reasons(p: Actions, target?: string): string[] {
 /** Every condition a plan writes for an object, keyed by type. */
 export function conditionsOf(p: Actions, kind: StatusKind | "Town", name?: string) {
   const status = kind === "Town" ? townStatus(p) : statusOf(p, kind, name ?? "");
-  const conditions = (status?.conditions ?? []) as { type: string; status: string; reason: string }[];
+  const conditions = (status?.conditions ?? []) as { type: string; status: string; reason: string; message: string }[];
   return Object.fromEntries(conditions.map((c) => [c.type, c]));
 }
 

@@ -90,7 +90,11 @@ export type Behaviour =
   /** A buggy or forged gt: reports Done with a session number that never ran, then exits 0. */
   | { kind: "bogusSession" }
   /** Hangs; when its pod is deleted it never finishes terminating (a finalizer, a dead node). */
-  | { kind: "stuckTerminating" };
+  | { kind: "stuckTerminating" }
+  /** The container never starts: a Secret it needs is missing (a configuration error). */
+  | { kind: "configError" }
+  /** The container never starts: its image cannot be pulled (transient). */
+  | { kind: "imagePull" };
 
 export type Chooser = (session: SessionObservation, role: "Polecat" | "Refinery", tick: number) => Behaviour;
 
@@ -135,11 +139,7 @@ export class Sim {
   agentsAct(): void {
     this.world.finishDeletions(this.stuck);
     for (const s of this.world.sessions) {
-      if (s.phase === "Pending") {
-        this.world.setSession({ ...s, phase: "Running", started: this.now });
-        continue;
-      }
-      if (s.phase !== "Running") continue;
+      if (s.phase !== "Running" && s.phase !== "Pending") continue;
       const agent = this.world.agent(s.agent);
       if (!agent) continue;
       const role = agent.spec.role;
@@ -149,6 +149,19 @@ export class Sim {
       if (!b) {
         b = this.choose(s, role, this.tick);
         this.decided.set(key, b);
+      }
+      if (s.phase === "Pending") {
+        if (b.kind === "configError") {
+          this.world.setSession({
+            ...s,
+            waiting: { reason: "CreateContainerConfigError", message: 'secret "model-key" not found' },
+          });
+        } else if (b.kind === "imagePull") {
+          this.world.setSession({ ...s, waiting: { reason: "ErrImagePull", message: "pull access denied" } });
+        } else {
+          this.world.setSession({ ...s, phase: "Running", started: this.now });
+        }
+        continue;
       }
       const age = (this.age.get(key) ?? 0) + 1;
       this.age.set(key, age);

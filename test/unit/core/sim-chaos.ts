@@ -85,6 +85,8 @@ export const chaosBehaviour = fc.constantFrom<Behaviour["kind"]>(
   "checkpoint",
   "bogusSession",
   "stuckTerminating",
+  "configError",
+  "imagePull",
 );
 
 export type UserAction =

@@ -11,7 +11,10 @@ export class SafetyChecks {
   private readonly sim: Sim;
   private readonly maxSessions: number;
   private seen = 0;
+  private seenEvents = 0;
   private readonly sessions = new Map<string, Set<string>>();
+  /** Sessions that could not start for a configuration reason: refunded, not charged. */
+  private readonly refunded = new Map<string, number>();
   private readonly cancelled = new Set<string>();
 
   constructor(sim: Sim, maxDispatchAttempts: number) {
@@ -19,8 +22,15 @@ export class SafetyChecks {
     this.maxSessions = maxDispatchAttempts;
   }
 
-  /** Reads the actions applied since the last call. */
+  /** Reads the actions applied and the Events recorded since the last call. */
   private scan(): void {
+    const events = this.sim.world.events;
+    for (; this.seenEvents < events.length; this.seenEvents++) {
+      const e = events[this.seenEvents];
+      if (e?.kind !== "UpdateBeadStatus") continue;
+      if (e.reason === "SessionCannotStart") this.refunded.set(e.name, (this.refunded.get(e.name) ?? 0) + 1);
+      if (e.reason === "Retried") this.refunded.set(e.name, 0);
+    }
     const log: readonly Action[] = this.sim.world.log;
     for (; this.seen < log.length; this.seen++) {
       const a = log[this.seen] as Action;
@@ -44,8 +54,10 @@ export class SafetyChecks {
       const st = b.status ?? {};
       if (b.spec.type === "Issue") {
         const used = this.sessions.get(name)?.size ?? 0;
-        const allowed = this.maxSessions + (st.handoffs ?? 0);
-        if (used > allowed) out.push(`${name} ran ${used} sessions; its budget is ${allowed} (attempts + handoffs)`);
+        const allowed = this.maxSessions + (st.handoffs ?? 0) + (this.refunded.get(name) ?? 0);
+        if (used > allowed) {
+          out.push(`${name} ran ${used} sessions; its budget is ${allowed} (attempts + handoffs + refunded)`);
+        }
       }
       if (st.resolution === "Cancelled") this.cancelled.add(name);
       const merged = st.phase === "Closed" && st.resolution === "Merged";

@@ -146,7 +146,7 @@ describe("tiers: each fires when elapsed > its threshold (Stale semantics)", () 
       { id: "nudge-escalate-x", severity: "Medium", agent: TOAST, bead: "x", count: 1, level: 0, acknowledged: false },
     ]);
     expect(conditionsOf(p, "Town").Escalated).toMatchObject({ status: "True", reason: "Unacknowledged" });
-    expect(JSON.stringify(conditionsOf(p, "Town").Escalated)).toContain("nudge-escalate-x");
+    expect(conditionsOf(p, "Town").Escalated?.message).toContain("nudge-escalate-x");
   });
 
   // Case 12 of issue 8: a GUPP force-stop was a restart — the hung agent's bead was redone up to

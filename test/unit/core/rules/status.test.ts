@@ -185,7 +185,7 @@ describe("bead Ready (and Blocked / Stalled)", () => {
     expect(write?.events).toEqual([]);
   });
 
-  it("lastTransitionTime moves when Ready flips, and the flip is an Event", () => {
+  it("lastTransitionTime moves when Ready flips, and the flip is told once (by the change's own Event)", () => {
     const x = issue("x", {
       phase: "InReview",
       since: T0,
@@ -200,10 +200,17 @@ describe("bead Ready (and Blocked / Stalled)", () => {
     );
     const write = ofType(p, "UpdateBeadStatus").find((a) => a.name === "x");
     expect(write?.status.conditions).toEqual([cond("Ready", "True", "Merged", "merged by x-mr-1", NOW)]);
-    expect(write?.events).toEqual([
-      { reason: "Merged", message: "merged by x-mr-1" },
-      { reason: "Merged", message: "Ready=True: merged by x-mr-1" },
-    ]);
+    expect(write?.events).toEqual([{ reason: "Merged", message: "merged by x-mr-1" }]);
+  });
+
+  it("a condition that no change of this plan told is its own Event (Blocked=True)", () => {
+    const x = issue("x", {
+      status: { conditions: [cond("Ready", "False", "Pending", "waiting to be dispatched")], observedGeneration: 1 },
+      spec: { dependsOn: ["y"] },
+    });
+    const p = planAt({ beads: [x, issue("y", { phase: "InProgress", since: T0 })] }, NOW);
+    const write = ofType(p, "UpdateBeadStatus").find((a) => a.name === "x");
+    expect(write?.events.map((e) => e.reason)).toEqual(["DependenciesOpen"]);
   });
 
   it("a new generation is observed: conditions carry it, lastTransitionTime stays", () => {
