@@ -19,30 +19,69 @@ export type ReportOutcome = (typeof REPORT_OUTCOMES)[number];
 
 export const AgentReportSpecSchema = z
   .object({
-    town: dnsLabel(24),
-    agent: dnsLabel(63),
-    bead: objectName(),
-    session: z.int().min(0),
-    type: z.enum(REPORT_TYPES),
+    town: dnsLabel(24).describe("The Town of the reporting agent."),
+    agent: dnsLabel(63).describe("The reporting agent; must be the agent of the ServiceAccount creating the report."),
+    bead: objectName().describe("The bead the report is about; the agent must be hooked to it."),
+    session: z
+      .int()
+      .min(0)
+      .describe("The session number (GT_SESSION) that reports; reports of an older session are rejected."),
+    type: z
+      .enum(REPORT_TYPES)
+      .describe(
+        "Done, RequestChanges (refinery: rework needed), ReviewFailed (refinery: cannot merge), Escalate, Checkpoint or Handoff.",
+      ),
     branch: z
       .string()
       .min(1)
       .max(256)
       .regex(/^[A-Za-z0-9._/-]+$/)
-      .optional(),
-    prURL: z.string().max(2048).optional(),
+      .optional()
+      .describe("Done from a polecat: the branch its work is on (default gt/<rig>/<bead>)."),
+    prURL: z
+      .string()
+      .max(2048)
+      .optional()
+      .describe(
+        "Done from a refinery: the pull request (https) it opened, recorded on the merge request and polled; required on a PullRequest rig.",
+      ),
     commit: z
       .string()
       .regex(/^[0-9a-f]{7,64}$/)
       .optional()
       .describe("Done from a refinery: the merge commit."),
-    summary: z.string().max(16384).optional(),
-    feedback: z.string().max(16384).optional(),
-    files: z.array(z.string().min(1).max(1024)).max(100).optional(),
-    severity: z.enum(SEVERITIES).optional(),
-    message: z.string().max(4096).optional(),
-    data: z.string().max(MAX_CHECKPOINT_BYTES).optional(),
+    summary: z
+      .string()
+      .max(16384)
+      .optional()
+      .describe(
+        "Done: what was done (the merge request's description and the WorkDone Event). Handoff: shown in the HandedOff Event.",
+      ),
+    feedback: z
+      .string()
+      .max(16384)
+      .optional()
+      .describe("RequestChanges (required): what to change; given to the rework."),
+    files: z
+      .array(z.string().min(1).max(1024))
+      .max(100)
+      .optional()
+      .describe("RequestChanges: the files the feedback is about."),
+    severity: z.enum(SEVERITIES).optional().describe("Escalate (required): Low, Medium, High or Critical."),
+    message: z
+      .string()
+      .max(4096)
+      .optional()
+      .describe(
+        "Escalate (required): what a person must look at. ReviewFailed (required): why the branch cannot merge.",
+      ),
+    data: z
+      .string()
+      .max(MAX_CHECKPOINT_BYTES)
+      .optional()
+      .describe("Checkpoint (required) or Handoff: notes for the bead's next session, at most 16 KiB."),
   })
+  .describe("The fact, written once by the agent (gt done, gt checkpoint, …); immutable.")
   .meta({
     "x-kubernetes-validations": [
       { rule: "self == oldSelf", message: "an AgentReport is immutable; create a new report instead" },
@@ -74,13 +113,24 @@ export const AgentReportSpecSchema = z
   });
 export type AgentReportSpec = z.infer<typeof AgentReportSpecSchema>;
 
-export const AgentReportStatusSchema = z.object({
-  outcome: z.enum(REPORT_OUTCOMES).optional(),
-  processedAt: timestamp().optional(),
-  attempts: z.int().min(0).optional(),
-  lastAttemptTime: timestamp().optional(),
-  error: z.string().max(4096).optional(),
-});
+export const AgentReportStatusSchema = z
+  .object({
+    outcome: z
+      .enum(REPORT_OUTCOMES)
+      .optional()
+      .describe(
+        "Applied (its effects are written), Rejected (never applied; error says why) or Poisoned (its writes failed limits.maxReportAttempts times; kept).",
+      ),
+    processedAt: timestamp()
+      .optional()
+      .describe("When it was applied or rejected (RFC 3339); reportRetention counts from it."),
+    attempts: z.int().min(0).optional().describe("Failed attempts to write its effects so far."),
+    lastAttemptTime: timestamp()
+      .optional()
+      .describe("When it was last tried (RFC 3339); retries back off 10s, 20s, 40s…"),
+    error: z.string().max(4096).optional().describe("Why it was rejected, or the last write error."),
+  })
+  .describe("Written by the controller: whether and when the report was applied.");
 export type AgentReportStatus = z.infer<typeof AgentReportStatusSchema>;
 
 export const AgentReportSchema = resource("AgentReport", AgentReportSpecSchema, AgentReportStatusSchema);

@@ -1,6 +1,6 @@
 // Agent: a persistent agent identity (a polecat or a rig's refinery). Its pods are sessions.
 import { z } from "zod";
-import { conditionList, dnsLabel, objectName, resource, timestamp } from "./meta.ts";
+import { conditionList, dnsLabel, objectName, observedGeneration, resource, timestamp } from "./meta.ts";
 
 export const AGENT_ROLES = ["Polecat", "Refinery"] as const;
 export type AgentRole = (typeof AGENT_ROLES)[number];
@@ -17,11 +17,16 @@ export const MAX_NUDGES = 20;
 
 export const AgentSpecSchema = z
   .object({
-    town: dnsLabel(24),
-    role: z.enum(AGENT_ROLES),
-    rig: dnsLabel(24),
+    town: dnsLabel(24).describe("The Town the agent works in; immutable."),
+    role: z
+      .enum(AGENT_ROLES)
+      .describe(
+        "Polecat (implements issues) or Refinery (reviews and merges a rig's merge requests, one per rig); immutable.",
+      ),
+    rig: dnsLabel(24).describe("The rig the agent works on; immutable."),
     hook: objectName().optional().describe("The bead this agent must work on; absent when the agent is free."),
   })
+  .describe("The identity, written by the controller: who the agent is and the bead it is hooked to.")
   .meta({
     "x-kubernetes-validations": [
       { rule: "self.town == oldSelf.town", message: "town is immutable", fieldPath: ".town" },
@@ -32,35 +37,59 @@ export const AgentSpecSchema = z
 export type AgentSpec = z.infer<typeof AgentSpecSchema>;
 
 export const NudgeSchema = z.object({
-  tier: z.enum(NUDGE_TIERS),
-  time: timestamp(),
-  message: z.string().max(1024),
+  tier: z.enum(NUDGE_TIERS).describe("GUPP tier: warn, escalate or forceStop."),
+  time: timestamp().describe("When it was sent (RFC 3339)."),
+  message: z.string().max(1024).describe("What the agent was told."),
 });
 export type Nudge = z.infer<typeof NudgeSchema>;
 
-export const AgentStatusSchema = z.object({
-  observedGeneration: z.int().min(0).optional(),
-  phase: z.enum(AGENT_PHASES).optional(),
-  pod: z.string().max(253).optional().describe("The current (or last) session pod."),
-  session: z.int().min(0).optional().describe("Dispatch sequence number of the current or last session."),
-  sessionBead: objectName().optional().describe("The bead the current session was started for."),
-  sessionStartTime: timestamp().optional(),
-  lastHeartbeat: timestamp().optional(),
-  lastActivityTime: timestamp().optional(),
-  lastActivityKind: z.string().max(63).optional(),
-  activeTools: z.int().min(0).optional(),
-  idleSince: timestamp().optional(),
-  lastSessionExit: z
-    .object({
-      session: z.int().min(0),
-      exitCode: z.int().optional(),
-      reason: z.string().max(256),
-      time: timestamp(),
-    })
-    .optional(),
-  nudges: z.array(NudgeSchema).max(MAX_NUDGES).optional(),
-  conditions: conditionList(),
-});
+export const AgentStatusSchema = z
+  .object({
+    observedGeneration: observedGeneration(),
+    phase: z
+      .enum(AGENT_PHASES)
+      .optional()
+      .describe("Idle (no session running), Working (a session runs on its hook) or Stalled (force-stopped by GUPP)."),
+    pod: z.string().max(253).optional().describe("The current (or last) session pod."),
+    session: z.int().min(0).optional().describe("Dispatch sequence number of the current or last session."),
+    sessionBead: objectName().optional().describe("The bead the current session was started for."),
+    sessionStartTime: timestamp().optional().describe("When the current or last session started (RFC 3339)."),
+    lastHeartbeat: timestamp()
+      .optional()
+      .describe(
+        "The session Lease's last renewal, copied at most every 2 x heartbeatTimeout (the Lease is the source of truth).",
+      ),
+    lastActivityTime: timestamp()
+      .optional()
+      .describe(
+        "The last activity gt recorded on the Lease, copied with lastHeartbeat; GUPP measures inactivity from it.",
+      ),
+    lastActivityKind: z.string().max(63).optional().describe("What that activity was, as gt names it."),
+    activeTools: z
+      .int()
+      .min(0)
+      .optional()
+      .describe("Tool calls running as of the copied heartbeat; GUPP does not warn while any run."),
+    idleSince: timestamp().optional().describe("When the agent went Idle; agentGC counts from it."),
+    lastSessionExit: z
+      .object({
+        session: z.int().min(0).describe("The session number."),
+        exitCode: z.int().optional().describe("The container's exit code, when there was one."),
+        reason: z.string().max(256).describe("Why it ended, e.g. SessionEndedWithoutDone or a session failure reason."),
+        time: timestamp().describe("When the end was observed (RFC 3339)."),
+      })
+      .optional()
+      .describe("How the last session ended."),
+    nudges: z
+      .array(NudgeSchema)
+      .max(MAX_NUDGES)
+      .optional()
+      .describe("GUPP nudges sent to the agent, newest last, at most 20."),
+    conditions: conditionList().describe(
+      "Ready (False while Stalled), Stalled (GUPPForceStop), Escalated and SessionFailed (the last session could not start, removed at the next dispatch).",
+    ),
+  })
+  .describe("What the controller observed of the agent and its sessions: phase, session, heartbeat, activity, nudges.");
 export type AgentStatus = z.infer<typeof AgentStatusSchema>;
 
 export const AgentSchema = resource("Agent", AgentSpecSchema, AgentStatusSchema);

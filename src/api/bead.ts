@@ -1,7 +1,7 @@
 // Bead: one unit of work — an Issue a polecat implements, or a MergeRequest the refinery reviews.
 import { z } from "zod";
 import { MAX_CHECKPOINT_BYTES } from "./agent.ts";
-import { conditionList, dnsLabel, objectName, priority, resource, timestamp } from "./meta.ts";
+import { conditionList, dnsLabel, objectName, observedGeneration, priority, resource, timestamp } from "./meta.ts";
 
 export const BEAD_TYPES = ["Issue", "MergeRequest"] as const;
 export type BeadType = (typeof BEAD_TYPES)[number];
@@ -31,29 +31,54 @@ const branch = () =>
 
 export const BeadSpecSchema = z
   .object({
-    town: dnsLabel(24),
-    rig: dnsLabel(24).optional().describe("Without a rig the bead is tracked but never dispatched."),
-    type: z.enum(BEAD_TYPES).default("Issue"),
-    title: z.string().min(1).max(200),
-    description: z.string().max(16384).default(""),
+    town: dnsLabel(24).describe("The Town (same namespace) this bead belongs to; immutable."),
+    rig: dnsLabel(24)
+      .optional()
+      .describe(
+        "The rig (Town spec.rigs[].name) whose agents work on it; without a rig the bead is tracked but never dispatched.",
+      ),
+    type: z
+      .enum(BEAD_TYPES)
+      .default("Issue")
+      .describe(
+        "Issue (default): a polecat implements it. MergeRequest: the rig's refinery reviews and merges a branch. Immutable.",
+      ),
+    title: z.string().min(1).max(200).describe("One line saying what to do; the agent gets it as GT_BEAD_TITLE."),
+    description: z
+      .string()
+      .max(16384)
+      .default("")
+      .describe("The full task for the agent (GT_BEAD_DESCRIPTION); default empty."),
     priority: priority(),
-    labels: z.array(z.string().min(1).max(63)).max(20).default([]).meta({ "x-kubernetes-list-type": "set" }),
+    labels: z
+      .array(z.string().min(1).max(63))
+      .max(20)
+      .default([])
+      .meta({ "x-kubernetes-list-type": "set" })
+      .describe("Free-form tags for people and tools; the controller does not act on them."),
     dependsOn: z
       .array(objectName())
       .max(50)
       .default([])
       .meta({ "x-kubernetes-list-type": "set" })
       .describe("Beads that must be Closed or Failed before this one is dispatched."),
-    convoy: objectName().optional(),
+    convoy: objectName().optional().describe("The Convoy this bead is a task (or merge request, rework, landing) of."),
     source: z
-      .object({ kind: z.enum(["Bead", "Convoy"]), name: objectName() })
+      .object({
+        kind: z.enum(["Bead", "Convoy"]).describe("Bead for an issue's merge request, Convoy for a landing."),
+        name: objectName().describe("Name of that Bead or Convoy."),
+      })
       .optional()
       .describe("MergeRequest only: the Issue (or, for a landing, the Convoy) whose branch is reviewed."),
     branch: branch().optional().describe("MergeRequest and rework: the branch under review."),
     targetBranch: branch().optional().describe("MergeRequest: where the branch merges."),
     reworkOf: objectName().optional().describe("Issue only: the merge request this rework answers."),
     feedback: z.string().max(16384).optional().describe("Rework: what the refinery asked to change."),
-    files: z.array(z.string().min(1).max(1024)).max(100).optional(),
+    files: z
+      .array(z.string().min(1).max(1024))
+      .max(100)
+      .optional()
+      .describe("Rework: the files the refinery's feedback is about (GT_FILES)."),
     cancel: z
       .boolean()
       .default(false)
@@ -67,6 +92,9 @@ export const BeadSpecSchema = z
         "Raise it (e.g. absent or 0 to 1) to retry a Failed or held bead: its budgets are reset, its history kept in status.",
       ),
   })
+  .describe(
+    "The work, written by a person (single work items) or by the controller (convoy tasks, merge requests, reworks, landings).",
+  )
   .meta({
     "x-kubernetes-validations": [
       { rule: "self.town == oldSelf.town", message: "town is immutable", fieldPath: ".town" },
@@ -112,9 +140,9 @@ export type BeadSpec = z.infer<typeof BeadSpecSchema>;
 
 export const HoldSchema = z
   .object({
-    reason: z.string().max(128),
-    message: z.string().max(1024),
-    since: timestamp(),
+    reason: z.string().max(128).describe("CamelCase cause, e.g. HungAgent or SessionCannotStart."),
+    message: z.string().max(1024).describe("What holds it and what to fix."),
+    since: timestamp().describe("When it was held (RFC 3339)."),
     probeAt: timestamp()
       .optional()
       .describe("A configuration hold: when a session is tried again (not charged to the budget)."),
@@ -127,81 +155,137 @@ export const HoldSchema = z
   .describe("Why the bead is held: not dispatched and not charged until the cause is fixed or it is retried.");
 
 export const RetryRecordSchema = z.object({
-  retry: z.int().min(0),
-  time: timestamp(),
-  phase: z.enum(BEAD_PHASES),
-  resolution: z.enum(RESOLUTIONS).optional(),
-  reason: z.string().max(1024).optional(),
-  dispatchAttempts: z.int().min(0),
-  reviewCycles: z.int().min(0),
+  retry: z.int().min(0).describe("The spec.retry value that was acted on."),
+  time: timestamp().describe("When the retry was applied (RFC 3339)."),
+  phase: z.enum(BEAD_PHASES).describe("The phase the bead was retried from."),
+  resolution: z.enum(RESOLUTIONS).optional().describe("Its resolution then, if it had failed."),
+  reason: z.string().max(1024).optional().describe("Its status.reason then."),
+  dispatchAttempts: z.int().min(0).describe("Sessions it had used then."),
+  reviewCycles: z.int().min(0).describe("Review cycles it had gone through then."),
 });
 export type RetryRecord = z.infer<typeof RetryRecordSchema>;
 export const MAX_RETRY_HISTORY = 10;
 
 export const CheckpointSchema = z.object({
-  data: z.string().max(MAX_CHECKPOINT_BYTES),
-  agent: z.string().max(253),
-  session: z.int().min(0),
-  time: timestamp(),
+  data: z
+    .string()
+    .max(MAX_CHECKPOINT_BYTES)
+    .describe("The agent's own notes (at most 16 KiB), given to the next session as GT_CHECKPOINT and by gt prime."),
+  agent: z.string().max(253).describe("The agent that saved it."),
+  session: z.int().min(0).describe("The session number that saved it."),
+  time: timestamp().describe("When it was saved (RFC 3339)."),
 });
 
-export const BeadStatusSchema = z.object({
-  observedGeneration: z.int().min(0).optional(),
-  phase: z.enum(BEAD_PHASES).optional(),
-  lastPhaseTransitionTime: timestamp().optional(),
-  assignee: z.string().max(63).optional(),
-  dispatchAttempts: z.int().min(0).optional().describe("Sessions used from the budget since the last retry."),
-  priorDispatchAttempts: z
-    .int()
-    .min(0)
-    .optional()
-    .describe("Sessions used before the last retry; keeps merge request names unique across retries."),
-  lastDispatchTime: timestamp().optional(),
-  branch: z.string().max(256).optional(),
-  prURL: z.string().max(2048).optional(),
-  pullRequest: z
-    .object({
-      state: z.enum(["Open", "Merged", "Closed"]).optional(),
-      lastPolledTime: timestamp()
-        .optional()
-        .describe("Last successful poll; an orphaned PR is one not polled for a while."),
-      lastAttemptTime: timestamp().optional().describe("Last poll, successful or not (paces polling)."),
-      lastError: z.string().max(1024).optional(),
-      consecutiveErrors: z.int().min(0).optional(),
-      mergeCommit: z.string().max(64).optional(),
-    })
-    .optional()
-    .describe("What the forge said about prURL: written by the PR poller, read by the reconcile rules."),
-  mergeCommit: z.string().max(64).optional(),
-  mergedBy: objectName().optional().describe("Issue: the merge request that merged it."),
-  resolution: z.enum(RESOLUTIONS).optional(),
-  reason: z.string().max(1024).optional(),
-  reviewCycles: z.int().min(0).optional().describe("Rework requests plus failed reviews so far."),
-  handoffs: z.int().min(0).optional(),
-  handoffPending: z.boolean().optional().describe("The last session handed off: the next one does not use the budget."),
-  forceStops: z.int().min(0).optional().describe("Sessions stopped by GUPP for inactivity."),
-  forceStoppedAgent: z.string().max(253).optional(),
-  hold: HoldSchema.optional(),
-  retry: z.int().min(0).optional().describe("The last spec.retry the controller acted on."),
-  history: z.array(RetryRecordSchema).max(MAX_RETRY_HISTORY).optional(),
-  checkpoint: CheckpointSchema.optional().describe(
-    "Progress the last session saved; given only to this bead's next session.",
-  ),
-  sessionCharged: z
-    .boolean()
-    .optional()
-    .describe("Whether the current or last session was charged to the budget (one after a handoff is not)."),
-  configurationProbes: z
-    .int()
-    .min(0)
-    .optional()
-    .describe("Sessions in a row that could not start for a configuration reason."),
-  lastFailure: z
-    .object({ reason: z.string().max(128), message: z.string().max(1024), time: timestamp() })
-    .optional()
-    .describe("Why the last session failed, in the runtime's or the agent's own words."),
-  conditions: conditionList(),
-});
+export const BeadStatusSchema = z
+  .object({
+    observedGeneration: observedGeneration(),
+    phase: z
+      .enum(BEAD_PHASES)
+      .optional()
+      .describe(
+        "Open (waiting to be dispatched, or held), InProgress (an agent works on it), InReview (an issue whose merge request is under review), Closed (merged) or Failed.",
+      ),
+    lastPhaseTransitionTime: timestamp().optional().describe("When phase last changed (RFC 3339)."),
+    assignee: z.string().max(63).optional().describe("The agent that claimed it; kept while it waits for its retry."),
+    dispatchAttempts: z.int().min(0).optional().describe("Sessions used from the budget since the last retry."),
+    priorDispatchAttempts: z
+      .int()
+      .min(0)
+      .optional()
+      .describe("Sessions used before the last retry; keeps merge request names unique across retries."),
+    lastDispatchTime: timestamp().optional().describe("When a session was last started for it (RFC 3339)."),
+    branch: z
+      .string()
+      .max(256)
+      .optional()
+      .describe("The branch the work is on: the one the Done report named, else gt/<rig>/<bead>."),
+    prURL: z
+      .string()
+      .max(2048)
+      .optional()
+      .describe("The pull request a refinery reported (https); polled on the forge."),
+    pullRequest: z
+      .object({
+        state: z.enum(["Open", "Merged", "Closed"]).optional().describe("The pull request's state on the forge."),
+        lastPolledTime: timestamp()
+          .optional()
+          .describe("Last successful poll; an orphaned PR is one not polled for a while."),
+        lastAttemptTime: timestamp().optional().describe("Last poll, successful or not (paces polling)."),
+        lastError: z.string().max(1024).optional().describe("The last polling error, as the forge or network said it."),
+        consecutiveErrors: z
+          .int()
+          .min(0)
+          .optional()
+          .describe("Polling errors in a row; each doubles the poll interval, up to 32 times."),
+        mergeCommit: z.string().max(64).optional().describe("The merge commit the forge reported."),
+      })
+      .optional()
+      .describe("What the forge said about prURL: written by the PR poller, read by the reconcile rules."),
+    mergeCommit: z.string().max(64).optional().describe("The commit that merged the work (git SHA)."),
+    mergedBy: objectName().optional().describe("Issue: the merge request that merged it."),
+    resolution: z
+      .enum(RESOLUTIONS)
+      .optional()
+      .describe(
+        "Why it is terminal: Merged, ReworkDone, Cancelled, MaxDispatchAttempts, MaxReviewCycles, ReviewFailed, Superseded or Orphaned.",
+      ),
+    reason: z
+      .string()
+      .max(1024)
+      .optional()
+      .describe(
+        "Why the phase last changed: a CamelCase reason (e.g. StaleInProgress) or, when it failed, the message.",
+      ),
+    reviewCycles: z.int().min(0).optional().describe("Rework requests plus failed reviews so far."),
+    handoffs: z
+      .int()
+      .min(0)
+      .optional()
+      .describe("Voluntary handoffs (gt handoff) so far, capped by limits.maxHandoffs."),
+    handoffPending: z
+      .boolean()
+      .optional()
+      .describe("The last session handed off: the next one does not use the budget."),
+    forceStops: z.int().min(0).optional().describe("Sessions stopped by GUPP for inactivity."),
+    forceStoppedAgent: z
+      .string()
+      .max(253)
+      .optional()
+      .describe("The agent last force-stopped on this bead; the redo goes to another polecat."),
+    hold: HoldSchema.optional(),
+    retry: z.int().min(0).optional().describe("The last spec.retry the controller acted on."),
+    history: z
+      .array(RetryRecordSchema)
+      .max(MAX_RETRY_HISTORY)
+      .optional()
+      .describe("What the bead went through before each retry, oldest first, at most 10 entries."),
+    checkpoint: CheckpointSchema.optional().describe(
+      "Progress the last session saved; given only to this bead's next session.",
+    ),
+    sessionCharged: z
+      .boolean()
+      .optional()
+      .describe("Whether the current or last session was charged to the budget (one after a handoff is not)."),
+    configurationProbes: z
+      .int()
+      .min(0)
+      .optional()
+      .describe("Sessions in a row that could not start for a configuration reason."),
+    lastFailure: z
+      .object({
+        reason: z.string().max(128).describe("CamelCase cause, e.g. GitAuthFailed or ErrImagePull."),
+        message: z.string().max(1024).describe("The original message of the runtime or tool."),
+        time: timestamp().describe("When it failed (RFC 3339)."),
+      })
+      .optional()
+      .describe("Why the last session failed, in the runtime's or the agent's own words; cleared once a session runs."),
+    conditions: conditionList().describe(
+      "Ready (True when Closed; else False naming why, e.g. Blocked, WaitingForCapacity, UnknownRig), Blocked (blockers open), Stalled (Failed, held or on an unknown rig).",
+    ),
+  })
+  .describe(
+    "What the controller observed and decided for the bead: phase, assignee, budgets, hold, history, conditions.",
+  );
 export type BeadStatus = z.infer<typeof BeadStatusSchema>;
 
 export const BeadSchema = resource("Bead", BeadSpecSchema, BeadStatusSchema);

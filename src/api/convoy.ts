@@ -1,6 +1,6 @@
 // Convoy: a batch of tasks with dependencies. The controller turns each task into a Bead.
 import { z } from "zod";
-import { conditionList, dnsLabel, objectName, priority, resource, timestamp } from "./meta.ts";
+import { conditionList, dnsLabel, objectName, observedGeneration, priority, resource, timestamp } from "./meta.ts";
 
 export const MERGE_MODES = ["ReviewThenLand", "ReviewAndMerge"] as const;
 export type MergeMode = (typeof MERGE_MODES)[number];
@@ -11,9 +11,13 @@ export type ConvoyPhase = (typeof CONVOY_PHASES)[number];
 export const TaskSchema = z
   .object({
     name: dnsLabel(40).describe("Unique in the convoy; the task's bead is named <convoy>-<task>."),
-    title: z.string().min(1).max(200),
-    description: z.string().max(16384).default(""),
-    rig: dnsLabel(24),
+    title: z.string().min(1).max(200).describe("One line saying what to do; becomes the bead's title."),
+    description: z
+      .string()
+      .max(16384)
+      .default("")
+      .describe("The full task for the agent; becomes the bead's description (default empty)."),
+    rig: dnsLabel(24).describe("The rig (Town spec.rigs[].name) that does it; a ReviewThenLand convoy uses one rig."),
     priority: priority(),
     dependsOn: z
       .array(dnsLabel(40))
@@ -22,6 +26,7 @@ export const TaskSchema = z
       .meta({ "x-kubernetes-list-type": "set" })
       .describe("Names of tasks in this convoy that must be finished first."),
   })
+  .describe("One task; the controller makes it the bead <convoy>-<task>, owned by the convoy.")
   .meta({
     "x-kubernetes-validations": [
       {
@@ -35,15 +40,18 @@ export type Task = z.infer<typeof TaskSchema>;
 
 export const ConvoySpecSchema = z
   .object({
-    town: dnsLabel(24).describe("The Town (same namespace) that runs this convoy."),
-    title: z.string().min(1).max(200),
+    town: dnsLabel(24).describe("The Town (same namespace) that runs this convoy; immutable."),
+    title: z.string().min(1).max(200).describe("What the convoy delivers, in one line."),
     mergeMode: z
       .enum(MERGE_MODES)
       .default("ReviewThenLand")
       .describe(
-        "ReviewThenLand: work merges into the feature branch convoy/<name>, which lands once at the end. ReviewAndMerge: each bead merges into the default branch.",
+        "ReviewThenLand (default): work merges into the feature branch convoy/<name>, which lands once at the end. ReviewAndMerge: each bead merges into the default branch. Immutable.",
       ),
-    staged: z.boolean().default(false).describe("true: planned only, nothing is dispatched until it is set to false."),
+    staged: z
+      .boolean()
+      .default(false)
+      .describe("true: planned only (phase Staged), nothing is dispatched until it is set to false. Default false."),
     cancel: z
       .boolean()
       .optional()
@@ -58,8 +66,12 @@ export const ConvoySpecSchema = z
       .array(TaskSchema)
       .min(1)
       .max(100)
-      .meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"] }),
+      .meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"] })
+      .describe(
+        "The work (1 to 100 tasks), keyed by name. Adding a task adds work (a Landed convoy reopens); removing an unfinished one cancels it (TaskRemoved).",
+      ),
   })
+  .describe("The batch, written by a person: its town, tasks and their dependencies, and how the work merges.")
   .meta({
     "x-kubernetes-validations": [
       {
@@ -86,35 +98,52 @@ export const ConvoySpecSchema = z
   });
 export type ConvoySpec = z.infer<typeof ConvoySpecSchema>;
 
-export const ConvoyStatusSchema = z.object({
-  observedGeneration: z.int().min(0).optional(),
-  phase: z.enum(CONVOY_PHASES).optional(),
-  progress: z
-    .object({
-      closed: z.int().min(0),
-      failed: z.int().min(0),
-      total: z.int().min(0),
-      summary: z.string().max(64).describe("closed/total, for the printer column."),
-    })
-    .optional(),
-  featureBranch: z.string().max(256).optional(),
-  landing: z
-    .object({
-      attempts: z.int().min(0).describe("Landing merge requests made so far."),
-      attemptsBefore: z
-        .int()
-        .min(0)
-        .optional()
-        .describe(
-          "Landing attempts made before the convoy was reopened or retried; they do not count against the cap.",
-        ),
-      bead: objectName().optional().describe("The current landing merge request."),
-      landedAt: timestamp().optional(),
-    })
-    .optional(),
-  retry: z.int().min(0).optional().describe("The last spec.retry the controller acted on."),
-  conditions: conditionList(),
-});
+export const ConvoyStatusSchema = z
+  .object({
+    observedGeneration: observedGeneration(),
+    phase: z
+      .enum(CONVOY_PHASES)
+      .optional()
+      .describe(
+        "Staged (spec.staged), Active (work pending; failed or held tasks named in Stalled), Landing (the landing merge request is live), Landed, or Failed (Cancelled, AllTasksCancelled, LandingFailed).",
+      ),
+    progress: z
+      .object({
+        closed: z.int().min(0).describe("Tasks Closed."),
+        failed: z.int().min(0).describe("Tasks Failed, cancelled ones included."),
+        total: z.int().min(0).describe("Tasks in the convoy."),
+        summary: z.string().max(64).describe("closed/total, for the printer column."),
+      })
+      .optional()
+      .describe("How far the tasks are."),
+    featureBranch: z
+      .string()
+      .max(256)
+      .optional()
+      .describe("ReviewThenLand: convoy/<name>, where the tasks merge before the convoy lands."),
+    landing: z
+      .object({
+        attempts: z.int().min(0).describe("Landing merge requests made so far."),
+        attemptsBefore: z
+          .int()
+          .min(0)
+          .optional()
+          .describe(
+            "Landing attempts made before the convoy was reopened or retried; they do not count against the cap.",
+          ),
+        bead: objectName().optional().describe("The current landing merge request."),
+        landedAt: timestamp().optional().describe("When the convoy landed (RFC 3339)."),
+      })
+      .optional()
+      .describe(
+        "ReviewThenLand: the landing merge requests <convoy>-landing-<n> that merge the feature branch into the rig's default branch; limits.maxDispatchAttempts failed ones fail the convoy.",
+      ),
+    retry: z.int().min(0).optional().describe("The last spec.retry the controller acted on."),
+    conditions: conditionList().describe(
+      "Ready, and Stalled while something needs a person: InvalidTasks, TasksFailed, TasksHeld, LandingFailed, Cancelled.",
+    ),
+  })
+  .describe("What the controller observed and decided for the convoy: phase, progress, landing, conditions.");
 export type ConvoyStatus = z.infer<typeof ConvoyStatusSchema>;
 
 export const ConvoySchema = resource("Convoy", ConvoySpecSchema, ConvoyStatusSchema);

@@ -122,7 +122,7 @@ export const KINDS: KindDefinition[] = [
     spec: AgentReportSpecSchema,
     status: AgentReportStatusSchema,
     description:
-      "A durable fact from an agent (Done, RequestChanges, Escalate, Checkpoint); created by the agent, applied by the controller.",
+      "A durable fact from an agent (Done, RequestChanges, ReviewFailed, Escalate, Checkpoint, Handoff); created by the agent, applied by the controller.",
     columns: [
       { name: "Agent", type: "string", jsonPath: ".spec.agent" },
       { name: "Bead", type: "string", jsonPath: ".spec.bead" },
@@ -140,8 +140,17 @@ export function customResourceDefinition(def: KindDefinition): JSONSchema {
     description: def.description,
     required: ["spec"],
     properties: {
-      apiVersion: { type: "string" },
-      kind: { type: "string" },
+      // The texts Kubernetes' own types carry, so `kubectl explain` reads the same for every kind.
+      apiVersion: {
+        type: "string",
+        description:
+          "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values.",
+      },
+      kind: {
+        type: "string",
+        description:
+          "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. In CamelCase.",
+      },
       // A name bound in the schema (not CEL) makes the apiserver say "metadata.name: Too long".
       metadata: def.maxNameLength
         ? {

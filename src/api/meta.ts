@@ -31,12 +31,28 @@ export const ConditionSchema = z.object({
     .max(316)
     .regex(
       /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$/,
+    )
+    .describe("The condition's type in CamelCase, e.g. Ready or Stalled; at most one entry per type."),
+  status: z
+    .enum(CONDITION_STATUS)
+    .describe(
+      "True, False or Unknown. Abnormal conditions (Stalled, Blocked, Degraded, Escalated) exist only while True.",
     ),
-  status: z.enum(CONDITION_STATUS),
-  observedGeneration: z.int().min(0).optional(),
-  lastTransitionTime: timestamp(),
-  reason: z.string().min(1).max(1024).regex(REASON),
-  message: z.string().max(32768),
+  observedGeneration: z
+    .int()
+    .min(0)
+    .optional()
+    .describe("The object's metadata.generation the controller had seen when it set this condition."),
+  lastTransitionTime: timestamp().describe("When status last changed (RFC 3339); a new reason alone does not move it."),
+  reason: z
+    .string()
+    .min(1)
+    .max(1024)
+    .regex(REASON)
+    .describe(
+      "CamelCase machine-readable cause, e.g. CircuitBreakerOpen; the Kubernetes Event of the change carries it too.",
+    ),
+  message: z.string().max(32768).describe("Human-readable details: what is wrong and, where there is one, the fix."),
 });
 export type Condition = z.infer<typeof ConditionSchema>;
 
@@ -45,7 +61,16 @@ export const conditionList = () =>
     .array(ConditionSchema)
     .max(16)
     .meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"] })
-    .optional();
+    .optional()
+    .describe("Conditions (metav1.Condition), one per type, written by the controller and recorded as Events.");
+
+/** status.observedGeneration, the kstatus convention every kind follows. */
+export const observedGeneration = () =>
+  z
+    .int()
+    .min(0)
+    .optional()
+    .describe("The metadata.generation of the spec this status was computed from; lower than it means not yet seen.");
 
 /**
  * A Go-style duration ("90s", "5m", "1h30m"). Kept as a string in the API, like metav1.Duration,
@@ -110,4 +135,10 @@ export function resource<K extends string, S extends z.ZodType, T extends z.ZodT
 }
 
 /** The priority scale of beads and tasks: 0 is the most urgent. */
-export const priority = () => z.int().min(0).max(4).default(2).describe("0 (most urgent) to 4 (least urgent).");
+export const priority = () =>
+  z
+    .int()
+    .min(0)
+    .max(4)
+    .default(2)
+    .describe("0 (most urgent) to 4 (least urgent), default 2; dispatch takes candidates by priority, then age.");

@@ -1,7 +1,7 @@
 // Town: one Gas Town — its rigs (git repositories), how agent sessions are run, limits and timeouts.
 import { z } from "zod";
 import { SEVERITIES } from "./agent-report.ts";
-import { conditionList, dnsLabel, duration, resource, timestamp } from "./meta.ts";
+import { conditionList, dnsLabel, duration, observedGeneration, resource, timestamp } from "./meta.ts";
 
 export const MERGE_STRATEGIES = ["Direct", "PullRequest"] as const;
 export type MergeStrategy = (typeof MERGE_STRATEGIES)[number];
@@ -10,7 +10,10 @@ const secretName = () => dnsLabel(253);
 
 export const ForgeSchema = z
   .object({
-    provider: z.enum(["GitHub", "GitLab"]).default("GitHub"),
+    provider: z
+      .enum(["GitHub", "GitLab"])
+      .default("GitHub")
+      .describe("The forge's API dialect, GitHub (default) or GitLab; the operator only reads pull request state."),
     apiURL: z
       .string()
       .max(2048)
@@ -26,7 +29,9 @@ export const ForgeSchema = z
 
 export const RigSchema = z
   .object({
-    name: dnsLabel(24),
+    name: dnsLabel(24).describe(
+      "The rig's name (DNS label, at most 24 characters): beads and tasks name it, and it is part of agent and branch names.",
+    ),
     repo: z
       .string()
       .min(1)
@@ -37,14 +42,24 @@ export const RigSchema = z
       .min(1)
       .max(200)
       .regex(/^[A-Za-z0-9._/-]+$/)
-      .default("main"),
-    mergeStrategy: z.enum(MERGE_STRATEGIES).default("Direct"),
+      .default("main")
+      .describe("The branch work merges into and convoys land on (default main)."),
+    mergeStrategy: z
+      .enum(MERGE_STRATEGIES)
+      .default("Direct")
+      .describe(
+        "Direct (default): the refinery merges and pushes itself. PullRequest: the refinery reports a pull request, the forge merges it, and the operator polls it (see forge) until it is merged or closed.",
+      ),
     gates: z
       .array(z.string().min(1).max(4096))
       .max(20)
       .default([])
       .describe("Shell commands the refinery runs before merging; all must exit 0."),
-    gitCredentialsSecret: secretName().optional(),
+    gitCredentialsSecret: secretName()
+      .optional()
+      .describe(
+        "Secret in the town's namespace mounted read-only into this rig's session pods only (GT_GIT_CREDENTIALS_DIR); gt uses it to clone, fetch and push.",
+      ),
     forge: ForgeSchema.optional(),
   })
   .meta({
@@ -70,9 +85,15 @@ const quantity = () =>
     ])
     .meta({ "x-kubernetes-int-or-string": true });
 
-const ResourceListSchema = z.object({ cpu: quantity().optional(), memory: quantity().optional() });
+const ResourceListSchema = z.object({
+  cpu: quantity().optional().describe("CPU as a Kubernetes quantity, e.g. 500m or 2."),
+  memory: quantity().optional().describe("Memory as a Kubernetes quantity, e.g. 512Mi or 4Gi."),
+});
 
-const KeyRefSchema = z.object({ name: secretName(), key: z.string().min(1).max(253) });
+const KeyRefSchema = z.object({
+  name: secretName().describe("Name of the object in the town's namespace."),
+  key: z.string().min(1).max(253).describe("The key whose value becomes the variable."),
+});
 
 /** The agent contract's variables (docs/agent-contract.md): the session runtime owns them. */
 const RESERVED_ENV = "self.name.startsWith('GT_') || self.name == 'HOME'";
@@ -83,9 +104,16 @@ const EnvVarSchema = z
       .string()
       .min(1)
       .max(256)
-      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/),
-    value: z.string().max(32768).optional(),
-    valueFrom: z.object({ secretKeyRef: KeyRefSchema.optional(), configMapKeyRef: KeyRefSchema.optional() }).optional(),
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
+      .describe("Variable name (a C identifier); GT_* and HOME belong to the session runtime and are refused."),
+    value: z.string().max(32768).optional().describe("Literal value; set this or valueFrom, not both."),
+    valueFrom: z
+      .object({
+        secretKeyRef: KeyRefSchema.optional().describe("A key of a Secret in the town's namespace."),
+        configMapKeyRef: KeyRefSchema.optional().describe("A key of a ConfigMap in the town's namespace."),
+      })
+      .optional()
+      .describe("Where the value comes from: exactly one of secretKeyRef or configMapKeyRef."),
   })
   .meta({
     "x-kubernetes-validations": [
@@ -112,9 +140,15 @@ const EnvVarSchema = z
 
 const EnvFromSchema = z
   .object({
-    secretRef: z.object({ name: secretName() }).optional(),
-    configMapRef: z.object({ name: secretName() }).optional(),
-    prefix: z.string().max(253).optional(),
+    secretRef: z
+      .object({ name: secretName().describe("Name of the Secret in the town's namespace.") })
+      .optional()
+      .describe("Every key of this Secret becomes a variable (e.g. the coding-agent CLI's API key)."),
+    configMapRef: z
+      .object({ name: secretName().describe("Name of the ConfigMap in the town's namespace.") })
+      .optional()
+      .describe("Every key of this ConfigMap becomes a variable."),
+    prefix: z.string().max(253).optional().describe("Prepended to each key's variable name; may not start with GT_."),
   })
   .meta({
     "x-kubernetes-validations": [
@@ -182,8 +216,11 @@ const podAnnotations = () =>
 const TolerationSchema = z
   .object({
     key: qualifiedKey().optional().describe("Taint key; empty with operator Exists matches every taint."),
-    operator: z.enum(["Exists", "Equal"]).default("Equal"),
-    value: labelValue().optional(),
+    operator: z
+      .enum(["Exists", "Equal"])
+      .default("Equal")
+      .describe("Equal (default): the taint's value must equal value. Exists: any value; value must be empty."),
+    value: labelValue().optional().describe("The taint value to match with operator Equal."),
     effect: z.enum(["NoSchedule", "PreferNoSchedule", "NoExecute"]).optional().describe("Empty matches all effects."),
     tolerationSeconds: z
       .int()
@@ -217,7 +254,10 @@ const AffinitySchema = z
   .describe("Scheduling constraints of session pods (a core/v1 Affinity).");
 
 const ResourcesSchema = z
-  .object({ requests: ResourceListSchema.optional(), limits: ResourceListSchema.optional() })
+  .object({
+    requests: ResourceListSchema.optional().describe("What the scheduler reserves for the agent container."),
+    limits: ResourceListSchema.optional().describe("The most the agent container may use."),
+  })
   .describe("CPU and memory requests and limits of the agent container.");
 
 // The CEL check costs too much inside perRig[] (the apiserver's budget); there, a pod the apiserver
@@ -233,12 +273,14 @@ const className = () => dnsLabel(253);
 /** The pod fields a rig may set for its own sessions; they override the town-wide values. */
 const RigPodTemplateSchema = z.object({
   rig: dnsLabel(24).describe("The rig (spec.rigs[].name) these settings apply to."),
-  resources: ResourcesSchema.optional(),
+  resources: ResourcesSchema.optional().describe("Replaces the town-wide resources for this rig's sessions."),
   nodeSelector: nodeSelector().describe("Replaces the town-wide nodeSelector for this rig's sessions."),
   tolerations: z.array(TolerationSchema).max(32).optional().describe("Replaces the town-wide tolerations."),
   affinity: AffinitySchema.optional().describe("Replaces the town-wide affinity."),
-  priorityClassName: className().optional(),
-  runtimeClassName: className().optional(),
+  priorityClassName: className()
+    .optional()
+    .describe("Replaces the town-wide priorityClassName for this rig's sessions."),
+  runtimeClassName: className().optional().describe("Replaces the town-wide runtimeClassName for this rig's sessions."),
   podLabels: podLabels().describe("Merged over the town-wide podLabels (rig wins on a key)."),
   podAnnotations: podAnnotations().describe("Merged over the town-wide podAnnotations (rig wins on a key)."),
 });
@@ -246,10 +288,20 @@ export type RigPodTemplate = z.infer<typeof RigPodTemplateSchema>;
 
 export const AgentTemplateSchema = z
   .object({
-    image: z.string().min(1).max(1024).default("ghcr.io/gastown-operator/agent:latest"),
-    imagePullPolicy: z.enum(["Always", "IfNotPresent", "Never"]).default("IfNotPresent"),
+    image: z
+      .string()
+      .min(1)
+      .max(1024)
+      .default("ghcr.io/gastown-operator/agent:latest")
+      .describe(
+        "Container image of every session pod: gt plus the coding-agent CLI. Default ghcr.io/gastown-operator/agent:latest.",
+      ),
+    imagePullPolicy: z
+      .enum(["Always", "IfNotPresent", "Never"])
+      .default("IfNotPresent")
+      .describe("The session container's imagePullPolicy: Always, IfNotPresent (default) or Never."),
     imagePullSecrets: z
-      .array(z.object({ name: secretName() }))
+      .array(z.object({ name: secretName().describe("Name of the pull Secret.") }))
       .max(16)
       .optional()
       .describe("Secrets (type kubernetes.io/dockerconfigjson) in the town's namespace used to pull image."),
@@ -258,16 +310,30 @@ export const AgentTemplateSchema = z
       .max(64)
       .default([])
       .describe("The coding-agent CLI that `gt run` starts inside the session; empty runs the demo agent."),
-    args: z.array(z.string().max(4096)).max(256).default([]),
-    env: z.array(EnvVarSchema).max(64).default([]),
-    envFrom: z.array(EnvFromSchema).max(16).default([]),
+    args: z.array(z.string().max(4096)).max(256).default([]).describe("Arguments passed to command (default none)."),
+    env: z
+      .array(EnvVarSchema)
+      .max(64)
+      .default([])
+      .describe("Extra environment variables of the agent container; GT_* and HOME are the agent contract's."),
+    envFrom: z
+      .array(EnvFromSchema)
+      .max(16)
+      .default([])
+      .describe("Secrets or ConfigMaps whose keys become environment variables, e.g. the model API key."),
     resources: TownResourcesSchema.optional().describe(
       "Default CPU and memory of the agent container; perRig[].resources overrides it for one rig.",
     ),
     workspace: z
       .object({
-        size: quantity().optional(),
-        storageClassName: z.string().max(253).optional(),
+        size: quantity()
+          .optional()
+          .describe("Size as a Kubernetes quantity: the emptyDir's sizeLimit, or the claim's request (default 10Gi)."),
+        storageClassName: z
+          .string()
+          .max(253)
+          .optional()
+          .describe("StorageClass of a PersistentVolumeClaim per session (an ephemeral volume), deleted with its pod."),
       })
       .optional()
       .describe("Absent: an emptyDir. With storageClassName: a PersistentVolumeClaim per session."),
@@ -294,68 +360,113 @@ export const AgentTemplateSchema = z
       .meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["rig"] })
       .describe("Per-rig pod settings (resources, scheduling, sandboxing, labels) over the town-wide ones."),
   })
-  .prefault({});
+  .prefault({})
+  .describe("How agent sessions run: the pod template of every polecat and refinery session of the town.");
 export type AgentTemplate = z.infer<typeof AgentTemplateSchema>;
 
 export const LimitsSchema = z
   .object({
-    maxPolecatsPerRig: z.int().min(1).max(200).default(5),
-    maxPolecats: z.int().min(1).max(1000).optional().describe("Town-wide cap; absent means rigs x maxPolecatsPerRig."),
+    maxPolecatsPerRig: z
+      .int()
+      .min(1)
+      .max(200)
+      .default(5)
+      .describe("Busy polecats (hooked, Working, Stalled or still running a session) per rig; default 5."),
+    maxPolecats: z
+      .int()
+      .min(1)
+      .max(1000)
+      .optional()
+      .describe("Busy polecats in the whole town; absent means rigs x maxPolecatsPerRig."),
     maxDispatchAttempts: z
       .int()
       .min(1)
       .max(50)
       .default(5)
-      .describe("Sessions a bead may use, on every path (dispatch, retry, redo); at the cap it fails."),
+      .describe(
+        "Sessions a bead may use, on every path (dispatch, retry, redo); at the cap it fails (MaxDispatchAttempts). Also the failed landings a convoy may have. Default 5.",
+      ),
     maxReviewCycles: z
       .int()
       .min(1)
       .max(50)
       .default(5)
-      .describe("Rework requests plus failed reviews an issue may go through before it fails."),
+      .describe(
+        "Rework requests plus failed reviews an issue may go through before it fails (MaxReviewCycles); default 5.",
+      ),
     maxHandoffs: z
       .int()
       .min(0)
       .max(100)
       .default(10)
-      .describe("Voluntary handoffs (gt handoff) per bead; they do not use the dispatch budget."),
-    maxReportAttempts: z.int().min(1).max(20).default(3),
+      .describe(
+        "Voluntary handoffs (gt handoff) per bead, default 10; they do not use the dispatch budget. Past the cap a session's end counts as a failure.",
+      ),
+    maxReportAttempts: z
+      .int()
+      .min(1)
+      .max(20)
+      .default(3)
+      .describe(
+        "Failed applications of an AgentReport (its writes failed; retried after 10s, 20s, 40s…) before it is marked Poisoned; default 3.",
+      ),
     maxFailedSessions: z
       .int()
       .min(1)
       .max(100)
       .default(20)
-      .describe("Circuit breaker: this many failed sessions within circuitBreakerWindow stop all new dispatch."),
+      .describe(
+        "Circuit breaker: this many failed sessions within circuitBreakerWindow stop all new dispatch; default 20.",
+      ),
     maxConfigurationProbes: z
       .int()
       .min(0)
       .max(1000)
       .default(24)
       .describe(
-        "How often a bead held by a configuration error (a missing Secret, a bad image, a quota) is tried again by itself; a Town spec change always tries again.",
+        "How often a bead held by a configuration error (a missing Secret, a bad image, a quota) is tried again by itself, default 24; a Town spec change always tries again.",
       ),
     maxReEscalations: z
       .int()
       .min(0)
       .max(10)
       .default(2)
-      .describe("How often an unacknowledged escalation is raised again, one severity higher each time."),
+      .describe("How often an unacknowledged escalation is raised again, one severity higher each time; default 2."),
   })
-  .prefault({});
+  .prefault({})
+  .describe("Every cap of the reconcile rules (docs/rules.md, Constants); absent fields take their defaults.");
 export type Limits = z.infer<typeof LimitsSchema>;
 
 /** Every constant of DESIGN §5.9, overridable per town (integration tests shorten them). */
 export const TimeoutsSchema = z
   .object({
-    heartbeatPeriod: duration("30s"),
-    heartbeatTimeout: duration("90s"),
-    startupGrace: duration("180s"),
-    staleInProgress: duration("5m"),
-    orphanedInReview: duration("5m"),
-    stuckReview: duration("30m"),
-    abandonedReview: duration("2m"),
-    orphanedPR: duration("30m"),
-    prPollInterval: duration("30s"),
+    heartbeatPeriod: duration("30s").describe(
+      "How often gt run renews the session's Lease (its heartbeat); must be shorter than heartbeatTimeout. Default 30s.",
+    ),
+    heartbeatTimeout: duration("90s").describe(
+      "A session whose Lease was not renewed for this long is lost: its agent goes Idle and the bead is redone. Default 90s.",
+    ),
+    startupGrace: duration("180s").describe(
+      "Extra time, from Pod start, for a session that never renewed its Lease (image pull, clone) before it counts as lost. Default 180s.",
+    ),
+    staleInProgress: duration("5m").describe(
+      "An InProgress bead with no Working hooked agent and no fresh heartbeat for this long goes back to Open, unassigned (StaleInProgress). Default 5m.",
+    ),
+    orphanedInReview: duration("5m").describe(
+      "An InReview issue whose merge requests are all terminal, none merged, for this long goes back to Open to be redone. Default 5m.",
+    ),
+    stuckReview: duration("30m").describe(
+      "A direct review with a hooked refinery that is not Working goes back to Open after this. Default 30m.",
+    ),
+    abandonedReview: duration("2m").describe(
+      "A direct review with no agent hooked goes back to Open after this. Default 2m.",
+    ),
+    orphanedPR: duration("30m").describe(
+      "A pull request with no successful poll for this long and no agent hooked fails its merge request (Orphaned, a review cycle). Default 30m.",
+    ),
+    prPollInterval: duration("30s").describe(
+      "How often the operator polls a pull request on the forge; doubled per consecutive polling error, up to 32 times. Default 30s.",
+    ),
     dispatchBackoff: z
       .array(
         z
@@ -366,6 +477,9 @@ export const TimeoutsSchema = z
       .min(1)
       .max(10)
       .default(["2m", "2m", "5m", "10m", "30m"])
+      .describe(
+        "Wait between a bead's sessions, one step per attempt so far (the last step repeats), counted from when it went Open. Default 2m, 2m, 5m, 10m, 30m.",
+      )
       .meta({
         "x-kubernetes-validations": [
           {
@@ -374,26 +488,45 @@ export const TimeoutsSchema = z
           },
         ],
       }),
-    guppWarn: duration("15m"),
-    guppEscalate: duration("1h"),
-    guppForceStop: duration("2h"),
-    nudgeDedupe: duration("60m"),
-    agentGC: duration("24h"),
-    podRetention: duration("1h"),
-    reportRetention: duration("24h"),
-    handoffMinInterval: duration("2m").describe(
-      "A session after a handoff starts no sooner than this after the handing-off session started.",
+    guppWarn: duration("15m").describe(
+      "GUPP: an agent inactive this long with no active tool gets a warn nudge. Must be below guppEscalate. Default 15m.",
     ),
-    circuitBreakerWindow: duration("30m").describe("The window failed sessions are counted in."),
-    reEscalateAfter: duration("4h").describe("An unacknowledged escalation is raised again after this."),
+    guppEscalate: duration("1h").describe(
+      "GUPP: inactive this long: an escalate nudge, Escalated=True on the agent and a Medium escalation. Default 1h.",
+    ),
+    guppForceStop: duration("2h").describe(
+      "GUPP: a Working agent inactive this long is force-stopped (Stalled, unhooked, a High escalation); its bead is redone by another polecat, held HungAgent at the second force-stop. Default 2h.",
+    ),
+    nudgeDedupe: duration("60m").describe("At most one nudge per tier per agent within this window. Default 60m."),
+    agentGC: duration("24h").describe(
+      "Idle, unhooked agents inactive this long are deleted, with their pods, Lease and identity. Default 24h.",
+    ),
+    podRetention: duration("1h").describe(
+      "Finished session pods are deleted after this; the newest per agent stays for its logs. Default 1h.",
+    ),
+    reportRetention: duration("24h").describe(
+      "Processed AgentReports are deleted after this; Poisoned ones stay. Default 24h.",
+    ),
+    handoffMinInterval: duration("2m").describe(
+      "A session after a handoff starts no sooner than this after the handing-off session started. Default 2m.",
+    ),
+    circuitBreakerWindow: duration("30m").describe(
+      "The window failed sessions are counted in for the circuit breaker (limits.maxFailedSessions). Default 30m.",
+    ),
+    reEscalateAfter: duration("4h").describe(
+      "An unacknowledged escalation is raised again after this, one severity higher. Default 4h.",
+    ),
     configurationProbe: duration("1m").describe(
-      "First wait before a bead held by a configuration error is tried again; it doubles, up to 10 times this.",
+      "First wait before a bead held by a configuration error is tried again; it doubles, up to 10 times this. Default 1m.",
     ),
     unknownSessionReport: duration("5m").describe(
-      "How long a report naming a session the controller does not know is held before it is rejected.",
+      "How long a report naming a session the controller does not know is held before it is rejected. Default 5m.",
     ),
   })
   .prefault({})
+  .describe(
+    "Every timeout of the reconcile rules (docs/rules.md, Constants), as durations such as 90s, 5m or 1h30m; absent fields take their defaults.",
+  )
   .meta({
     "x-kubernetes-validations": [
       {
@@ -411,93 +544,134 @@ export const TimeoutsSchema = z
   });
 export type Timeouts = z.infer<typeof TimeoutsSchema>;
 
-export const TownSpecSchema = z.object({
-  rigs: z
-    .array(RigSchema)
-    .min(1)
-    .max(32)
-    .meta({
-      "x-kubernetes-list-type": "map",
-      "x-kubernetes-list-map-keys": ["name"],
-    }),
-  agents: AgentTemplateSchema,
-  limits: LimitsSchema,
-  timeouts: TimeoutsSchema,
-  suspend: z.boolean().default(false).describe("Stop dispatching new work; running sessions and state are kept."),
-  acknowledgedEscalations: z
-    .array(z.string().min(1).max(253))
-    .max(100)
-    .default([])
-    .meta({ "x-kubernetes-list-type": "set" })
-    .describe("Ids of escalations (status.escalations[].id) a person has seen; they are not raised again."),
-  circuitBreakerReset: timestamp()
-    .optional()
-    .describe("Failed sessions before this instant do not count: set it to now to close an open circuit breaker."),
-});
+export const TownSpecSchema = z
+  .object({
+    rigs: z
+      .array(RigSchema)
+      .min(1)
+      .max(32)
+      .meta({
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["name"],
+      })
+      .describe("The git repositories of the town (1 to 32), each with its own refinery and polecats; keyed by name."),
+    agents: AgentTemplateSchema,
+    limits: LimitsSchema,
+    timeouts: TimeoutsSchema,
+    suspend: z.boolean().default(false).describe("Stop dispatching new work; running sessions and state are kept."),
+    acknowledgedEscalations: z
+      .array(z.string().min(1).max(253))
+      .max(100)
+      .default([])
+      .meta({ "x-kubernetes-list-type": "set" })
+      .describe("Ids of escalations (status.escalations[].id) a person has seen; they are not raised again."),
+    circuitBreakerReset: timestamp()
+      .optional()
+      .describe(
+        "RFC 3339 time; failed sessions before this instant do not count: set it to now to close an open circuit breaker.",
+      ),
+  })
+  .describe(
+    "The desired town, written by a person: rigs, how agent sessions run, limits, timeouts and the levers that move held work.",
+  );
 export type TownSpec = z.infer<typeof TownSpecSchema>;
 
-const count = () => z.int().min(0).default(0);
+const count = (what: string) => z.int().min(0).default(0).describe(what);
 
 export const ViolationSchema = z.object({
-  invariant: z.int().min(1).max(99),
-  message: z.string().max(1024),
-  object: z.string().max(253).optional(),
+  invariant: z.int().min(1).max(99).describe("Number of the violated invariant (docs/rules.md, Invariants)."),
+  message: z.string().max(1024).describe("What was observed."),
+  object: z.string().max(253).optional().describe("The object it was observed on."),
 });
 export type Violation = z.infer<typeof ViolationSchema>;
 
 export const EscalationSchema = z.object({
   id: z.string().max(253).describe("Stable id (reason and object); acknowledge it in spec.acknowledgedEscalations."),
-  severity: z.enum(SEVERITIES),
-  reason: z.string().max(128),
-  message: z.string().max(1024),
-  agent: z.string().max(253).optional(),
-  bead: z.string().max(253).optional(),
-  firstTime: timestamp(),
+  severity: z
+    .enum(SEVERITIES)
+    .describe("Low, Medium, High or Critical; one higher each time it is re-escalated unacknowledged."),
+  reason: z.string().max(128).describe("CamelCase cause, e.g. MaxReviewCycles or CircuitBreakerOpen."),
+  message: z.string().max(1024).describe("What a person should look at."),
+  agent: z.string().max(253).optional().describe("The agent it concerns, if any."),
+  bead: z.string().max(253).optional().describe("The bead it concerns, if any."),
+  firstTime: timestamp().describe("When the problem was first seen (RFC 3339)."),
   lastTime: timestamp().describe("The last time the problem was seen."),
   raisedTime: timestamp().describe("The last time it was raised (first, or re-escalated)."),
-  count: z.int().min(1),
+  count: z.int().min(1).describe("How often the problem was seen."),
   level: z.int().min(0).describe("How often it was re-escalated while unacknowledged."),
-  acknowledged: z.boolean(),
+  acknowledged: z.boolean().describe("Its id is in spec.acknowledgedEscalations: it is not raised again."),
 });
 export type Escalation = z.infer<typeof EscalationSchema>;
 export const MAX_ESCALATIONS = 50;
 
 export const FailedSessionSchema = z.object({
-  time: timestamp(),
-  agent: z.string().max(253),
-  bead: z.string().max(253).optional(),
-  reason: z.string().max(128),
+  time: timestamp().describe("When the session failed (RFC 3339)."),
+  agent: z.string().max(253).describe("The agent whose session failed."),
+  bead: z.string().max(253).optional().describe("The bead it worked on."),
+  reason: z.string().max(128).describe("How the session ended, e.g. SessionFailed or SessionEndedWithoutDone."),
 });
 export type FailedSession = z.infer<typeof FailedSessionSchema>;
 
-export const TownStatusSchema = z.object({
-  observedGeneration: z.int().min(0).optional(),
-  conditions: conditionList(),
-  rigCount: count(),
-  beads: z
-    .object({ open: count(), inProgress: count(), inReview: count(), closed: count(), failed: count() })
-    .optional(),
-  agents: z.object({ idle: count(), working: count(), stalled: count() }).optional(),
-  workingAgents: count(),
-  openBeads: count(),
-  lastReconcile: z
-    .object({ time: timestamp(), durationMs: z.number().min(0), actions: count() })
-    .optional()
-    .describe("Written only when a reconcile changed something, so a quiet town makes no writes."),
-  violations: z.array(ViolationSchema).max(20).optional(),
-  escalations: z
-    .array(EscalationSchema)
-    .max(MAX_ESCALATIONS)
-    .optional()
-    .describe("Durable escalations, deduplicated by id; acknowledged ones are dropped first when full."),
-  circuitBreaker: z
-    .object({
-      open: z.boolean(),
-      openedTime: timestamp().optional(),
-      recentFailures: z.array(FailedSessionSchema).max(100).describe("Failed sessions within the window."),
-    })
-    .optional(),
-});
+export const TownStatusSchema = z
+  .object({
+    observedGeneration: observedGeneration(),
+    conditions: conditionList().describe(
+      "Ready (False with CircuitBreakerOpen, AgentsCannotStart, InvariantViolated or ReconcileFailed), Degraded (invariant violations, poisoned reports) and Escalated (unacknowledged escalations).",
+    ),
+    rigCount: count("Rigs in spec.rigs."),
+    beads: z
+      .object({
+        open: count("Open beads."),
+        inProgress: count("InProgress beads."),
+        inReview: count("InReview beads."),
+        closed: count("Closed beads."),
+        failed: count("Failed beads."),
+      })
+      .optional()
+      .describe("Beads of the town per phase."),
+    agents: z
+      .object({ idle: count("Idle agents."), working: count("Working agents."), stalled: count("Stalled agents.") })
+      .optional()
+      .describe("Agents of the town per phase."),
+    workingAgents: count("Working agents (the Working printer column)."),
+    openBeads: count("Open beads (the Open printer column)."),
+    lastReconcile: z
+      .object({
+        time: timestamp().describe("When the reconcile ran (RFC 3339)."),
+        durationMs: z.number().min(0).describe("How long planning took, in milliseconds."),
+        actions: count("Actions the reconcile applied."),
+      })
+      .optional()
+      .describe("Written only when a reconcile changed something, so a quiet town makes no writes."),
+    violations: z
+      .array(ViolationSchema)
+      .max(20)
+      .optional()
+      .describe("Invariants found broken after the last plan; never silently repaired (also Degraded and a metric)."),
+    escalations: z
+      .array(EscalationSchema)
+      .max(MAX_ESCALATIONS)
+      .optional()
+      .describe("Durable escalations, deduplicated by id; acknowledged ones are dropped first when full."),
+    circuitBreaker: z
+      .object({
+        open: z.boolean().describe("true: no new session starts anywhere in the town; running work is untouched."),
+        openedTime: timestamp().optional().describe("When the breaker opened (RFC 3339)."),
+        recentFailures: z
+          .array(FailedSessionSchema)
+          .max(100)
+          .describe(
+            "Failed sessions that count (within the window, after spec.circuitBreakerReset), at most limits.maxFailedSessions.",
+          ),
+      })
+      .optional()
+      .describe(
+        "The circuit breaker: limits.maxFailedSessions failed sessions within timeouts.circuitBreakerWindow open it; it closes as they age out or with spec.circuitBreakerReset.",
+      ),
+  })
+  .describe(
+    "What the controller observed and decided for the town: counts, escalations, the circuit breaker, conditions.",
+  );
 export type TownStatus = z.infer<typeof TownStatusSchema>;
 
 export const TownSchema = resource("Town", TownSpecSchema, TownStatusSchema);
