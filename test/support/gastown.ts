@@ -3,6 +3,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream } from "node:fs";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { KubeConfig } from "@kubernetes/client-node";
 import type { Bead } from "../../src/api/bead.ts";
 import { API_VERSION } from "../../src/api/meta.ts";
@@ -14,6 +15,8 @@ import { createPodRuntime } from "../../src/runtime/pod-runtime.ts";
 import { agentKubeConfigOf } from "./agents.ts";
 import { kubeconfigPath, waitFor } from "./kube.ts";
 
+// A port picked here and bound later by another process can be taken in between; prefer a child
+// that binds port 0 and says which port it got (see spawnOperator).
 export { freePort } from "../../hack/local-cluster/processes.ts";
 export { exitPod } from "./agents.ts";
 export { convoyManifest, counterTotal, FAST_TIMEOUTS, townManifest } from "./manifests.ts";
@@ -77,19 +80,45 @@ export async function startTestOperator(
   return operator;
 }
 
+/** One line of the operator's JSON log (pino): `msg` plus the fields logged with it. */
+export interface LogEntry {
+  msg: string;
+  level: string | number;
+  [field: string]: unknown;
+}
+
 export interface OperatorProcess {
   child: ChildProcess;
   identity: string;
+  /**
+   * Resolves once the operator serves /metrics, /healthz and /readyz, with the port it bound: its
+   * "operator started" line is logged only after the listen succeeded. Rejects if it exits first.
+   */
+  ready: Promise<{ port: number }>;
+  /**
+   * Resolves with the first log entry `match` accepts, lines logged before the call included;
+   * rejects when the process exits first, with the tail of its stderr.
+   */
+  logged(match: (entry: LogEntry) => boolean, description: string): Promise<LogEntry>;
   kill(signal: NodeJS.Signals): Promise<void>;
 }
 
-/** The operator as a child process (node src/main.ts), for crash and leader-election tests. */
-export function spawnOperator(namespace: string, identity: string, extra: string[] = []): OperatorProcess {
+/**
+ * The operator as a child process (node src/main.ts), for crash and leader-election tests. It
+ * binds a port of its own choosing (--metrics-port=0, never a port picked here and bound later)
+ * and says which one in its log, so a test reads the port only once the operator listens on it.
+ */
+export function spawnOperator(
+  namespace: string,
+  identity: string,
+  extra: string[] = [],
+  opts: { kubeconfig?: string } = {},
+): OperatorProcess {
   const child = spawn(
     process.execPath,
     [
       join(ROOT, "src", "main.ts"),
-      `--kubeconfig=${kubeconfigPath()}`,
+      `--kubeconfig=${opts.kubeconfig ?? kubeconfigPath()}`,
       `--namespace=${namespace}`,
       "--runtime=pod",
       "--metrics-port=0",
@@ -97,12 +126,58 @@ export function spawnOperator(namespace: string, identity: string, extra: string
       ...(process.env.GASTOWN_TEST_LOGS ? ["--log-level=debug"] : []),
       ...extra,
     ],
-    { stdio: ["ignore", process.env.GASTOWN_TEST_LOGS ? "inherit" : "ignore", "inherit"] },
+    { stdio: ["ignore", "pipe", "pipe"] },
   );
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const entries: LogEntry[] = [];
+  const waiters = new Set<() => void>();
+  let stderrTail: string[] = [];
+  let exit: string | undefined;
+  createInterface({ input: child.stdout! }).on("line", (line) => {
+    if (process.env.GASTOWN_TEST_LOGS) process.stdout.write(`${line}\n`);
+    try {
+      entries.push(JSON.parse(line) as LogEntry);
+    } catch {
+      return; // not a log entry (e.g. a stray write): nothing to match
+    }
+    for (const wake of [...waiters]) wake();
+  });
+  createInterface({ input: child.stderr! }).on("line", (line) => {
+    process.stderr.write(`[${identity}] ${line}\n`);
+    stderrTail = [...stderrTail.slice(-19), line];
+  });
+  const exited = new Promise<void>((resolve) =>
+    // "close", not "exit": the log lines written just before the end have been read by then.
+    child.once("close", (code, signal) => {
+      exit = signal ?? `code ${code}`;
+      for (const wake of [...waiters]) wake();
+      resolve();
+    }),
+  );
+  const logged = (match: (entry: LogEntry) => boolean, description: string) =>
+    new Promise<LogEntry>((resolve, reject) => {
+      const wake = () => {
+        const found = entries.find(match);
+        if (found === undefined && exit === undefined) return;
+        waiters.delete(wake);
+        if (found !== undefined) resolve(found);
+        else
+          reject(
+            new Error(`operator ${identity} exited (${exit}) before ${description}; stderr:\n${stderrTail.join("\n")}`),
+          );
+      };
+      waiters.add(wake);
+      wake();
+    });
+  const ready = logged((e) => e.msg === "operator started" && typeof e.port === "number", "serving /metrics").then(
+    (e) => ({ port: e.port as number }),
+  );
+  // A test that kills the operator before it is ready does not ask; that rejection is not news.
+  ready.catch(() => {});
   return {
     child,
     identity,
+    ready,
+    logged,
     async kill(signal) {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       await exited;

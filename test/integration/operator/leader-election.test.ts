@@ -9,7 +9,6 @@ import {
   convoyManifest,
   counterTotal,
   create,
-  freePort,
   kubeConfigFromFile,
   type OperatorProcess,
   spawnOperator,
@@ -29,6 +28,7 @@ describe("leader election", () => {
   let http: KubeHttp;
   let ns: string;
   let crew: Crew;
+  const spawned: OperatorProcess[] = [];
   const replicas: { process: OperatorProcess; port: number }[] = [];
   let releaseWork: () => void = () => {};
   const workMayFinish = new Promise<void>((r) => {
@@ -44,22 +44,17 @@ describe("leader election", () => {
       await finishWork(s);
     }).start();
     for (const name of ["replica-a", "replica-b"]) {
-      const port = await freePort();
-      replicas.push({
-        port,
-        process: spawnOperator(ns, name, [
-          "--leader-elect",
-          `--leader-election-namespace=${ns}`,
-          `--metrics-port=${port}`,
-        ]),
-      });
+      spawned.push(spawnOperator(ns, name, ["--leader-elect", `--leader-election-namespace=${ns}`]));
     }
+    // Both serve /metrics (and campaign) before anything is asked of them: on a loaded machine one
+    // replica may lead and dispatch while the other is still loading its modules.
+    for (const replica of spawned) replicas.push({ process: replica, port: (await replica.ready).port });
     await create(http, ns, townManifest("gt"));
   });
 
   afterAll(async () => {
     releaseWork();
-    for (const r of replicas) await r.process.kill("SIGKILL");
+    for (const replica of spawned) await replica.kill("SIGKILL");
     await crew?.stop();
   });
 
