@@ -3,6 +3,7 @@
 // components in order, and so SIGKILL to the group takes the wrapper and the component at once),
 // with stdout and stderr appended to a log file whose tail goes into startup errors.
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomInt } from "node:crypto";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -23,6 +24,8 @@ export interface ManagedProcess {
   readonly running: boolean;
   /** SIGTERM, then SIGKILL to the whole process group after `timeoutMs`. Idempotent. */
   stop(timeoutMs: number): Promise<void>;
+  /** SIGKILL to the whole process group at once (a crash); resolves once it has exited. */
+  kill(): Promise<void>;
   /** The last lines of the log, for error messages. */
   tail(lines?: number): string;
 }
@@ -100,6 +103,10 @@ export function startProcess(opts: StartOptions): ManagedProcess {
       return running;
     },
     stop,
+    async kill() {
+      signalGroup(pid, "SIGKILL", true);
+      await exited;
+    },
     tail,
   };
 }
@@ -125,23 +132,53 @@ export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
+/** The ports the kernel hands out for port-0 binds and for outgoing connections. */
+function ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number);
+    if (Number.isInteger(low) && Number.isInteger(high)) return [low as number, high as number];
+  } catch {}
+  return [32768, 60999]; // Linux's default
+}
+
+/** Whether a listen on 127.0.0.1:port succeeds right now (port 0: which port the kernel chose). */
+function tryListen(port: number): Promise<number | undefined> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
+    server.once("error", (err: NodeJS.ErrnoException) => {
+      if (err.code === "EADDRINUSE" || err.code === "EACCES") resolve(undefined);
+      else reject(err);
+    });
+    server.listen(port, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => {
-        if (address && typeof address === "object") resolve(address.port);
-        else reject(new Error("no port"));
-      });
+      server.close(() => resolve(address && typeof address === "object" ? address.port : undefined));
     });
   });
 }
 
-/** Distinct free ports (the kernel may hand out the same ephemeral port twice in a row otherwise). */
+/**
+ * A TCP port free on 127.0.0.1 a moment ago, for a process that binds it later (etcd, the
+ * apiserver, and the same again when one is restarted). It is picked below the ephemeral range,
+ * because any process's outgoing connection or port-0 bind may take an ephemeral port in between.
+ */
+export async function freePort(): Promise<number> {
+  const [ephemeralLow] = ephemeralRange();
+  const low = 20000;
+  const high = Math.min(ephemeralLow - 1, 32767);
+  if (high - low >= 1000) {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const port = await tryListen(randomInt(low, high + 1));
+      if (port !== undefined) return port;
+    }
+  }
+  // An ephemeral range that covers (nearly) everything: let the kernel choose.
+  const port = await tryListen(0);
+  if (port === undefined) throw new Error("no free port on 127.0.0.1");
+  return port;
+}
+
+/** Distinct free ports. */
 export async function freePorts(count: number): Promise<number[]> {
   const ports = new Set<number>();
   while (ports.size < count) ports.add(await freePort());
