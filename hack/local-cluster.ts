@@ -23,7 +23,20 @@ export interface LocalCluster {
   dataDir: string;
   /** Idempotent; stops every process it started, removes the data dir unless keepData. */
   stop(): Promise<void>;
+  /**
+   * Stops one component and leaves it down, for chaos tests: SIGTERM (a graceful shutdown, then
+   * SIGKILL after stopTimeoutMs), or with `crash`, SIGKILL at once. Its ports and data stay.
+   */
+  stopComponent(name: Component, opts?: { crash?: boolean }): Promise<void>;
+  /**
+   * Starts a stopped component again with the same flags, ports and data (etcd's data dir, the
+   * apiserver's serving certificate, so kubeconfigs stay valid), and resolves once it serves:
+   * etcd answers /health (and the apiserver, if running, /readyz), the apiserver /readyz.
+   */
+  startComponent(name: Component): Promise<void>;
 }
+
+export type Component = "etcd" | "kube-apiserver" | "kube-controller-manager" | "kube-scheduler" | "kwok";
 
 export interface LocalClusterOptions {
   /** Where etcd data, certificates, keys, logs and the kubeconfig go; default a new temp dir. */
@@ -95,6 +108,10 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
   for (const dir of [paths.pki, paths.logs, paths.home]) mkdirSync(dir, { recursive: true });
 
   const processes: ManagedProcess[] = [];
+  /** How each component was started, so that it can be started again the same way. */
+  const specs = new Map<Component, { command: string; args: string[]; env: NodeJS.ProcessEnv }>();
+  /** Components stopped on purpose (stopComponent): their exit is neither news nor a startup failure. */
+  const down = new Set<string>();
   let api: ApiClient | undefined;
   let stopped: Promise<void> | undefined;
   let onExit: (() => void) | undefined;
@@ -127,10 +144,11 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
   process.on("exit", onExit);
 
   const died = (): Error | undefined => {
-    const dead = processes.find((p) => !p.running);
+    const dead = processes.find((p) => !p.running && !down.has(p.name));
     return dead && new Error(`${dead.name} exited during startup; last lines of ${dead.logPath}:\n${dead.tail()}`);
   };
-  const run = (name: string, command: string, args: string[], env: NodeJS.ProcessEnv = process.env) => {
+  const run = (name: Component, command: string, args: string[], env: NodeJS.ProcessEnv = process.env) => {
+    specs.set(name, { command, args, env });
     const p = startProcess({
       name,
       command: join(BIN, command),
@@ -145,7 +163,8 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
     });
     processes.push(p);
     void p.exited.then((exit) => {
-      if (!stopped) log(`${name} exited unexpectedly (${exit.signal ?? exit.code}); see ${p.logPath}`);
+      if (!stopped && !down.has(name))
+        log(`${name} exited unexpectedly (${exit.signal ?? exit.code}); see ${p.logPath}`);
     });
     return p;
   };
@@ -210,6 +229,15 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
     writeFileSync(paths.kubeconfig, renderKubeconfig({ name: "gastown-local", server, caPem, token }), { mode: 0o600 });
     api = new ApiClient(apiPort, caPem, token);
     const client = api;
+    const apiserverReady = (who: ManagedProcess) =>
+      explain(
+        who,
+        until(
+          `${server}/readyz`,
+          async () => ((await client.request("GET", "/readyz")).status === 200 ? true : undefined),
+          wait,
+        ),
+      );
 
     const common = [`--kubeconfig=${paths.kubeconfig}`, "--leader-elect=false", "--secure-port=0"];
     run("kube-scheduler", "kube-scheduler", common);
@@ -237,14 +265,7 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
         `--root-ca-file=${paths.servingCert}`,
       ]);
 
-    await explain(
-      apiserver,
-      until(
-        `${server}/readyz`,
-        async () => ((await client.request("GET", "/readyz")).status === 200 ? true : undefined),
-        wait,
-      ),
-    );
+    await apiserverReady(apiserver);
     step("kube-apiserver ready");
 
     const nodesReady = (async () => {
@@ -265,7 +286,39 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
     })();
     await Promise.all([nodesReady, controllersReady]);
     step(`cluster ready at ${server}`);
-    return { kubeconfigPath: paths.kubeconfig, server, dataDir, stop };
+
+    const component = (name: Component) => {
+      const p = processes.find((x) => x.name === name);
+      if (!p) throw new Error(`the local cluster has no ${name}`);
+      return p;
+    };
+    const stopComponent = async (name: Component, o: { crash?: boolean } = {}) => {
+      const p = component(name);
+      down.add(name);
+      if (o.crash) await p.kill();
+      else await p.stop(stopTimeoutMs);
+      step(`${name} stopped${o.crash ? " (SIGKILL)" : ""}`);
+    };
+    const startComponent = async (name: Component) => {
+      const old = component(name);
+      const spec = specs.get(name);
+      if (old.running || !down.has(name) || !spec) throw new Error(`${name} is running: stop it first`);
+      processes.splice(processes.indexOf(old), 1);
+      down.delete(name);
+      const p = run(name, spec.command, spec.args, spec.env);
+      if (name === "etcd") {
+        await explain(
+          p,
+          until(`${etcdUrl}/health`, async () => ((await fetch(`${etcdUrl}/health`)).ok ? true : undefined), wait),
+        );
+        const apiserverNow = component("kube-apiserver");
+        if (apiserverNow.running) await apiserverReady(apiserverNow);
+      } else if (name === "kube-apiserver") {
+        await apiserverReady(p);
+      }
+      step(`${name} started again`);
+    };
+    return { kubeconfigPath: paths.kubeconfig, server, dataDir, stop, stopComponent, startComponent };
   } catch (err) {
     // The logs outlive a failed start (etcd's data, the bulk of the dir, does not): the error
     // quotes a tail, the files have the rest.
