@@ -53,6 +53,12 @@ export interface CrewOptions {
   heartbeatMs?: number;
   /** Wraps every KubeConfig the crew makes: the benchmark tags requests to count who wrote. */
   tag?: (kc: KubeConfig, as: "agent" | "kubelet") => KubeConfig;
+  /**
+   * Every call a session makes (its token, reports, its exit; not the heartbeats, which are
+   * periodic and allowed to fail) goes through this: a test that stops the control plane on
+   * purpose holds the crew's calls across the outage, as an agent waits for its network.
+   */
+  through?: <T>(call: () => Promise<T>) => Promise<T>;
 }
 
 export class Crew {
@@ -68,6 +74,7 @@ export class Crew {
   private readonly namespace: string;
   private readonly heartbeatMs: number;
   private readonly tag: NonNullable<CrewOptions["tag"]>;
+  private readonly through: NonNullable<CrewOptions["through"]>;
   readonly errors: string[] = [];
   readonly sessions: { agent: string; role: string; session: number; bead: string }[] = [];
   script: SessionScript;
@@ -79,6 +86,7 @@ export class Crew {
     this.heartbeatMs = o.heartbeatMs ?? 500;
     this.script = o.script ?? finishWork;
     this.tag = o.tag ?? ((kc) => kc);
+    this.through = o.through ?? ((call) => call());
     this.kubelet = createKubeHttp(this.tag(admin, "kubelet"));
     this.informer = createInformer({
       name: "crew-pods",
@@ -108,7 +116,7 @@ export class Crew {
   private agentHttp(agent: string): Promise<KubeHttp> {
     let h = this.credentials.get(agent);
     if (!h) {
-      h = agentKubeConfigOf(this.admin, this.kubelet, this.namespace, agent).then((kc) =>
+      h = this.through(() => agentKubeConfigOf(this.admin, this.kubelet, this.namespace, agent)).then((kc) =>
         createKubeHttp(this.tag(kc, "agent")),
       );
       h.catch(() => this.credentials.delete(agent));
@@ -166,12 +174,12 @@ export class Crew {
         bead,
         pod,
         client,
-        report: (input) => client.report({ ...input, bead: input.bead ?? bead } as ReportInput),
+        report: (input) => this.through(() => client.report({ ...input, bead: input.bead ?? bead } as ReportInput)),
         exit: async (code) => {
           stopHeartbeat();
           // After Done the operator may stop the session first: a deleted pod has no status to
           // report, just as a kubelet would find nothing to update.
-          await exitPod(this.kubelet, this.namespace, pod, code).catch((e: unknown) => {
+          await this.through(() => exitPod(this.kubelet, this.namespace, pod, code)).catch((e: unknown) => {
             if (!(e instanceof KubeApiError && e.statusCode === 404)) throw e;
           });
         },

@@ -23,10 +23,9 @@ export { convoyManifest, counterTotal, FAST_TIMEOUTS, townManifest } from "./man
 
 const ROOT = join(import.meta.dirname, "..", "..");
 
-export function adminHttp(): KubeHttp {
-  const kc = new KubeConfig();
-  kc.loadFromFile(kubeconfigPath());
-  return createKubeHttp(kc);
+/** Admin access to the run's cluster, or to the cluster of another kubeconfig (a test's own). */
+export function adminHttp(path = kubeconfigPath()): KubeHttp {
+  return createKubeHttp(kubeConfigFromFile(path));
 }
 
 /** The apiserver's refusal of a KubeHttp call; fails when the call is allowed or fails otherwise. */
@@ -210,8 +209,8 @@ export async function waitForBead(
   return found as unknown as Bead | undefined;
 }
 
-export function kubeConfigFromFile(): KubeConfig {
+export function kubeConfigFromFile(path = kubeconfigPath()): KubeConfig {
   const kc = new KubeConfig();
-  kc.loadFromFile(kubeconfigPath());
+  kc.loadFromFile(path);
   return kc;
 }
