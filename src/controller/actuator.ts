@@ -45,6 +45,11 @@ export interface Batch {
   snapshot: Snapshot;
   planMs: number;
   actions: number;
+  /**
+   * Aborts when this replica stops leading: no action starts after that, and writes in flight
+   * are abandoned, so a deposed leader does not go on writing beside its successor.
+   */
+  signal?: AbortSignal;
 }
 
 export interface ApplyOutcome {
@@ -110,6 +115,7 @@ export function createActuator(deps: ActuatorDeps) {
         method: "POST",
         path: apiPath(r, ns),
         body,
+        signal: b.signal,
       });
       s.written.set(`${kind}/${name}`, created.metadata.resourceVersion);
       s.uids.set(`${kind}/${name}`, created.metadata.uid);
@@ -142,6 +148,7 @@ export function createActuator(deps: ActuatorDeps) {
         path: apiPath(r, ns, name, subresource),
         contentType: "application/merge-patch+json",
         body: { ...body, metadata: { resourceVersion: expected } },
+        signal: b.signal,
       });
       s.written.set(key, res.metadata.resourceVersion);
       expectations.expectUpdate(b.key, { resource: r.plural, namespace: ns, name }, expected);
@@ -159,6 +166,7 @@ export function createActuator(deps: ActuatorDeps) {
         method: "DELETE",
         path: apiPath(r, ns, name),
         body: { propagationPolicy: "Background", ...(preconditions ? { preconditions } : {}) },
+        signal: b.signal,
       });
       if (preconditions)
         expectations.expectDelete(b.key, { resource: r.plural, namespace: ns, name }, preconditions.uid);
@@ -204,6 +212,7 @@ export function createActuator(deps: ActuatorDeps) {
   }
 
   async function applyOne(b: Batch, s: BatchState, a: Action): Promise<void> {
+    b.signal?.throwIfAborted();
     const ns = b.snapshot.config.namespace;
     const town = b.snapshot.config.name;
     switch (a.type) {
@@ -364,7 +373,7 @@ export function createActuator(deps: ActuatorDeps) {
           });
         } catch (e) {
           const error = e instanceof Error ? e : new Error(String(e));
-          if (a.cause && !(error instanceof StaleViewError)) await charge(b, a.cause, error);
+          if (a.cause && !b.signal?.aborted && !(error instanceof StaleViewError)) await charge(b, a.cause, error);
           return { applied: i, error };
         }
       }

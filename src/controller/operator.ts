@@ -107,12 +107,12 @@ export async function startOperator(o: OperatorOptions): Promise<Operator> {
 
   const allTowns = () => caches.towns.list().map((t) => townKey(t.metadata.namespace ?? "", t.metadata.name));
 
-  async function work(q: WorkQueue): Promise<void> {
+  async function work(q: WorkQueue, term: AbortSignal): Promise<void> {
     for (let key = await q.get(); key !== undefined; key = await q.get()) {
       const started = performance.now();
       metrics.reconcile.activeWorkers.inc({ controller: CONTROLLER });
       try {
-        const result = await reconcile(key);
+        const result = await reconcile(key, term);
         q.forget(key);
         if (result.requeueAfterMs !== undefined) {
           q.addAfter(key, result.requeueAfterMs);
@@ -121,12 +121,17 @@ export async function startOperator(o: OperatorOptions): Promise<Operator> {
           metrics.reconcile.total.inc({ controller: CONTROLLER, result: "success" });
         }
       } catch (e) {
-        metrics.reconcile.total.inc({ controller: CONTROLLER, result: "error" });
-        metrics.reconcile.errors.inc({ controller: CONTROLLER });
-        if (isPanic(e)) metrics.reconcile.panics.inc({ controller: CONTROLLER });
-        logger.warn({ town: key, err: (e as Error).message }, "reconcile failed; retrying with back-off");
-        await reconcile.failed(key, e as Error);
-        q.addRateLimited(key);
+        if (term.aborted) {
+          // Not the town's failure: we stopped leading mid-plan, and the successor plans afresh.
+          logger.info({ town: key, err: (e as Error).message }, "plan abandoned: stopped leading");
+        } else {
+          metrics.reconcile.total.inc({ controller: CONTROLLER, result: "error" });
+          metrics.reconcile.errors.inc({ controller: CONTROLLER });
+          if (isPanic(e)) metrics.reconcile.panics.inc({ controller: CONTROLLER });
+          logger.warn({ town: key, err: (e as Error).message }, "reconcile failed; retrying with back-off");
+          await reconcile.failed(key, e as Error);
+          q.addRateLimited(key);
+        }
       } finally {
         metrics.reconcile.activeWorkers.dec({ controller: CONTROLLER });
         metrics.reconcile.time.observe({ controller: CONTROLLER }, (performance.now() - started) / 1000);
@@ -146,13 +151,14 @@ export async function startOperator(o: OperatorOptions): Promise<Operator> {
     leadingResolve = r;
   });
 
-  async function lead(signal?: AbortSignal): Promise<void> {
+  /** `signal` aborts when the term ends; without leader election the term lasts until stop(). */
+  async function lead(signal: AbortSignal = new AbortController().signal): Promise<void> {
     await Promise.all([...caches.all().map((i) => i.waitForSync(signal)), waitFor(() => runtime.hasSynced(), signal)]);
-    if (signal?.aborted) return;
+    if (signal.aborted) return;
     const q = createWorkQueue({ name: CONTROLLER, clock, metrics: metrics.workqueue });
     queue = q;
     for (const key of allTowns()) q.add(key);
-    running = Promise.all(Array.from({ length: workers }, () => work(q))).then(() => undefined);
+    running = Promise.all(Array.from({ length: workers }, () => work(q, signal))).then(() => undefined);
     logger.info({ identity: o.identity, workers }, "leading: reconciling towns");
     leadingResolve();
   }

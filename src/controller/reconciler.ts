@@ -62,7 +62,12 @@ export function createReconciler(deps: ReconcilerDeps) {
   }
 
   /** Convoys and beads naming a town that does not exist say so (TownNotFound). */
-  async function orphans(key: string, namespace: string, town: string): Promise<ReconcileResult> {
+  async function orphans(
+    key: string,
+    namespace: string,
+    town: string,
+    signal?: AbortSignal,
+  ): Promise<ReconcileResult> {
     const byTown = (c: Caches["beads"]) => c.byIndex(TOWN_INDEX, key);
     const convoys = validator.convoys(byTown(caches.convoys));
     const beads = validator.beads(byTown(caches.beads));
@@ -86,7 +91,7 @@ export function createReconciler(deps: ReconcilerDeps) {
       leases: [],
     });
     const outcome = await deps.actuator.apply(
-      { key, town: placeholder, snapshot, planMs: 0, actions: actions.length },
+      { key, town: placeholder, snapshot, planMs: 0, actions: actions.length, ...(signal ? { signal } : {}) },
       actions,
     );
     if (outcome.error) throw outcome.error;
@@ -131,7 +136,8 @@ export function createReconciler(deps: ReconcilerDeps) {
     }
   }
 
-  async function reconcile(key: string): Promise<ReconcileResult> {
+  /** `signal` aborts when this replica stops leading: the plan's writes stop there. */
+  async function reconcile(key: string, signal?: AbortSignal): Promise<ReconcileResult> {
     const { namespace, town } = splitTownKey(key);
     const townObject = caches.towns.get(namespace, town);
     if (!townObject) {
@@ -142,7 +148,7 @@ export function createReconciler(deps: ReconcilerDeps) {
       for (const phase of AGENT_PHASES) deps.metrics.agents.remove({ namespace, town, phase });
       deps.metrics.escalationsOpen.remove({ namespace, town });
       setTownConditions(deps.metrics.townCondition, namespace, town, []);
-      return orphans(key, namespace, town);
+      return orphans(key, namespace, town, signal);
     }
     if (!expectations.satisfied(key, lookup)) {
       // The watch event that satisfies them enqueues the town; this is only the safety net.
@@ -204,7 +210,7 @@ export function createReconciler(deps: ReconcilerDeps) {
       deps.logger[level]({ town, action: a.type, object: target, reason: why?.reason }, why?.message ?? a.type);
     }
     const outcome = await deps.actuator.apply(
-      { key, town: parsedTown, snapshot, planMs, actions: result.actions.length },
+      { key, town: parsedTown, snapshot, planMs, actions: result.actions.length, ...(signal ? { signal } : {}) },
       result.actions,
     );
     if (outcome.error) {
