@@ -60,6 +60,24 @@ export interface ApplyOutcome {
 /** A write the plan made from a view that is out of date: replan from fresh caches. */
 export class StaleViewError extends Error {}
 
+/**
+ * Whether a failed write is the report's fault, so that it counts towards poisoning the report.
+ * Not when the view was stale, or the API could not be
+ * reached or did not answer properly (connection errors, timeouts, 5xx, 429 throttling): an
+ * apiserver or etcd outage is nobody's report's doing, and three of them must not poison it.
+ */
+export function chargeable(error: Error): boolean {
+  if (error instanceof StaleViewError) return false;
+  if (error instanceof KubeApiError) {
+    const code = error.statusCode;
+    return code >= 400 && code < 500 && code !== 408 && code !== 429;
+  }
+  if (error.name === "AbortError" || error.name === "TimeoutError") return false;
+  // Node's system errors: ECONNREFUSED, ECONNRESET ("socket hang up"), ETIMEDOUT, EPIPE, ENOTFOUND…
+  const code = (error as NodeJS.ErrnoException).code;
+  return !(typeof code === "string" && /^E[A-Z_]+$/.test(code));
+}
+
 interface BatchState {
   written: Map<string, string>;
   uids: Map<string, string>;
@@ -373,7 +391,7 @@ export function createActuator(deps: ActuatorDeps) {
           });
         } catch (e) {
           const error = e instanceof Error ? e : new Error(String(e));
-          if (a.cause && !b.signal?.aborted && !(error instanceof StaleViewError)) await charge(b, a.cause, error);
+          if (a.cause && !b.signal?.aborted && chargeable(error)) await charge(b, a.cause, error);
           return { applied: i, error };
         }
       }
