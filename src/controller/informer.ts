@@ -86,6 +86,8 @@ export interface InformerOptions {
   backoff?: { initialMs?: number; maxMs?: number; jitter?: number };
   /** A watch that ends sooner than this without delivering anything counts as a failure. */
   minWatchMs?: number;
+  /** A watch that lasted this long counts as healthy even if it delivered nothing (default 2 min). */
+  healthyWatchMs?: number;
 }
 
 export function objectKey(namespace: string | undefined, name: string): string {
@@ -115,6 +117,7 @@ export function createInformer(options: InformerOptions): Informer {
   const clock = options.clock ?? systemClock;
   const logger = (options.logger ?? silentLogger()).child({ informer: name });
   const minWatchMs = options.minWatchMs ?? 1000;
+  const healthyWatchMs = options.healthyWatchMs ?? 120_000;
   const backoff = createBackoff({
     initialMs: options.backoff?.initialMs ?? 800,
     maxMs: options.backoff?.maxMs ?? 30_000,
@@ -267,6 +270,10 @@ export function createInformer(options: InformerOptions): Informer {
       });
       if (outcome.kind === "stopped" || signal.aborted) return;
       const short = outcome.delivered === 0 && clock.now() - started < minWatchMs;
+      // A watch that delivered, or stayed up a while, was healthy: whatever ended it is a new
+      // failure, retried after the initial delay, not after the back-off an earlier outage grew
+      // (like client-go's reflector, which resets its back-off after two quiet minutes).
+      if (outcome.delivered > 0 || clock.now() - started >= healthyWatchMs) backoff.reset();
       if (outcome.kind === "gone") {
         logger.info({ resourceVersion }, "resource version too old; listing again");
         resourceVersion = undefined;

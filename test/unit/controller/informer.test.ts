@@ -216,6 +216,32 @@ describe("informer", () => {
     expect(api.watches).toHaveLength(4);
   });
 
+  it("starts over from the initial back-off after a watch that delivered or stayed up", async () => {
+    const { clock, api, informer } = setup();
+    api.respond({ items: [], resourceVersion: "1" });
+    informer.start();
+    await clock.settle();
+    // An outage: every attempt fails at once, and the back-off grows.
+    for (const delay of [800, 1600, 3200, 6400]) {
+      api.lastWatch().done(new Error("connect ECONNREFUSED"));
+      await clock.advance(delay);
+    }
+    expect(api.watches).toHaveLength(5);
+    // The apiserver is back: this watch delivers, then a new outage ends it.
+    api.lastWatch().emit({ type: "ADDED", object: cm("a", "2") });
+    api.lastWatch().done(new Error("connection reset"));
+    await clock.advance(800); // the first retry of a new outage, not 12.8 s after it began
+    expect(api.watches).toHaveLength(6);
+    // A quiet watch that stayed up for two minutes was healthy too.
+    api.lastWatch().done(new Error("connect ECONNREFUSED"));
+    await clock.advance(1600);
+    expect(api.watches).toHaveLength(7);
+    await clock.advance(120_000);
+    api.lastWatch().done(new Error("connection reset"));
+    await clock.advance(800);
+    expect(api.watches).toHaveLength(8);
+  });
+
   it("backs off a watch that the server closes immediately without delivering anything", async () => {
     const { clock, api, informer } = setup();
     api.respond({ items: [], resourceVersion: "1" });
