@@ -153,7 +153,7 @@ export async function startOperator(o: OperatorOptions): Promise<Operator> {
 
   /** `signal` aborts when the term ends; without leader election the term lasts until stop(). */
   async function lead(signal: AbortSignal = new AbortController().signal): Promise<void> {
-    await Promise.all([...caches.all().map((i) => i.waitForSync(signal)), waitFor(() => runtime.hasSynced(), signal)]);
+    await Promise.all([...caches.all().map((i) => i.waitForSync(signal)), runtime.waitForSync(signal)]);
     if (signal.aborted) return;
     const q = createWorkQueue({ name: CONTROLLER, clock, metrics: metrics.workqueue });
     queue = q;
@@ -244,8 +244,4 @@ export async function startOperator(o: OperatorOptions): Promise<Operator> {
       await server?.close();
     },
   };
-}
-
-async function waitFor(check: () => boolean, signal?: AbortSignal): Promise<void> {
-  while (!check() && !signal?.aborted) await new Promise((r) => setTimeout(r, 50));
 }

@@ -215,6 +215,7 @@ export function createPodRuntime(o: PodRuntimeOptions): SessionRuntime {
     },
     run: () => pods.start(),
     hasSynced: () => pods.hasSynced(),
+    waitForSync: (signal) => pods.waitForSync(signal),
     async close() {
       pods.stop();
     },

@@ -354,6 +354,7 @@ export function createProcessRuntime(o: ProcessRuntimeOptions): SessionRuntime {
     },
     run() {},
     hasSynced: () => true,
+    waitForSync: async () => true,
     async close() {
       closed = true;
       const live = [...sessions.values()].filter((s) => !isFinished(s));

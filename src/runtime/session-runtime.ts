@@ -27,5 +27,7 @@ export interface SessionRuntime {
   onChange(listener: (townKey: string) => void): void;
   run(): void;
   hasSynced(): boolean;
+  /** Resolves true once synced, false if the runtime closes or the signal aborts first. */
+  waitForSync(signal?: AbortSignal): Promise<boolean>;
   close(): Promise<void>;
 }

@@ -134,6 +134,7 @@ describe("the process runtime", () => {
     const agent = { name: "gt-app-toast", uid: await createAgent(http, ns, "gt-app-toast") };
     const pod = "gt-app-toast-1";
     expect(rt.hasSynced()).toBe(true);
+    expect(await rt.waitForSync()).toBe(true);
     await rt.start(request(ns, town("gt", origin.bare), agent, "login"));
     expect(rt.lookup(ns, pod)?.metadata.uid).toBeTruthy();
 
