@@ -12,7 +12,7 @@ import type { SessionRuntime } from "../runtime/session-runtime.ts";
 import type { Clock } from "./clock.ts";
 import type { EventRecorder, ObjectReference } from "./event-recorder.ts";
 import type { Expectations } from "./expectations.ts";
-import { isConflict, isNotFound, KubeApiError, type KubeHttp } from "./kube-http.ts";
+import { isConflict, isNotFound, isTransient, KubeApiError, type KubeHttp } from "./kube-http.ts";
 import type { Logger } from "./logger.ts";
 import type { DomainMetrics } from "./metrics.ts";
 import type { PullRequestPoller } from "./pr-poller.ts";
@@ -62,20 +62,12 @@ export class StaleViewError extends Error {}
 
 /**
  * Whether a failed write is the report's fault, so that it counts towards poisoning the report.
- * Not when the view was stale, or the API could not be
- * reached or did not answer properly (connection errors, timeouts, 5xx, 429 throttling): an
- * apiserver or etcd outage is nobody's report's doing, and three of them must not poison it.
+ * Not when the view was stale, or the API could not be reached or did not answer properly
+ * (isTransient: connection errors, timeouts, 5xx, 429): an apiserver or etcd outage is nobody's
+ * report's doing, and three of them must not poison it.
  */
 export function chargeable(error: Error): boolean {
-  if (error instanceof StaleViewError) return false;
-  if (error instanceof KubeApiError) {
-    const code = error.statusCode;
-    return code >= 400 && code < 500 && code !== 408 && code !== 429;
-  }
-  if (error.name === "AbortError" || error.name === "TimeoutError") return false;
-  // Node's system errors: ECONNREFUSED, ECONNRESET ("socket hang up"), ETIMEDOUT, EPIPE, ENOTFOUND…
-  const code = (error as NodeJS.ErrnoException).code;
-  return !(typeof code === "string" && /^E[A-Z_]+$/.test(code));
+  return !(error instanceof StaleViewError) && !isTransient(error);
 }
 
 interface BatchState {

@@ -5,7 +5,7 @@
 // always the exact total so far). A token bucket per regarding object caps new Events.
 import type { Clock, TimerHandle } from "./clock.ts";
 import { formatMicroTime, systemClock } from "./clock.ts";
-import { isNotFound } from "./kube-http.ts";
+import { isNotFound, isTransient } from "./kube-http.ts";
 import type { Logger } from "./logger.ts";
 import { silentLogger } from "./logger.ts";
 import type { EventRecorderMetrics } from "./metrics.ts";
@@ -82,6 +82,12 @@ export interface EventRecorderOptions {
   perObjectPerSecond?: number;
   /** Writes waiting for the writer; beyond this, events are dropped (default 1000). */
   maxQueue?: number;
+  /**
+   * A create that failed transiently (the apiserver unreachable, 5xx, 429) is tried again after
+   * retryMs, doubling up to 30 s, at most maxRetries times (default 1 s, 8: about two minutes).
+   */
+  retryMs?: number;
+  maxRetries?: number;
 }
 
 const NOTE_LIMIT_BYTES = 1024;
@@ -113,8 +119,10 @@ interface Entry {
   count: number;
   written: number;
   created: boolean;
-  /** The create failed; the next occurrence starts a new entry. */
+  /** The create failed for good; the next occurrence starts a new entry. */
   abandoned: boolean;
+  /** Failed create attempts so far. */
+  failures: number;
   queued: boolean;
   timer?: TimerHandle;
 }
@@ -129,6 +137,8 @@ export function createEventRecorder(options: EventRecorderOptions): EventRecorde
   const burst = options.perObjectBurst ?? 25;
   const perSecond = options.perObjectPerSecond ?? 0.1;
   const maxQueue = options.maxQueue ?? 1000;
+  const retryMs = options.retryMs ?? 1000;
+  const maxRetries = options.maxRetries ?? 8;
 
   const entries = new Map<string, Entry>();
   const buckets = new Map<string, { bucket: TokenBucket; lastUsed: number }>();
@@ -218,6 +228,17 @@ export function createEventRecorder(options: EventRecorderOptions): EventRecorde
         e.name = eventName(e.input.regarding.name);
         return write(e);
       }
+      if (!e.created && isTransient(err) && e.failures < maxRetries) {
+        // An apiserver blip must not lose the story of what happened just before it.
+        const delayMs = Math.min(30_000, retryMs * 2 ** e.failures);
+        e.failures += 1;
+        e.timer = clock.setTimeout(() => {
+          e.timer = undefined;
+          enqueue(e);
+        }, delayMs);
+        logger.warn({ err, event: e.name, delayMs }, "creating an Event failed; retrying");
+        return;
+      }
       if (!e.created) {
         e.abandoned = true;
         if (entries.get(e.key) === e) entries.delete(e.key);
@@ -295,6 +316,7 @@ export function createEventRecorder(options: EventRecorderOptions): EventRecorde
         written: 0,
         created: false,
         abandoned: false,
+        failures: 0,
         queued: false,
       };
       entries.set(key, entry);

@@ -36,6 +36,23 @@ export const isConflict = (err: unknown) => statusCodeOf(err) === 409;
 /** "Too old resource version" or an expired continue token: the caller must start over with a list. */
 export const isGone = (err: unknown) => statusCodeOf(err) === 410;
 
+/**
+ * Whether a failure says nothing about the request itself: the API could not be reached or did
+ * not answer properly (Node's system errors such as ECONNREFUSED, ECONNRESET "socket hang up" and
+ * ETIMEDOUT, aborts and timeouts, 5xx, 408, 429). The same request may succeed later; a 4xx
+ * refusal would not.
+ */
+export function isTransient(err: unknown): boolean {
+  if (err instanceof KubeApiError) {
+    const code = err.statusCode;
+    return code >= 500 || code === 408 || code === 429 || code < 400;
+  }
+  if (!(err instanceof Error)) return false;
+  if (err.name === "AbortError" || err.name === "TimeoutError") return true;
+  const code = (err as NodeJS.ErrnoException).code;
+  return typeof code === "string" && /^E[A-Z_]+$/.test(code);
+}
+
 export type Query = Record<string, string | number | boolean | undefined>;
 
 export interface KubeRequest {

@@ -264,6 +264,44 @@ describe("event recorder", () => {
     expect(api.events().map((e) => e.series?.count ?? 1)).toEqual([1]);
   });
 
+  it("tries a create again while the apiserver is unreachable, with the repeats, then gives up", async () => {
+    const { clock, api, recorder, dropped } = setup({ retryMs: 1000, maxRetries: 3 });
+    const refused = () => Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:6443"), { code: "ECONNREFUSED" });
+    api.failNext(refused());
+    recorder.record(event());
+    await clock.settle();
+    recorder.record(event()); // happened again while the first create waits for its retry
+    api.failNext(new KubeApiError(503, { reason: "ServiceUnavailable" }, "unavailable"));
+    await clock.advance(1000);
+    expect(api.events()).toHaveLength(0);
+    await clock.advance(2000); // doubled
+    expect(api.events().map(api.count)).toEqual([2]);
+    expect(await dropped("write_failed")).toBe(0);
+
+    // Down for longer than the retries last: counted as lost, and a later occurrence starts afresh.
+    const other = event({ reason: "Merged", action: "Merge" });
+    api.failNext(refused());
+    recorder.record(other);
+    await clock.settle();
+    for (const delayMs of [1000, 2000, 4000]) {
+      api.failNext(refused());
+      await clock.advance(delayMs);
+    }
+    expect(await dropped("write_failed")).toBe(1);
+    recorder.record(other);
+    await recorder.flush();
+    expect(api.events().map((e) => e.reason)).toEqual(["Dispatched", "Merged"]);
+  });
+
+  it("does not try again a create the apiserver refused", async () => {
+    const { clock, api, recorder, dropped } = setup();
+    api.failNext(new KubeApiError(422, { reason: "Invalid" }, "invalid"));
+    recorder.record(event());
+    await clock.advance(60_000);
+    expect(api.calls).toEqual([]);
+    expect(await dropped("write_failed")).toBe(1);
+  });
+
   it("truncates notes to 1 KB on a character boundary and long reasons to 128 characters", async () => {
     const { api, recorder } = setup();
     recorder.record(event({ note: "é".repeat(2000), reason: "R".repeat(200) }));
