@@ -129,6 +129,8 @@ describe("the control plane stopped and restarted under a convoy", () => {
     const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     expect(metrics).toContain("# TYPE gastown_invariant_violations_total counter");
     expect(counterTotal(metrics, "gastown_invariant_violations_total")).toBe(0);
+    // The Events of what happened around the outages were written once the apiserver was back.
+    expect(counterTotal(metrics, "event_recorder_dropped_total")).toBe(0);
 
     await expectLandedOnce(
       http,
