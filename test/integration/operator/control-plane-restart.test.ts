@@ -52,6 +52,9 @@ describe("the control plane stopped and restarted under a convoy", () => {
   let metricsPort: number;
   const outages = new Outages();
   const clusterLog: string[] = [];
+  const timeline: string[] = [];
+  const t0 = Date.now();
+  const mark = (what: string) => timeline.push(`${((Date.now() - t0) / 1000).toFixed(1)}s ${what}`);
 
   beforeAll(async () => {
     cluster = await startLocalCluster({ nodes: 1, log: (line) => clusterLog.push(line) });
@@ -85,23 +88,28 @@ describe("the control plane stopped and restarted under a convoy", () => {
     outages.begin();
     const stoppedAt = Date.now();
     await cluster.stopComponent(component, opts);
+    mark(`${component} stopped`);
     await operator.logged(
       (e) => e.msg === "stopped leading" && loggedAt(e) >= stoppedAt,
       `the operator to step down while ${component} is down`,
     );
+    mark("the operator stepped down");
     const restartedAt = Date.now();
     await cluster.startComponent(component);
     outages.finish();
+    mark(`${component} serves again`);
     await operator.logged(
       (e) => e.msg === "leading: reconciling towns" && loggedAt(e) >= restartedAt,
       `the operator to lead again after ${component} restarted`,
     );
+    mark("the operator leads again");
   }
 
   it("recovers without a restart of the operator; the convoy lands once, with no duplicates or violations", async ({
     onTestFailed,
   }) => {
     onTestFailed(() => {
+      process.stderr.write(`timeline:\n${timeline.join("\n")}\n`);
       process.stderr.write(`control plane (logs in ${cluster.dataDir}/logs):\n${clusterLog.join("\n")}\n`);
     });
     await create(http, NS, convoyManifest("chaos", "gt", TASKS));
@@ -113,6 +121,7 @@ describe("the control plane stopped and restarted under a convoy", () => {
     );
     landed.catch(() => {}); // awaited below; a rejection while the apiserver is down is not news
 
+    mark("convoy created");
     await history.beadTransitions(12);
     await outage("kube-apiserver", { crash: true });
     const afterApiserver = history.beads.length;
@@ -121,6 +130,8 @@ describe("the control plane stopped and restarted under a convoy", () => {
     await outage("etcd");
 
     const convoy = (await landed) as unknown as Convoy;
+    mark("the convoy landed");
+    process.stderr.write(`timeline:\n${timeline.join("\n")}\n`);
     expect(convoy.status?.progress?.closed).toBe(TASKS.length);
 
     // One operator process throughout: it started once and never exited.
