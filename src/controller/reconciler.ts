@@ -62,12 +62,7 @@ export function createReconciler(deps: ReconcilerDeps) {
   }
 
   /** Convoys and beads naming a town that does not exist say so (TownNotFound). */
-  async function orphans(
-    key: string,
-    namespace: string,
-    town: string,
-    signal?: AbortSignal,
-  ): Promise<ReconcileResult> {
+  async function orphans(key: string, namespace: string, town: string, signal?: AbortSignal): Promise<ReconcileResult> {
     const byTown = (c: Caches["beads"]) => c.byIndex(TOWN_INDEX, key);
     const convoys = validator.convoys(byTown(caches.convoys));
     const beads = validator.beads(byTown(caches.beads));
