@@ -10,6 +10,9 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["test/unit/**/*.test.ts"],
+          // A bound, not a speed claim: the agent runtime's tests start `gt` as a process, which
+          // takes seconds on two loaded cores.
+          testTimeout: 30_000,
         },
       },
       {
