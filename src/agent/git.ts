@@ -1,5 +1,5 @@
 // Git for one session: credentials from the mounted Secret, the agent's identity, and the branch
-// rules of DESIGN §4 — which branch a session starts on, and from which base. The rules live here
+// rules of docs/agent-contract.md — which branch a session starts on, and from which base. The rules live here
 // (not in the agent) because every agent command, scripted or LLM, must start from the same state.
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";

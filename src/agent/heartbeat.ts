@@ -1,4 +1,4 @@
-// The session's heartbeat: the Lease renewed every period with the activity watermark (DESIGN §3,
+// The session's heartbeat: the Lease renewed every period with the activity watermark (docs/agent-contract.md, Lifecycle;
 // §5.6). Activity is the last time the agent command printed something or a `gt` tool ran. Tools
 // run as separate processes (the agent calls `gt done` from its shell), so they leave their marks
 // in a directory `gt run` shares with them through GT_ACTIVITY_DIR.

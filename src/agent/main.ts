@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `gt`: the agent runtime and the agent's tools, inside one session (DESIGN §4).
+// `gt`: the agent runtime and the agent's tools, inside one session (docs/agent-contract.md).
 //   gt run                      the session's main process (what the pod or the process runtime starts)
 //   gt done | request-changes | review-failed | escalate | checkpoint | handoff | prime
 //   gt demo                     the scripted demo agent (what `gt run` starts without an agent command)

@@ -1,4 +1,4 @@
-// `gt run`: the session's main process (DESIGN §4). Clone the rig, check out the branch, write the
+// `gt run`: the session's main process (docs/agent-contract.md). Clone the rig, check out the branch, write the
 // prompt, keep the Lease fresh, run the agent command and exit with its status. And `gt demo`, the
 // built-in agent command it runs when the town configures none.
 import { spawn } from "node:child_process";

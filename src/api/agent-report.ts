@@ -5,7 +5,7 @@ import { MAX_CHECKPOINT_BYTES } from "./agent.ts";
 import { dnsLabel, objectName, resource, timestamp } from "./meta.ts";
 
 // ReviewFailed is the refinery's "this cannot merge" (e.g. a conflict): the merge request fails and
-// its source issue is redone. DESIGN §5.4 names the outcome; this makes it an explicit fact.
+// its source issue is redone. docs/rules.md (Reports) names the outcome; this makes it an explicit fact.
 // Handoff: the agent ends its session on purpose to continue in a fresh one (optionally with a
 // checkpoint in data); it has its own cap and does not use the bead's dispatch budget.
 export const REPORT_TYPES = ["Done", "RequestChanges", "Escalate", "Checkpoint", "ReviewFailed", "Handoff"] as const;

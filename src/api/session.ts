@@ -1,4 +1,4 @@
-// The agent contract (DESIGN §4): the environment a session runs with. The runtimes write it (pod
+// The agent contract (docs/agent-contract.md): the environment a session runs with. The runtimes write it (pod
 // env, or a child process's env); `gt` reads it back through the same schema, so the two sides
 // cannot drift.
 import { z } from "zod";

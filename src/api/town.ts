@@ -238,7 +238,7 @@ const TolerationSchema = z
   });
 
 // Affinity terms are passed to the pod unchanged; the apiserver validates them when the session pod is
-// created, and a refusal is reported on the bead, the agent and the town (DESIGN §5.10).
+// created, and a refusal is reported on the bead, the agent and the town (docs/rules.md, Sessions that cannot start).
 const affinityTerm = (what: string) =>
   z
     .looseObject({})
@@ -437,7 +437,7 @@ export const LimitsSchema = z
   .describe("Every cap of the reconcile rules (docs/rules.md, Constants); absent fields take their defaults.");
 export type Limits = z.infer<typeof LimitsSchema>;
 
-/** Every constant of DESIGN §5.9, overridable per town (integration tests shorten them). */
+/** Every constant of docs/rules.md (Constants), overridable per town (integration tests shorten them). */
 export const TimeoutsSchema = z
   .object({
     heartbeatPeriod: duration("30s").describe(

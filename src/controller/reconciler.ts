@@ -38,7 +38,7 @@ export interface ReconcileResult {
   requeueAfterMs?: number;
 }
 
-/** One second of slack after a deadline, so the plan sees it as passed (DESIGN §3). */
+/** One second of slack after a deadline, so the plan sees it as passed (docs/rules.md). */
 const SLACK_MS = 1000;
 
 export function createReconciler(deps: ReconcilerDeps) {

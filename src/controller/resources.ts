@@ -42,7 +42,7 @@ export function recommendedLabels(name: string, town: string, component: string)
   };
 }
 
-/** Annotations the agent runtime keeps on its Lease: the activity watermark (DESIGN §3). */
+/** Annotations the agent runtime keeps on its Lease: the activity watermark (docs/agent-contract.md). */
 export const LEASE_ANNOTATIONS = {
   session: "gastown.dev/session",
   activityTime: "gastown.dev/activity-time",

@@ -1,6 +1,6 @@
 // Deterministic names. Wherever a lost cache update could make the controller create something
 // twice, the name is derived from durable state, so the second create is an AlreadyExists rather
-// than a duplicate (DESIGN §2).
+// than a duplicate (docs/resources.md).
 
 /** Polecat names read like a crew list in `kubectl get agents`. */
 export const POLECAT_POOL = [

@@ -16,7 +16,7 @@ export function formatTime(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-/** DESIGN's "Stale(t, d)": the timestamp is missing or older than d. */
+/** Stale(t, d): the timestamp is missing or older than d (docs/rules.md's "no fresh … for d"). */
 export function isStale(t: number | undefined, d: number, now: number): boolean {
   return t === undefined || now - t > d;
 }

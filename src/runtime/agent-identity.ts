@@ -1,4 +1,4 @@
-// Each agent acts with its own ServiceAccount, limited by a Role to exactly what DESIGN §4 lists:
+// Each agent acts with its own ServiceAccount, limited by a Role to exactly what docs/security.md (Agents) lists:
 // create AgentReports, read and renew its own Lease, read and watch its own Agent, read the bead
 // it works on. Everything is owned by the Agent, so deleting the agent takes it all away.
 

@@ -1,4 +1,4 @@
-// Sessions as local child processes (DESIGN §7), with the pod contract: the agent's own identity
+// Sessions as local child processes (docs/architecture.md), with the pod contract: the agent's own identity
 // and token, the same environment, one workspace and one log per session, and observations shaped
 // like what the Pod informer reports. Each session runs under session-lifeline.ts as the leader of
 // its own process group, so a stop reaches everything the agent spawned and nothing outlives the

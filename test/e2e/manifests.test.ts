@@ -1,5 +1,5 @@
 // The installation in manifests/ against a real apiserver: every kustomization and every file passes
-// a server-side dry run, the Deployment and RBAC keep the promises of DESIGN §6 (restricted pod,
+// a server-side dry run, the Deployment and RBAC keep the promises of docs/security.md (restricted pod,
 // probes, leader election, least privilege), and the RBAC is enough: the operator, started with
 // the Deployment's own args and authenticated as its own ServiceAccount, dispatches a bead.
 import { type ChildProcess, spawn } from "node:child_process";

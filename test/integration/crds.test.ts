@@ -1,4 +1,4 @@
-// The five CRDs from crds/ are served as DESIGN §2 describes: Established, with their short names,
+// The five CRDs from crds/ are served as docs/resources.md describes: Established, with their short names,
 // the gastown category and the printer columns of the checked-in files.
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -32,7 +32,7 @@ const hasCondition = (crd: V1CustomResourceDefinition | undefined, type: string)
   crd?.status?.conditions?.some((c) => c.type === type && c.status === "True") ?? false;
 
 describe("CRDs", () => {
-  it("are the five kinds of DESIGN §2", () => {
+  it("are the five kinds of docs/resources.md", () => {
     expect(checkedIn.map((c) => c.spec.names.plural).sort()).toEqual(Object.keys(EXPECTED).sort());
   });
 

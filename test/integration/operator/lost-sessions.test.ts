@@ -1,6 +1,6 @@
 // Lost sessions on the real apiserver: a deleted pod, a silent heartbeat, an exit 0 without Done,
 // and non-zero exits up to the attempt cap. The bead is reopened, re-dispatched or Failed exactly
-// as DESIGN §5.2/§5.3 say — and never Closed without a merge.
+// as docs/rules.md (Sessions, Beads) says — and never Closed without a merge.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Bead } from "../../../src/api/bead.ts";
 import type { KubeHttp } from "../../../src/controller/kube-http.ts";

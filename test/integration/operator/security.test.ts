@@ -1,5 +1,5 @@
 // Agents are confined to their own objects: with an agent's own token, the apiserver (RBAC and the
-// admission policy) refuses everything DESIGN §4 does not grant.
+// admission policy) refuses everything docs/security.md does not grant.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

@@ -1,4 +1,4 @@
-// Which branch a session starts on, from which base (DESIGN §4): a new issue branches fresh from
+// Which branch a session starts on, from which base (docs/agent-contract.md): a new issue branches fresh from
 // its base, a rework continues the branch under review, a redo after a failed review starts over;
 // and the git credentials a session gets from its mounted Secret.
 import { execFileSync } from "node:child_process";

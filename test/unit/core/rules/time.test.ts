@@ -1,4 +1,4 @@
-// time.ts: parsing and formatting, DESIGN's Stale(t, d), back-off steps, and the deadline collector.
+// time.ts: parsing and formatting, Stale(t, d), back-off steps, and the deadline collector.
 import { describe, expect, it } from "vitest";
 import { backoffAfter, Deadlines, formatTime, isStale, parseTime } from "../../../../src/core/time.ts";
 import { MIN, T0 } from "../builders.ts";
