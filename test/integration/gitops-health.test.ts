@@ -108,6 +108,13 @@ beforeAll(async () => {
     ns,
     townManifest("sleepy", { timeouts: { guppWarn: "1s", guppEscalate: "2s", guppForceStop: "3s" } }),
   );
+  // Its sessions cannot start: the Secret its agents need does not exist (the local cluster's kwok
+  // stages put such a pod into CreateContainerConfigError, as the kubelet would).
+  const keyless = townManifest("keyless");
+  Object.assign(keyless.spec.agents, {
+    env: [{ name: "MODEL_KEY", valueFrom: { secretKeyRef: { name: "missing-model-key", key: "k" } } }],
+  });
+  await create(http, ns, keyless);
 });
 
 afterAll(async () => {
@@ -230,6 +237,25 @@ describe("health of live objects, by Argo CD's script and by kstatus", () => {
       await get("Convoy", "doomed", stalled, "convoy doomed held on its failed task"),
       "Degraded",
       "Failed",
+    );
+  });
+
+  it("sessions that cannot start (a missing Secret): the held bead Degraded / Failed, its Town Degraded", async () => {
+    await create(http, ns, convoyManifest("nokey", "keyless", [{ name: "a" }]));
+    const held = (b: Obj | undefined) =>
+      (b?.status?.hold as { reason?: string } | undefined)?.reason === "SessionCannotStart";
+    await expectHealth("Bead", "held", await get("Bead", "nokey-a", held, "nokey-a held"), "Degraded", "Failed");
+    const cannotStart = (t: Obj | undefined) =>
+      ((t?.status?.conditions ?? []) as { type: string; reason: string }[]).some(
+        (c) => c.type === "Ready" && c.reason === "AgentsCannotStart",
+      );
+    // kstatus reads Ready=False without Stalled as still in progress; Argo CD shows the town Degraded.
+    await expectHealth(
+      "Town",
+      "agentsCannotStart",
+      await get("Town", "keyless", cannotStart, "town keyless Ready=False AgentsCannotStart"),
+      "Degraded",
+      "InProgress",
     );
   });
 
