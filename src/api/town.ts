@@ -616,7 +616,7 @@ export const TownStatusSchema = z
   .object({
     observedGeneration: observedGeneration(),
     conditions: conditionList().describe(
-      "Ready (False with CircuitBreakerOpen, AgentsCannotStart, InvariantViolated or ReconcileFailed), Degraded (invariant violations, poisoned reports) and Escalated (unacknowledged escalations).",
+      "Ready (False with CircuitBreakerOpen, AgentsCannotStart, InvariantViolated or ReconcileFailed), Stalled (AgentsCannotStart while work is held for a configuration error), Degraded (invariant violations, poisoned reports) and Escalated (unacknowledged escalations).",
     ),
     rigCount: count("Rigs in spec.rigs."),
     beads: z

@@ -240,22 +240,21 @@ describe("health of live objects, by Argo CD's script and by kstatus", () => {
     );
   });
 
-  it("sessions that cannot start (a missing Secret): the held bead Degraded / Failed, its Town Degraded", async () => {
+  it("sessions that cannot start (a missing Secret): the held bead and its Town Degraded / Failed", async () => {
     await create(http, ns, convoyManifest("nokey", "keyless", [{ name: "a" }]));
     const held = (b: Obj | undefined) =>
       (b?.status?.hold as { reason?: string } | undefined)?.reason === "SessionCannotStart";
     await expectHealth("Bead", "held", await get("Bead", "nokey-a", held, "nokey-a held"), "Degraded", "Failed");
     const cannotStart = (t: Obj | undefined) =>
       ((t?.status?.conditions ?? []) as { type: string; reason: string }[]).some(
-        (c) => c.type === "Ready" && c.reason === "AgentsCannotStart",
+        (c) => c.type === "Stalled" && c.reason === "AgentsCannotStart",
       );
-    // kstatus reads Ready=False without Stalled as still in progress; Argo CD shows the town Degraded.
     await expectHealth(
       "Town",
       "agentsCannotStart",
       await get("Town", "keyless", cannotStart, "town keyless Ready=False AgentsCannotStart"),
       "Degraded",
-      "InProgress",
+      "Failed",
     );
   });
 

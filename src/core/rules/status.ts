@@ -132,19 +132,25 @@ function count<K extends string>(keys: readonly K[]): Record<K, number> {
  * Sessions that cannot start, for the Town's Ready message: the causes in their own words and the
  * beads they hold back. Static while the causes are (no counts that move).
  */
-function sessionStartTrouble(d: Draft): string | undefined {
+function sessionStartTrouble(d: Draft): { message: string; held: boolean } | undefined {
+  let held = false;
   const byCause = new Map<string, string[]>();
   const add = (cause: string, bead: string) => byCause.set(cause, [...(byCause.get(cause) ?? []), bead]);
   for (const b of d.snap.activeBeads) {
     const s = (d.bead(b.name) as BeadView).state;
     // Held for a configuration error, or retrying after sessions that failed to start (cleared
     // once one of its sessions runs).
-    if (s.hold?.townGeneration !== undefined) add(s.hold.message.split("; tried")[0] ?? s.hold.message, b.name);
-    else if (s.lastFailure && !isTerminal(s.phase)) add(`${s.lastFailure.reason}: ${s.lastFailure.message}`, b.name);
+    if (s.hold?.townGeneration !== undefined) {
+      held = true;
+      add(s.hold.message.split("; tried")[0] ?? s.hold.message, b.name);
+    } else if (s.lastFailure && !isTerminal(s.phase)) add(`${s.lastFailure.reason}: ${s.lastFailure.message}`, b.name);
   }
   if (byCause.size === 0) return undefined;
   const causes = [...byCause].slice(0, 3).map(([cause, beads]) => `${cause} (${beads.slice(0, 5).join(", ")})`);
-  return `sessions cannot start: ${causes.join("; ")}; fix it in the Town's agents template, its Secrets or the namespace's quota, and the work resumes by itself`;
+  return {
+    message: `sessions cannot start: ${causes.join("; ")}; fix it in the Town's agents template, its Secrets or the namespace's quota, and the work resumes by itself`,
+    held,
+  };
 }
 
 function desiredTownStatus(d: Draft, violations: Violation[]): TownStatus {
@@ -177,7 +183,7 @@ function desiredTownStatus(d: Draft, violations: Violation[]): TownStatus {
   const notReady = breaker?.open
     ? { reason: "CircuitBreakerOpen", message: breakerMessage(d, breaker.recentFailures) }
     : cannotStart
-      ? { reason: "AgentsCannotStart", message: cannotStart }
+      ? { reason: "AgentsCannotStart", message: cannotStart.message }
       : violations.length > 0
         ? { reason: "InvariantViolated", message: `invariant violated: ${violations[0]?.message}` }
         : undefined;
@@ -195,6 +201,15 @@ function desiredTownStatus(d: Draft, violations: Violation[]): TownStatus {
     problems.length > 0
       ? { reason: violations.length > 0 ? "InvariantViolated" : "ReportsPoisoned", message: problems.join("; ") }
       : undefined,
+    d.now,
+    town.generation,
+  );
+  // A configuration error holds work until someone fixes it: Stalled, so that kstatus (Flux) shows
+  // the Town Failed rather than in progress. Sessions that are only being retried are not stalled.
+  conditions = setAbnormal(
+    conditions,
+    "Stalled",
+    cannotStart?.held ? { reason: "AgentsCannotStart", message: cannotStart.message } : undefined,
     d.now,
     town.generation,
   );

@@ -187,7 +187,7 @@ describe("sessions that cannot start, configuration: the work is held, not charg
     expect(held?.status?.dispatchAttempts ?? 0).toBe(0);
     expect((await kstatusOf(held)).status).toBe("Failed");
     const town = await townNotReady(s.ns, "AgentsCannotStart", 'secret "missing-model-key" not found');
-    expect((await kstatusOf(town)).status).toBe("InProgress");
+    expect((await kstatusOf(town)).status).toBe("Failed");
     expect(town.status?.escalations?.map((e) => e.id)).toContain("agents-cannot-start-create-container-config-error");
     expect(await warningEvents(s.ns, "x", "SessionCannotStart")).toBe(1);
 

@@ -142,6 +142,9 @@ describe("a transient failure fails the attempt at once", () => {
     expect(
       (townStatus(p) as { circuitBreaker?: { recentFailures: unknown[] } }).circuitBreaker?.recentFailures,
     ).toHaveLength(1);
+    // Retried by itself: not ready, but not stalled either (kstatus: in progress).
+    expect(conditionsOf(p, "Town").Ready).toMatchObject({ status: "False", reason: "AgentsCannotStart" });
+    expect(conditionsOf(p, "Town").Stalled).toBeUndefined();
   });
 });
 
@@ -163,6 +166,8 @@ describe("a configuration error holds the work, not charged", () => {
     expect(conditionsOf(p, "Bead", "x").Stalled).toMatchObject({ status: "True", reason: "SessionCannotStart" });
     expect(conditionsOf(p, "Town").Ready).toMatchObject({ status: "False", reason: "AgentsCannotStart" });
     expect(conditionsOf(p, "Town").Ready?.message).toContain('secret "model-key" not found (x)');
+    // Only a fix makes progress: Stalled, so that kstatus (Flux) shows the Town Failed.
+    expect(conditionsOf(p, "Town").Stalled).toMatchObject({ status: "True", reason: "AgentsCannotStart" });
     expect((townStatus(p) as { escalations?: Escalation[] }).escalations?.map((e) => e.id)).toEqual([
       "agents-cannot-start-create-container-config-error",
     ]);
