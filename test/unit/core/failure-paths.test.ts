@@ -105,6 +105,43 @@ describe("issue 8: every failure path is bounded, visible and recoverable", () =
     expect(phase(sim, "c-b")).toBe("Closed");
   });
 
+  it("case 3: ... and also once the convoy is retried (spec.retry on the convoy)", () => {
+    const sim = new Sim(makeTown({ spec: { limits: { maxDispatchAttempts: 1 } } }));
+    sim.world.addConvoy(convoy("c", [{ name: "a" }, { name: "b" }]));
+    sim.choose = (s) => (s.bead === "c-b" ? { kind: "crash" } : { kind: "done" });
+    sim.runUntil(() => phase(sim, "c-b") === "Failed" && phase(sim, "c-a") === "Closed", 400, 30 * SEC);
+    sim.choose = () => ({ kind: "done" });
+    sim.world.editConvoySpec("c", { retry: 1 });
+    sim.step();
+    expect(phase(sim, "c-b")).toBe("Open");
+    expect(sim.world.convoys[0]?.status?.retry).toBe(1);
+    sim.runUntil(() => sim.world.convoys[0]?.status?.phase === "Landed", 400, 30 * SEC);
+    expect(find(sim, "c-b")?.status?.history).toMatchObject([{ phase: "Failed", resolution: "MaxDispatchAttempts" }]);
+    expect(sim.violations).toEqual([]);
+  });
+
+  it("case 7: cancelling a convoy cancels its running work (ConvoyCancelled) and stops its sessions: never merged", () => {
+    const sim = new Sim(makeTown(), (s) => (s.bead === "c-a" ? { kind: "hang" } : { kind: "done" }));
+    sim.world.addConvoy(convoy("c", [{ name: "a" }, { name: "b", dependsOn: ["a"] }]));
+    sim.runUntil(() => phase(sim, "c-a") === "InProgress" && sim.world.sessions.length > 0, 50);
+    const polecat = find(sim, "c-a")?.status?.assignee;
+    sim.world.editConvoySpec("c", { cancel: true });
+    sim.step();
+    for (const name of ["c-a", "c-b"]) {
+      expect(find(sim, name)?.status).toMatchObject({
+        phase: "Failed",
+        resolution: "Cancelled",
+        reason: "ConvoyCancelled",
+      });
+    }
+    expect(sim.world.log.some((a) => a.type === "StopSession" && a.agent === polecat)).toBe(true);
+    expect(sim.world.agent(polecat as string)?.spec.hook).toBeUndefined();
+    sim.choose = () => ({ kind: "done" });
+    for (let i = 0; i < 60; i++) sim.step(30 * SEC);
+    expect(sim.world.beads.some((b) => b.status?.resolution === "Merged")).toBe(false);
+    expect(sim.world.convoys[0]?.status?.phase).toBe("Failed");
+  });
+
   it("case 5: a pod stuck Terminating stops counting after its grace; its bead is redone; no StopSession storm", () => {
     const sim = new Sim(makeTown(), () => ({ kind: "stuckTerminating" }));
     sim.world.addBead(bead("x"));
@@ -215,6 +252,19 @@ describe("issue 8: every failure path is bounded, visible and recoverable", () =
     expect(sim.violations).toEqual([]);
   });
 
+  it("case 11: a task removed from its convoy before it finished is cancelled (TaskRemoved); the rest lands", () => {
+    const sim = new Sim(makeTown(), (s) => (s.bead === "c-b" ? { kind: "hang" } : { kind: "done" }));
+    sim.world.addConvoy(convoy("c", [{ name: "a" }, { name: "b" }]));
+    sim.runUntil(() => phase(sim, "c-b") === "InProgress", 50);
+    const tasks = sim.world.convoys[0]?.spec.tasks.filter((t) => t.name !== "b") ?? [];
+    sim.world.editConvoySpec("c", { tasks });
+    sim.step();
+    expect(find(sim, "c-b")?.status).toMatchObject({ phase: "Failed", resolution: "Cancelled", reason: "TaskRemoved" });
+    sim.runUntil(() => sim.world.convoys[0]?.status?.phase === "Landed", 400);
+    expect(phase(sim, "c-b")).toBe("Failed");
+    expect(sim.violations).toEqual([]);
+  });
+
   it("case 12: a handoff is not a failure: the next session gets the checkpoint and no attempt is used", () => {
     let handedOff = false;
     const sim = new Sim(makeTown({ spec: { limits: { maxDispatchAttempts: 1 } } }), () => {
@@ -230,6 +280,23 @@ describe("issue 8: every failure path is bounded, visible and recoverable", () =
     expect(find(sim, "x")?.status).toMatchObject({ dispatchAttempts: 1, handoffs: 1 });
   });
 
+  it("case 12: the session after a handoff starts no sooner than handoffMinInterval after the one that handed off", () => {
+    let polecatSessions = 0;
+    const sim = new Sim(makeTown(), (_s, role) =>
+      role === "Polecat" && polecatSessions++ === 0 ? { kind: "handoff" } : { kind: "done" },
+    );
+    sim.world.addBead(bead("x"));
+    // The first session hands off 20 s in and exits 10 s later: far sooner than the interval.
+    sim.runUntil(() => sessionsOf(sim, "x") === 2, 200, 10 * SEC);
+    const starts = sim.world.sessions
+      .filter((s) => s.bead === "x")
+      .map((s) => s.created)
+      .sort((a, b) => a - b);
+    expect(starts).toHaveLength(2);
+    expect((starts[1] as number) - (starts[0] as number)).toBeGreaterThanOrEqual(2 * MIN);
+    expect((starts[1] as number) - (starts[0] as number)).toBeLessThan(3 * MIN);
+  });
+
   it("case 12: handoffs are capped: past maxHandoffs a session's end counts as a failure", () => {
     const sim = new Sim(makeTown({ spec: { limits: { maxHandoffs: 1, maxDispatchAttempts: 2 } } }), () => ({
       kind: "handoff",
@@ -238,6 +305,18 @@ describe("issue 8: every failure path is bounded, visible and recoverable", () =
     sim.runUntil(() => phase(sim, "x") === "Failed", 400, 30 * SEC);
     expect(find(sim, "x")?.status).toMatchObject({ resolution: "MaxDispatchAttempts", handoffs: 1 });
     expect(sessionsOf(sim, "x")).toBe(3);
+  });
+
+  it("case 12: a handoff is not a failed session: handing off never trips the circuit breaker", () => {
+    let polecatSessions = 0;
+    const sim = new Sim(makeTown({ spec: { limits: { maxFailedSessions: 2 } } }), (_s, role) =>
+      role === "Polecat" && polecatSessions++ < 3 ? { kind: "handoff" } : { kind: "done" },
+    );
+    sim.world.addBead(bead("x"));
+    sim.runUntil(() => phase(sim, "x") === "InReview", 400, 30 * SEC);
+    expect(find(sim, "x")?.status).toMatchObject({ handoffs: 3, dispatchAttempts: 1 });
+    expect(sim.world.town.status?.circuitBreaker?.recentFailures ?? []).toEqual([]);
+    expect(sim.world.town.status?.circuitBreaker?.open ?? false).toBe(false);
   });
 
   it("case 12: the circuit breaker stops new dispatch after maxFailedSessions, and resumes on a reset", () => {
@@ -262,6 +341,25 @@ describe("issue 8: every failure path is bounded, visible and recoverable", () =
   });
 });
 
+describe("declarative retry", () => {
+  it("one raise of spec.retry is one retry: a retried bead that fails again stays Failed until the next raise", () => {
+    const sim = new Sim(makeTown({ spec: { limits: { maxDispatchAttempts: 1 } } }), () => ({ kind: "crash" }));
+    sim.world.addBead(bead("x"));
+    sim.runUntil(() => phase(sim, "x") === "Failed", 100);
+    sim.world.editBeadSpec("x", { retry: 1 });
+    sim.step();
+    expect(find(sim, "x")?.status).toMatchObject({ phase: "Open", retry: 1 });
+    sim.runUntil(() => phase(sim, "x") === "Failed", 100);
+    for (let i = 0; i < 60; i++) sim.step(MIN);
+    expect(phase(sim, "x")).toBe("Failed");
+    expect(find(sim, "x")?.status?.history).toHaveLength(1);
+    expect(sessionsOf(sim, "x")).toBe(2);
+    sim.world.editBeadSpec("x", { retry: 2 });
+    sim.step();
+    expect(find(sim, "x")?.status).toMatchObject({ phase: "Open", retry: 2 });
+  });
+});
+
 describe("escalations are durable", () => {
   it("an unacknowledged escalation is raised again after reEscalateAfter, one severity higher, at most twice", () => {
     const sim = new Sim(makeTown({ spec: { limits: { maxDispatchAttempts: 1 } } }), () => ({ kind: "crash" }));
@@ -277,6 +375,32 @@ describe("escalations are durable", () => {
     sim.step();
     expect(esc()?.acknowledged).toBe(true);
     expect(sim.world.town.status?.conditions?.find((c) => c.type === "Escalated")).toBeUndefined();
+  });
+
+  it("the same problem raised again is one escalation with a count, raised (an Event) once", () => {
+    const sim = new Sim(makeTown(), () => ({ kind: "done", after: 30 }));
+    sim.world.addBead(bead("x"));
+    sim.runUntil(() => sim.world.sessions.some((s) => s.phase === "Running"), 20);
+    const s = sim.world.sessions[0] as NonNullable<(typeof sim.world.sessions)[0]>;
+    const escalate = () =>
+      sim.world.addReport({
+        town: "gt",
+        agent: s.agent,
+        bead: "x",
+        session: s.session,
+        type: "Escalate",
+        severity: "Medium",
+        message: "the tests need a database",
+      });
+    escalate();
+    sim.step();
+    escalate();
+    sim.step();
+    const id = `agent-escalated-${s.agent}-x`;
+    const list = sim.world.town.status?.escalations?.filter((e) => e.id === id) ?? [];
+    expect(list).toHaveLength(1);
+    expect(list[0]).toMatchObject({ count: 2, level: 0, severity: "Medium" });
+    expect(sim.world.log.filter((a) => a.type === "Escalate")).toHaveLength(1);
   });
 
   it("retrying the bead resolves its escalations", () => {

@@ -44,6 +44,43 @@ describe("known failures of the cloud reconciler", () => {
     expect(checkInvariants(sim.world.snapshot(), sim.now)).toEqual([]);
   });
 
+  it("two agents hooked to one bead, when a lagging view picks another free polecat", () => {
+    // The Agent informer has not delivered polecat-0 yet (informers lag per kind): a plan from that
+    // view gives x to polecat-1. The bead's resourceVersion is the lock, so the polecat claims the
+    // bead before it is hooked: the late plan conflicts on x before it hooks a second polecat.
+    const sim = new Sim(makeTown({ spec: { limits: { maxPolecatsPerRig: 2 } } }), (_s, role) =>
+      role === "Refinery" ? { kind: "hang" } : { kind: "done" },
+    );
+    sim.world.addBead(bead("a"));
+    sim.world.addBead(bead("b"));
+    const polecats = () => sim.world.agents.filter((a) => a.spec.role === "Polecat");
+    sim.runUntil(() => polecats().length === 2 && polecats().every((a) => !a.spec.hook && a.status?.phase === "Idle"));
+    for (let i = 0; i < 3; i++) sim.step(10 * SEC); // their pods finish
+    sim.world.addBead(bead("x"));
+    // Free polecats are taken by name: the up-to-date plan takes the first, the lagging one the other.
+    const [p0, p1] = polecats()
+      .map((a) => a.metadata.name)
+      .sort();
+    const lagging = buildSnapshot({
+      town: sim.world.town,
+      convoys: sim.world.convoys,
+      beads: sim.world.beads,
+      agents: sim.world.agents.filter((a) => a.metadata.name !== p0),
+      reports: sim.world.reports,
+      sessions: sim.world.sessions.filter((s) => s.agent !== p0),
+      leases: [],
+    });
+    sim.planAndApply();
+    const hookedToX = () => sim.world.agents.filter((a) => a.spec.hook === "x").map((a) => a.metadata.name);
+    expect(hookedToX()).toEqual([p0]);
+    const late = plan(lagging, sim.now);
+    expect(late.actions.some((a) => a.type === "StartSession" && a.agent === p1 && a.bead === "x")).toBe(true);
+    const result = sim.world.apply(late.actions);
+    expect(result.error?.code).toBe("Conflict");
+    expect(hookedToX()).toEqual([p0]);
+    expect(checkInvariants(sim.world.snapshot(), sim.now)).toEqual([]);
+  });
+
   it("a session that exits 0 without Done closing its bead", () => {
     const sim = new Sim(makeTown(), () => ({ kind: "exit0" }));
     sim.world.addBead(bead("x"));
@@ -57,17 +94,44 @@ describe("known failures of the cloud reconciler", () => {
   });
 
   it("GUPP acting on a missing activity time (NaN)", () => {
+    // A hung agent whose activity watermark is not a number (a corrupt annotation) must still be
+    // warned, escalated and force-stopped on time: the unreadable time is unknown, so GUPP falls
+    // back to the Lease's renewal. Kept as NaN it would compare false everywhere and GUPP would
+    // never act (the cloud version, comparing the other way, nudged every agent at once). The
+    // heartbeat timeout is longer than GUPP's tiers here so that only GUPP can act.
+    const sim = new Sim(makeTown({ spec: { timeouts: { heartbeatTimeout: "3h" } } }), () => ({ kind: "hang" }));
+    sim.world.addBead(bead("x"));
+    sim.step();
+    sim.step();
+    const agent = sim.world.agents[0]?.metadata.name as string;
+    const renewed = sim.now;
+    sim.world.setLease({ agent, renewTime: renewed, activityTime: Number.NaN, activeTools: 0, session: 1 });
+    const tiersAt = (t: number) => {
+      sim.world.now = t;
+      const p = plan(sim.world.snapshot(), t);
+      sim.world.apply(p.actions);
+      return p.actions.flatMap((a) => (a.type === "Nudge" ? [a.tier] : []));
+    };
+    expect(tiersAt(renewed + 15 * MIN)).toEqual([]);
+    expect(tiersAt(renewed + 15 * MIN + 1)).toEqual(["warn"]);
+    expect(tiersAt(renewed + 60 * MIN + 1)).toEqual(["escalate"]);
+    expect(tiersAt(renewed + 120 * MIN + 1)).toEqual(["forceStop"]);
+    expect(sim.world.agent(agent)?.status?.phase).toBe("Stalled");
+    expect(phase(sim, "x")).toBe("Open");
+  });
+
+  it("a NaN lease renewal disabling the heartbeat timeout", () => {
+    // A renewal time that is not a number is "never renewed": the session is lost after the
+    // startup window, not kept alive forever because NaN > deadline is false.
     const sim = new Sim(makeTown(), () => ({ kind: "hang" }));
     sim.world.addBead(bead("x"));
     sim.step();
+    sim.step();
     const agent = sim.world.agents[0]?.metadata.name as string;
     sim.world.setLease({ agent, renewTime: Number.NaN, activityTime: Number.NaN, activeTools: 0, session: 1 });
-    sim.world.now += 3 * 60 * MIN;
-    const p = plan(sim.world.snapshot(), sim.now);
-    expect(p.actions.filter((a) => a.type === "Nudge" || a.type === "Escalate")).toEqual([]);
-    sim.world.setLease({ agent, activeTools: 0, session: 1 });
-    const q = plan(sim.world.snapshot(), sim.now);
-    expect(q.actions.filter((a) => a.type === "Nudge" || a.type === "Escalate")).toEqual([]);
+    // Lost once the startup window (startupGrace + heartbeatTimeout, 4.5 min) has passed.
+    sim.runUntil(() => sim.world.agent(agent)?.status?.lastSessionExit !== undefined, 30, 10 * SEC);
+    expect(sim.world.agent(agent)?.status?.lastSessionExit?.reason).toContain("never sent a heartbeat");
   });
 
   it("a PullRequest-strategy MR blocking the refinery queue", () => {

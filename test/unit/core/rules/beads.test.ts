@@ -409,6 +409,19 @@ describe("orphaned InReview (5 min after the issue or its last merge request cha
 });
 
 describe("lazy assignment", () => {
+  it("a bead redone after a force-stop never goes back to the polecat that hung on it, even the only free one", () => {
+    const f: Fixture = {
+      town: town(),
+      beads: [
+        issue("x", { since: T0, attempts: 1, status: { phase: "Open", forceStops: 1, forceStoppedAgent: TOAST } }),
+      ],
+      agents: [polecat(TOAST)],
+    };
+    const to = dispatchedTo(planAt(f, T0 + 60 * MIN), "x");
+    expect(to).toHaveLength(1);
+    expect(to).not.toContain(TOAST);
+  });
+
   it("an Open, unblocked issue gets a new polecat: created, claimed, hooked, started, Working", () => {
     const p = planAt({ beads: [issue("x", { spec: { description: "do x" } })] }, P);
     expect(effects(p)).toMatchObject([

@@ -5,6 +5,7 @@ import type { BeadPhase } from "../../../../src/api/bead.ts";
 import type { Convoy } from "../../../../src/api/convoy.ts";
 import { findCycle } from "../../../../src/core/rules/convoys.ts";
 import {
+  beadStatus,
   convoyOf,
   convoyStatus,
   type Fixture,
@@ -476,5 +477,25 @@ describe("staged", () => {
     expect(convoyStatus(p, "c")).toMatchObject({ phase: "Active" });
     expect(ofType(p, "UpdateConvoyStatus")[0]?.events[0]).toMatchObject({ reason: "ConvoyActive" });
     expect(ofType(p, "StartSession").map((a) => a.bead)).toEqual(["c-a"]);
+  });
+});
+
+describe("deletion", () => {
+  it("a convoy being deleted (foreground, a finalizer) cancels its unfinished work at once: ConvoyDeleted, never merged", () => {
+    const f: Fixture = {
+      town: town(),
+      convoys: [convoyOf("c", [{ name: "a" }, { name: "b" }], { deleting: true })],
+      beads: [
+        issue("c-a", { phase: "InReview", since: T0, spec: { convoy: "c" } }),
+        mergeRequest("c-a-mr-1", "c-a", { since: T0, spec: { convoy: "c" } }),
+        issue("c-b", { phase: "Closed", since: T0, spec: { convoy: "c" }, status: { resolution: "Merged" } }),
+      ],
+    };
+    const p = planAt(f, NOW);
+    for (const name of ["c-a", "c-a-mr-1"]) {
+      expect(beadStatus(p, name)).toMatchObject({ phase: "Failed", resolution: "Cancelled", reason: "ConvoyDeleted" });
+    }
+    expect(beadStatus(p, "c-b")?.phase).toBeUndefined();
+    expect(ofType(p, "StartSession")).toEqual([]);
   });
 });

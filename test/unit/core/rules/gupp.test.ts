@@ -5,6 +5,8 @@ import type { Nudge, NudgeTier } from "../../../../src/api/agent.ts";
 import type { Bead } from "../../../../src/api/bead.ts";
 import type { Condition } from "../../../../src/api/meta.ts";
 import type { Escalation } from "../../../../src/api/town.ts";
+import { Draft } from "../../../../src/core/draft.ts";
+import { inactiveFor } from "../../../../src/core/rules/gupp.ts";
 import type { LeaseObservation } from "../../../../src/core/snapshot.ts";
 import {
   beadStatus,
@@ -20,6 +22,7 @@ import {
   planAt,
   pod,
   polecat,
+  snapshotOf,
   T0,
   town,
   townStatus,
@@ -340,5 +343,31 @@ describe("activity time", () => {
     );
     expect(ofType(p, "StartSession")).toHaveLength(1);
     expect(conditionsOf(p, "Agent", TOAST).Escalated).toBeUndefined();
+  });
+});
+
+describe("inactiveFor: defence in depth behind the snapshot's sanitising", () => {
+  // buildSnapshot already makes non-finite lease times unknown; a view that got a NaN or a time
+  // from the future past it anyway must still read as unknown, never as a number to compare.
+  const draftWith = (l: Partial<LeaseObservation>, now: number) => {
+    const snap = snapshotOf(agentAt({ now }));
+    const leases = new Map(snap.leases);
+    leases.set(TOAST, { ...(snap.leases.get(TOAST) as LeaseObservation), ...l });
+    const d = new Draft({ ...snap, leases }, now);
+    return { d, agent: d.agent(TOAST) as NonNullable<ReturnType<Draft["agent"]>> };
+  };
+
+  it.each([
+    { name: "NaN activity", l: { activityTime: Number.NaN } },
+    { name: "NaN renewal, no watermark", l: { activityTime: undefined, renewTime: Number.NaN } },
+    { name: "activity in the future", l: { activityTime: S + 5 * HOUR } },
+  ])("$name: unknown", ({ l }) => {
+    const { d, agent } = draftWith(l, S + 3 * HOUR);
+    expect(inactiveFor(d, agent)).toBeUndefined();
+  });
+
+  it("a finite past activity: the elapsed time", () => {
+    const { d, agent } = draftWith({ activityTime: A }, A + 20 * MIN);
+    expect(inactiveFor(d, agent)).toBe(20 * MIN);
   });
 });

@@ -546,3 +546,29 @@ describe("a converged town makes no writes", () => {
     expect(conditionsOf(p, "Bead", "y").Ready).toMatchObject({ reason: "Pending", lastTransitionTime: iso(NOW) });
   });
 });
+
+describe("escalations are bounded", () => {
+  it("at most 50: a new one pushes out the oldest acknowledged ones first, never an unacknowledged one", () => {
+    // 50 escalations, the first five acknowledged and older than the rest; a bead failing at its
+    // cap raises a 51st.
+    const old = Array.from({ length: 50 }, (_, i) =>
+      escalation(`e-${i}`, {
+        lastTime: iso(NOW - HOUR + i * MIN),
+        raisedTime: iso(NOW - 10 * MIN),
+        acknowledged: i < 5,
+      }),
+    );
+    const f: Fixture = {
+      town: town({
+        acknowledgedEscalations: old.slice(0, 5).map((e) => e.id),
+        status: { rigCount: 1, workingAgents: 0, openBeads: 0, escalations: old },
+      }),
+      beads: [issue("x", { attempts: 5, since: NOW - HOUR })],
+    };
+    const list = (townStatus(planAt(f, NOW)) as { escalations?: Escalation[] } | undefined)?.escalations ?? [];
+    expect(list).toHaveLength(50);
+    expect(list.map((e) => e.id)).toContain("max-dispatch-attempts-x");
+    expect(list.map((e) => e.id)).not.toContain("e-0");
+    expect(list.filter((e) => !e.acknowledged)).toHaveLength(46);
+  });
+});
