@@ -193,6 +193,10 @@ export function createProcessRuntime(o: ProcessRuntimeOptions): SessionRuntime {
     const home = join(s.dir, "home");
     await mkdir(workspace, { recursive: true });
     await mkdir(home, { recursive: true });
+    // Which bead the session worked on, for `kubectl gt logs BEAD`: the directory and its log
+    // outlive the session, the Agent's status only names the latest one.
+    const identity = { namespace, agent: action.agent, session: action.session, bead: action.bead };
+    await writeFile(join(s.dir, "session.json"), `${JSON.stringify(identity)}\n`);
     const kubeconfig = join(s.dir, "kubeconfig");
     await writeFile(kubeconfig, await agentKubeconfig(o.kubeConfig, namespace, action.agent, token), { mode: 0o600 });
     const rig = town.spec.rigs.find((r) => r.name === action.rig);

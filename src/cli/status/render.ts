@@ -1,0 +1,161 @@
+// The status screen of a town, as lines of text. One renderer for the one-shot view, every frame of
+// --watch and the plain-line fallback, so what a script greps is what a person sees.
+import { ago, type Paint, plain, progressBar, table, truncate } from "../format.ts";
+import type { AgentRow, BeadRow, ConvoyRow, EscalationView, StatusDocument, TownView } from "./model.ts";
+
+export interface RenderOptions {
+  now: number;
+  paint?: Paint;
+  /** Terminal width; long messages are cut to it. */
+  columns?: number;
+  /** At most this many beads are listed (attention first); the rest are counted. */
+  maxBeads?: number;
+}
+
+const PHASE_STYLE: Record<string, Parameters<Paint>[0]> = {
+  Closed: "green",
+  Landed: "green",
+  Complete: "green",
+  Working: "cyan",
+  InProgress: "cyan",
+  InReview: "blue",
+  Landing: "blue",
+  Failed: "red",
+  Stalled: "red",
+  Held: "yellow",
+  Staged: "yellow",
+};
+
+export function phase(p: string, paint: Paint): string {
+  const style = PHASE_STYLE[p];
+  return style ? paint(style, p) : p;
+}
+
+function heading(text: string, paint: Paint): string {
+  return paint("bold", text);
+}
+
+function rigLines(t: TownView): string[] {
+  return table(
+    ["NAME", "STRATEGY", "BRANCH", "GATES", "POLECATS", "REFINERY"],
+    t.rigs.map((r) => [
+      r.name,
+      r.mergeStrategy,
+      r.defaultBranch,
+      String(r.gates),
+      `${r.polecats.working} working / ${r.polecats.total} (max ${r.polecats.max})`,
+      r.refinery ? `${r.refinery.phase}${r.refinery.hook ? ` on ${r.refinery.hook}` : ""}` : "-",
+    ]),
+    "  ",
+  );
+}
+
+function agentLines(agents: AgentRow[], o: Required<RenderOptions>): string[] {
+  if (agents.length === 0) return ["  none yet: agents are created when work is dispatched"];
+  return table(
+    ["NAME", "ROLE", "RIG", "PHASE", "HOOK", "ACTIVITY", "NUDGES"],
+    agents.map((a) => [
+      a.name,
+      a.role,
+      a.rig,
+      phase(a.escalated ? `${a.phase}!` : a.phase, o.paint),
+      a.hook ?? "-",
+      a.lastActivity ? ago(a.lastActivity, o.now) : "-",
+      a.lastNudge ? `${a.nudges} (last: ${a.lastNudge.tier} ${ago(a.lastNudge.time, o.now)})` : String(a.nudges),
+    ]),
+    "  ",
+  );
+}
+
+function convoyLines(convoys: ConvoyRow[], o: Required<RenderOptions>): string[] {
+  if (convoys.length === 0) return ["  none: kubectl apply -f a Convoy to start work"];
+  const lines = table(
+    ["NAME", "PHASE", "PROGRESS", "MODE", "TITLE"],
+    convoys.map((c) => [
+      c.name,
+      phase(c.phase, o.paint),
+      `${progressBar(c.closed - c.failed, c.failed, c.total)} ${c.closed}/${c.total}${c.failed > 0 ? ` (${c.failed} failed)` : ""}`,
+      c.mergeMode,
+      c.title,
+    ]),
+    "  ",
+  );
+  for (const c of convoys) {
+    if (c.problem) lines.push(`  ${o.paint("yellow", "!")} ${c.name}: ${c.problem.reason}: ${c.problem.message}`);
+  }
+  return lines.map((l) => truncate(l, o.columns));
+}
+
+/** Why a bead is where it is; nothing for work simply in progress (the assignee says who). */
+function why(b: BeadRow): string {
+  if (!b.attention && (b.phase === "InProgress" || b.phase === "InReview")) return "-";
+  if (!b.reason) return b.message ?? "-";
+  return `${b.reason}${b.message ? `: ${b.message}` : ""}`;
+}
+
+function beadLines(t: TownView, o: Required<RenderOptions>): string[] {
+  const shown = t.beads.slice(0, o.maxBeads);
+  const rest = t.beads.length - shown.length;
+  const lines =
+    shown.length === 0
+      ? ["  nothing open"]
+      : table(
+          ["NAME", "PHASE", "ATTENTION", "ASSIGNEE", "WHY"],
+          shown.map((b: BeadRow) => [
+            b.name,
+            phase(b.phase, o.paint),
+            b.attention ? o.paint(b.attention === "Blocked" ? "dim" : "yellow", b.attention) : "-",
+            b.assignee ?? "-",
+            why(b),
+          ]),
+          "  ",
+        ).map((l) => truncate(l, o.columns));
+  if (rest > 0) lines.push(`  … and ${rest} more (kubectl get beads -n ${t.namespace})`);
+  return lines;
+}
+
+function escalationLines(list: EscalationView[], o: Required<RenderOptions>): string[] {
+  if (list.length === 0) return ["  none"];
+  return list.map((e) =>
+    truncate(
+      `  ${o.paint("red", e.severity ?? "!")} ${e.agent ?? "-"}${e.bead ? ` on ${e.bead}` : ""} ${ago(e.since, o.now)}: ${e.reason}: ${e.message}${e.acknowledged ? " (acknowledged)" : ""}`,
+      o.columns,
+    ),
+  );
+}
+
+export function renderTown(t: TownView, opts: RenderOptions): string[] {
+  const o: Required<RenderOptions> = { paint: plain, columns: 160, maxBeads: 20, ...opts };
+  const ready = t.ready.status === "True" ? o.paint("green", "Ready") : o.paint("red", `Not ready (${t.ready.reason})`);
+  const breaker = t.circuitBreaker
+    ? t.circuitBreaker.open
+      ? o.paint("red", `circuit breaker OPEN: ${t.circuitBreaker.message ?? t.circuitBreaker.reason ?? ""}`)
+      : "circuit breaker closed"
+    : "circuit breaker n/a";
+  const head = [
+    `${heading(`Town ${t.name}`, o.paint)}   ${ready}   ${t.suspended ? o.paint("yellow", "SUSPENDED (dispatch stopped)") : "dispatching"}   ${breaker}`,
+  ];
+  if (!t.observed)
+    head.push(o.paint("yellow", "  the operator has not seen the latest spec of this town yet (kubectl gt doctor)"));
+  if (t.degraded) head.push(truncate(`  ${o.paint("red", "Degraded")}: ${t.degraded.message}`, o.columns));
+  return [
+    ...head,
+    heading("Rigs", o.paint),
+    ...rigLines(t),
+    heading("Agents", o.paint),
+    ...agentLines(t.agents, o),
+    heading("Convoys", o.paint),
+    ...convoyLines(t.convoys, o),
+    heading(`Beads (attention first; ${t.closedBeads} closed not listed)`, o.paint),
+    ...beadLines(t, o),
+    heading("Escalations", o.paint),
+    ...escalationLines(t.escalations, o),
+  ];
+}
+
+export function renderStatus(doc: StatusDocument, opts: RenderOptions): string {
+  if (doc.towns.length === 0) {
+    return `No towns in namespace ${doc.namespace}. Create one with: kubectl apply -n ${doc.namespace} -f examples/town.yaml\n`;
+  }
+  return `${doc.towns.map((t) => renderTown(t, opts).join("\n")).join("\n\n")}\n`;
+}
