@@ -9,7 +9,7 @@ import { buildProgram } from "./program.ts";
 
 async function main(argv: string[]): Promise<number> {
   const io = processOutput();
-  const program = buildProgram(io).exitOverride();
+  const program = buildProgram(io);
   // Completion answers the raw words (flags included, half-typed): commander must not parse them.
   if (argv[0] === "__complete") {
     io.out(await complete(program, argv.slice(1), io));

@@ -41,6 +41,8 @@ export function buildProgram(io: Output): Command {
     .option("--context <name>", "kubeconfig context to use")
     .option("--kubeconfig <path>", "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
+    // Before any subcommand is added, so they inherit it: usage errors come back as exceptions.
+    .exitOverride()
     .showSuggestionAfterError(true)
     .addHelpText(
       "after",

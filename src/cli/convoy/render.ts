@@ -48,7 +48,7 @@ export function renderTree(g: ConvoyGraph, paint: Paint = plain): string {
   // Tasks in a cycle have no root; the operator rejects such a convoy, but show them anyway.
   for (const t of g.tasks) if (!drawn.has(t.task)) walk(t.task, "", !hasLanding);
   const cells = rows.map((r) => {
-    if (r.ref) return [`${r.prefix}${r.ref}`, paint("dim", "(shown above)"), "", "", ""];
+    if (r.ref) return [`${r.prefix}${r.ref}`, "", "", "", paint("dim", "(shown above)")];
     const t = r.node!;
     const open = t.dependsOn.filter((d) => !DONE.has(byTask.get(d)?.phase ?? ""));
     const why =
