@@ -99,15 +99,19 @@ function printUsage(target: Target, namespace: string, repo: string, sessionsDir
   const exportLine = target.kubeconfigPath
     ? `  export KUBECONFIG=${target.kubeconfigPath}\n`
     : `  # KUBECONFIG=${process.env.KUBECONFIG} is already set\n`;
+  // kubectl gt logs looks in make run's default place by itself; elsewhere it needs telling.
+  const sessionsLine =
+    sessionsDir === join(ROOT, ".run", "demo", "sessions") ? "" : `  export GASTOWN_SESSIONS_DIR=${sessionsDir}\n`;
   console.log(`
 Gas Town is running on ${target.description}: town "${DEMO_TOWN}", rig "app" on ${rel(repo)}.
 In another terminal:
-${exportLine}  export PATH=${join(ROOT, "hack", "bin")}:$PATH
-  kubectl apply${ns} -f examples/convoy.yaml
+${exportLine}  export PATH=${join(ROOT, "src", "cli", "bin")}:${join(ROOT, "hack", "bin")}:$PATH
+${sessionsLine}  kubectl apply${ns} -f examples/convoy.yaml
+  kubectl gt${ns} status --watch                # the town at a glance (kubectl gt --help)
   kubectl get${ns} beads --watch                # one kind at a time; all of them: kubectl get${ns} gastown
   git --git-dir=${rel(repo)} log --graph --oneline main
 
-Session logs: ${rel(sessionsDir)}/${namespace}/<pod>/session.log
+Session logs: ${rel(sessionsDir)}/${namespace}/<pod>/session.log (kubectl gt${ns} logs BEAD)
 Press Ctrl-C to stop.`);
 }
 

@@ -221,12 +221,13 @@ describe("a convoy followed from staged to landed", () => {
     const events = entries.filter((e) => e.kind === "Event").map((e) => JSON.stringify(e));
     expect(events.length).toBeGreaterThan(10);
     expect(new Set(events).size).toBe(events.length);
-    expect(entries.filter((e) => e.object === `convoy/${CONVOY}` && e.kind === "Phase").map((e) => e.message)).toEqual([
-      "Staged → Active",
-      "Active → Complete",
-      "Complete → Landing",
-      "Landing → Landed",
-    ]);
+    // The convoy's phases, as a chain (the operator may pass Complete within one reconcile).
+    const convoyPhases = entries
+      .filter((e) => e.object === `convoy/${CONVOY}` && e.kind === "Phase")
+      .map((e) => e.message.split(" → "));
+    expect(convoyPhases[0]).toEqual(["Staged", "Active"]);
+    expect(convoyPhases[convoyPhases.length - 1]).toEqual(["Landing", "Landed"]);
+    for (let i = 1; i < convoyPhases.length; i++) expect(convoyPhases[i]?.[0]).toBe(convoyPhases[i - 1]?.[1]);
     // status --watch without a terminal: one line per change, the convoy's story among them.
     const convoyLines = watch
       .output()

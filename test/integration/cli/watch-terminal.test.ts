@@ -85,7 +85,8 @@ describe("kubectl gt status --watch in a terminal", () => {
     run("send-keys", "-t", "watch", "C-c");
     // The watch exits; the pane's foreground process becomes the sleep that keeps it open to read.
     await pollUntil(
-      () => `the watch to end on Ctrl-C; the pane runs: ${run("display", "-p", "-t", "watch", "#{pane_current_command}")}`,
+      () =>
+        `the watch to end on Ctrl-C; the pane runs: ${run("display", "-p", "-t", "watch", "#{pane_current_command}")}`,
       () => run("display", "-p", "-t", "watch", "#{pane_current_command}").trim() === "sleep",
       15_000,
     );
