@@ -195,8 +195,9 @@ export interface SlingOptions {
 /** A name stem from a title: lower-case DNS label characters, at most `max` long. */
 export function slug(title: string, max = 40): string {
   const s = title
-    .toLowerCase()
     .normalize("NFKD")
+    .replace(/\p{M}/gu, "") // accents go, their letters stay: é → e
+    .toLowerCase()
     .replace(/[^a-z0-9]+/g, "-")
     .replace(/^-+|-+$/g, "")
     .slice(0, max)
