@@ -16,7 +16,7 @@ mkdir -p "$stage/src/core" && cp src/core/names.ts "$stage/src/core/"
 tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$out/stage" -cf - kubectl-gt | gzip -n >"$out/kubectl-gt.tar.gz"
 sha=$(sha256sum "$out/kubectl-gt.tar.gz" | cut -d' ' -f1)
 sed -e "s|{{ .TagName }}|$version|g" \
-  -e "s|{{ addURIAndSha \"\([^\"]*\)\" $version }}|uri: \1\n      sha256: $sha|" \
+  -e "s|{{ addURIAndSha \"\([^\"]*\)\" .TagName }}|uri: \1\n      sha256: $sha|" \
   hack/krew/gt.yaml | grep -v '^#' >"$out/gt.yaml"
 echo "$out/kubectl-gt.tar.gz sha256 $sha"
 echo "$out/gt.yaml"
