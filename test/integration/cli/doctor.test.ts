@@ -102,8 +102,8 @@ describe("kubectl gt doctor", () => {
           .map((f) => f.message)
           .sort(),
       ).toEqual([
-        'town pr-town spec.agents.env[API_KEY].valueFrom.secretKeyRef: Secret tokens has no key "api"',
         `town pr-town spec.agents.envFrom[0].secretRef: Secret model-keys does not exist in ${t.namespace}`,
+        'town pr-town spec.agents.env[API_KEY].valueFrom.secretKeyRef: Secret tokens has no key "api"',
         `town pr-town spec.rigs[web].forge.tokenSecret: Secret forge-token does not exist in ${t.namespace}`,
       ]);
       expect(failures(findings, "secrets").every((f) => f.fix?.startsWith("kubectl create secret generic "))).toBe(

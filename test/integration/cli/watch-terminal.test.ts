@@ -1,6 +1,9 @@
 // `kubectl gt status --watch` in a real terminal (tmux): the screen is redrawn in place on watch
 // events and follows a convoy from its first dispatch to Landed; Ctrl-C ends it.
 import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_VERSION } from "../../../src/api/meta.ts";
 import { type DemoTown, ensureTmux, pluginPath, startDemoTown } from "../../support/cli.ts";
@@ -10,6 +13,7 @@ import { pollUntil } from "../../support/processes.ts";
 let t: DemoTown;
 let tmux: string;
 const SOCKET = `gastown-cli-${process.pid}`;
+const marker = join(mkdtempSync(join(tmpdir(), "gastown-watch-")), "exit");
 const run = (...args: string[]) => execFileSync(tmux, ["-L", SOCKET, ...args], { encoding: "utf8" });
 const screen = () => run("capture-pane", "-p", "-t", "watch");
 const alive = () => {
@@ -33,7 +37,9 @@ afterAll(async () => {
 
 describe("kubectl gt status --watch in a terminal", () => {
   it("redraws in place and follows a convoy to Landed, until Ctrl-C", { timeout: 420_000 }, async () => {
-    const command = `env KUBECONFIG=${kubeconfigPath()} PATH=${pluginPath()} TERM=xterm-256color kubectl gt -n ${t.namespace} status --watch; sleep 30`;
+    // The shell survives Ctrl-C (a trap handler, which its children do not inherit) to record how
+    // the watch exited.
+    const command = `trap true INT; env KUBECONFIG=${kubeconfigPath()} PATH=${pluginPath()} TERM=xterm-256color kubectl gt -n ${t.namespace} status --watch; echo "watch exited $?" > ${marker}; sleep 30`;
     run("new-session", "-d", "-s", "watch", "-x", "150", "-y", "45", command);
     await pollUntil(
       () => `the first frame; the screen:\n${screen()}`,
@@ -83,12 +89,11 @@ describe("kubectl gt status --watch in a terminal", () => {
     expect(final).toMatch(/^ {2}demo-app-refinery +Refinery +app +Idle /m);
 
     run("send-keys", "-t", "watch", "C-c");
-    // The watch exits; the pane's foreground process becomes the sleep that keeps it open to read.
     await pollUntil(
-      () =>
-        `the watch to end on Ctrl-C; the pane runs: ${run("display", "-p", "-t", "watch", "#{pane_current_command}")}`,
-      () => run("display", "-p", "-t", "watch", "#{pane_current_command}").trim() === "sleep",
-      15_000,
+      () => `the watch to end on Ctrl-C; the screen:\n${screen()}`,
+      () => existsSync(marker),
+      30_000,
     );
+    expect(readFileSync(marker, "utf8")).toBe("watch exited 0\n");
   });
 });
