@@ -181,7 +181,7 @@ export async function feed(cli: Cli, o: FeedOptions): Promise<void> {
     if (!printed.has(uid)) printed.set(uid, e.series?.count ?? 1);
   }
   await new Promise<void>((resolve) => {
-    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP", "SIGPIPE"] as const) process.once(signal, () => resolve());
+    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP", "SIGPIPE"] as const) process.on(signal, () => resolve());
     process.stdout.once("error", () => resolve()); // the reader went away (| head)
   });
   live.stop();

@@ -193,7 +193,7 @@ async function followFile(cli: Cli, s: SessionRef): Promise<void> {
     const stop = () => {
       done = true;
     };
-    for (const signal of ["SIGINT", "SIGTERM", "SIGPIPE"] as const) process.once(signal, stop);
+    for (const signal of ["SIGINT", "SIGTERM", "SIGPIPE"] as const) process.on(signal, stop);
     while (!done) {
       await drain();
       if (over()) break;

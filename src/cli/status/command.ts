@@ -54,8 +54,10 @@ async function watchStatus(cli: Cli, o: StatusOptions, doc: (objects: TownObject
   const live = createLive(cli);
   live.start();
   await live.synced();
+  // process.on, not once: log-update's cursor restorer (signal-exit) re-raises a signal nobody
+  // else listens to any more, which would end the watch by SIGINT (130) instead of cleanly (0).
   const stopped = new Promise<void>((resolve) => {
-    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, () => resolve());
+    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, () => resolve());
   });
   let draw: () => void;
   let finish = () => {};
