@@ -167,9 +167,10 @@ function desiredTownStatus(d: Draft, violations: Violation[]): TownStatus {
   for (const a of d.allAgents()) {
     agents[a.state.phase === "Idle" ? "idle" : a.state.phase === "Working" ? "working" : "stalled"]++;
   }
+  // The breaker first: opening it raises an escalation, which must be merged with the others.
+  const breaker = circuitBreakerStatus(d);
   const escalations = mergeEscalations(d);
   const open = escalations.filter((e) => !e.acknowledged);
-  const breaker = circuitBreakerStatus(d);
   const poisoned = d.snap.processedReports.filter((r) => r.state.outcome === "Poisoned").map((r) => r.name);
   const town = d.snap.town;
   const problems = [

@@ -332,6 +332,13 @@ describe("issue 8: every failure path is bounded, visible and recoverable", () =
       status: "False",
       reason: "CircuitBreakerOpen",
     });
+    // Opening is a Critical escalation, kept on the Town like every other.
+    const town = sim.world.town.metadata.name;
+    expect(sim.world.town.status?.escalations?.find((e) => e.reason === "CircuitBreakerOpen")).toMatchObject({
+      id: `circuit-breaker-open-${town}`,
+      severity: "Critical",
+      acknowledged: false,
+    });
     sim.choose = () => ({ kind: "done" });
     sim.world.editTownSpec({ circuitBreakerReset: new Date(sim.now).toISOString() });
     sim.step();
