@@ -8,27 +8,31 @@ import type { Agent } from "../api/agent.ts";
 import type { Bead } from "../api/bead.ts";
 import type { Convoy } from "../api/convoy.ts";
 import type { Town } from "../api/town.ts";
-import { AGENTS, BEADS, CONVOYS, type Resource, TOWNS } from "../controller/resources.ts";
-import { connect, type GlobalFlags, loadKubeConfig, type Output } from "./context.ts";
+import type { Resource } from "../controller/resources.ts";
+import { type Cli, connect, type GlobalFlags, loadKubeConfig, type Output } from "./context.ts";
 import { usageError } from "./errors.ts";
-import { listAll } from "./objects.ts";
 
 /** cobra's ShellCompDirectiveNoFileComp: never fall back to file names. */
 const NO_FILES = 4;
 
 type Candidate = [value: string, description?: string];
 
-const POSITIONAL: Record<string, Resource[][]> = {
-  status: [[TOWNS]],
-  convoy: [[CONVOYS]],
-  logs: [[BEADS, AGENTS]],
-  retry: [[BEADS]],
-  cancel: [[BEADS, CONVOYS]],
-  nudge: [[AGENTS]],
-  stage: [[CONVOYS]],
-  start: [[CONVOYS]],
-  suspend: [[TOWNS]],
-  resume: [[TOWNS]],
+/** What each positional argument names; only these answers load the Kubernetes client. */
+type Names = "Town" | "Convoy" | "Bead" | "Agent" | "Escalation";
+
+const POSITIONAL: Record<string, Names[][]> = {
+  status: [["Town"]],
+  convoy: [["Convoy"]],
+  logs: [["Bead", "Agent"]],
+  retry: [["Bead", "Convoy"]],
+  cancel: [["Bead", "Convoy"]],
+  nudge: [["Agent"]],
+  ack: [["Escalation"]],
+  "reset-breaker": [["Town"]],
+  stage: [["Convoy"]],
+  start: [["Convoy"]],
+  suspend: [["Town"]],
+  resume: [["Town"]],
 };
 
 function optionsOf(cmd: Command): readonly Option[] {
@@ -54,31 +58,58 @@ function globalsIn(words: string[]): GlobalFlags {
   return flags;
 }
 
-const describeBead = (b: Bead) => `${b.status?.phase ?? "Open"} ${b.spec.title}`;
+/** Whether a command would act on this object: retry only Failed or held beads, cancel only live work. */
+function offered(cmd: string, kind: Names, o: Town | Convoy | Bead | Agent): boolean {
+  if (kind === "Bead") {
+    const s = (o as Bead).status;
+    const terminal = s?.phase === "Closed" || s?.phase === "Failed";
+    if (cmd === "retry") return s?.phase === "Failed" || s?.hold !== undefined;
+    if (cmd === "cancel") return !terminal && !(o as Bead).spec.cancel;
+  }
+  if (kind === "Convoy" && cmd === "cancel") return (o as Convoy).status?.phase !== "Landed";
+  return true;
+}
 
-async function objectNames(
-  resources: Resource[],
-  flags: GlobalFlags,
-  io: Output,
-  cmdName: string,
-): Promise<Candidate[]> {
-  const cli = connect(flags, io);
+function describe(kind: Names, o: Town | Convoy | Bead | Agent): string {
+  switch (kind) {
+    case "Bead": {
+      const b = o as Bead;
+      return `${b.status?.hold ? `held (${b.status.hold.reason})` : (b.status?.phase ?? "Open")} ${b.spec.title}`;
+    }
+    case "Agent":
+      return `${(o as Agent).status?.phase ?? "Idle"} ${(o as Agent).spec.role}`;
+    case "Convoy":
+      return `${(o as Convoy).status?.phase ?? ""} ${(o as Convoy).spec.title}`;
+    default:
+      return kind;
+  }
+}
+
+async function objectNames(kinds: Names[], flags: GlobalFlags, io: Output, cmdName: string): Promise<Candidate[]> {
+  const cli = await connect(flags, io);
+  const [{ listAll }, r] = await Promise.all([import("./objects.ts"), import("../controller/resources.ts")]);
+  const resources: Record<Exclude<Names, "Escalation">, Resource> = {
+    Town: r.TOWNS,
+    Convoy: r.CONVOYS,
+    Bead: r.BEADS,
+    Agent: r.AGENTS,
+  };
   const out: Candidate[] = [];
-  const qualify = resources.length > 1;
-  for (const r of resources) {
-    const items = await listAll<Town | Convoy | Bead | Agent>(cli, r);
-    for (const o of items) {
-      if (r === BEADS && cmdName === "retry" && (o as Bead).status?.phase !== "Failed") continue;
-      const desc =
-        r === BEADS
-          ? describeBead(o as Bead)
-          : r === AGENTS
-            ? `${(o as Agent).status?.phase ?? "Idle"} ${(o as Agent).spec.role}`
-            : r === CONVOYS
-              ? `${(o as Convoy).status?.phase ?? ""} ${(o as Convoy).spec.title}`
-              : r.kind;
-      out.push([o.metadata.name, desc.trim()]);
-      if (qualify) out.push([`${r.kind.toLowerCase()}/${o.metadata.name}`, desc.trim()]);
+  const qualify = kinds.length > 1;
+  for (const kind of kinds) {
+    if (kind === "Escalation") {
+      for (const t of await listAll<Town>(cli, r.TOWNS)) {
+        for (const e of t.status?.escalations ?? []) {
+          if (!e.acknowledged) out.push([e.id, `${e.severity} ${e.reason} (town ${t.metadata.name})`]);
+        }
+      }
+      continue;
+    }
+    for (const o of await listAll<Town | Convoy | Bead | Agent>(cli, resources[kind])) {
+      if (!offered(cmdName, kind, o)) continue;
+      const desc = describe(kind, o).trim();
+      out.push([o.metadata.name, desc]);
+      if (qualify) out.push([`${kind.toLowerCase()}/${o.metadata.name}`, desc]);
     }
   }
   return out;
@@ -88,10 +119,11 @@ async function flagValues(flag: string, words: string[], io: Output): Promise<Ca
   const flags = globalsIn(words);
   if (flag === "--output") return [["json"], ["yaml"]];
   if (flag === "--context")
-    return loadKubeConfig({ ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}) }).contexts.map((c) => [
-      c.name,
-    ]);
-  const cli = connect(flags, io);
+    return (await loadKubeConfig({ ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}) })).contexts.map(
+      (c) => [c.name],
+    );
+  const cli: Cli = await connect(flags, io);
+  const [{ listAll }, r] = await Promise.all([import("./objects.ts"), import("../controller/resources.ts")]);
   if (flag === "--namespace") {
     const list = await cli.http.json<{ items?: { metadata: { name: string } }[] }>({
       method: "GET",
@@ -99,12 +131,12 @@ async function flagValues(flag: string, words: string[], io: Output): Promise<Ca
     });
     return (list.items ?? []).map((n) => [n.metadata.name]);
   }
-  if (flag === "--town") return (await listAll<Town>(cli, TOWNS)).map((t) => [t.metadata.name]);
-  if (flag === "--convoy") return (await listAll<Convoy>(cli, CONVOYS)).map((c) => [c.metadata.name, c.spec.title]);
-  if (flag === "--agent") return (await listAll<Agent>(cli, AGENTS)).map((a) => [a.metadata.name]);
+  if (flag === "--town") return (await listAll<Town>(cli, r.TOWNS)).map((t) => [t.metadata.name]);
+  if (flag === "--convoy") return (await listAll<Convoy>(cli, r.CONVOYS)).map((c) => [c.metadata.name, c.spec.title]);
+  if (flag === "--agent") return (await listAll<Agent>(cli, r.AGENTS)).map((a) => [a.metadata.name]);
   if (flag === "--rig")
-    return (await listAll<Town>(cli, TOWNS)).flatMap((t) =>
-      t.spec.rigs.map((r): Candidate => [r.name, `rig of ${t.metadata.name}`]),
+    return (await listAll<Town>(cli, r.TOWNS)).flatMap((t) =>
+      t.spec.rigs.map((rig): Candidate => [rig.name, `rig of ${t.metadata.name}`]),
     );
   return [];
 }

@@ -1,7 +1,8 @@
 // The connection a command works through, from the flags kubectl users expect: --kubeconfig, --context
 // and -n/--namespace, falling back to $KUBECONFIG, the current context and its namespace, exactly as
-// kubectl resolves them (client-node's KubeConfig implements the same loading rules).
-import { KubeConfig } from "@kubernetes/client-node";
+// kubectl resolves them (client-node's KubeConfig implements the same loading rules). client-node
+// is the slowest module to load by far, so it is imported only when a command connects.
+import type { KubeConfig } from "@kubernetes/client-node";
 import { createKubeHttp, type KubeHttp } from "../controller/kube-http.ts";
 import { CliError, EXIT, usageError } from "./errors.ts";
 
@@ -22,13 +23,14 @@ export interface Output {
 export interface Cli {
   kubeConfig: KubeConfig;
   http: KubeHttp;
+  /** From -n, else the context's, else "default"; errors name it. */
   namespace: string;
-  /** The namespace was given with -n (or is the context's): errors say which. */
   now(): number;
   io: Output;
 }
 
-export function loadKubeConfig(flags: GlobalFlags): KubeConfig {
+export async function loadKubeConfig(flags: GlobalFlags): Promise<KubeConfig> {
+  const { KubeConfig } = await import("@kubernetes/client-node");
   const kc = new KubeConfig();
   try {
     if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig);
@@ -77,8 +79,8 @@ export function processOutput(): Output {
   };
 }
 
-export function connect(flags: GlobalFlags, io: Output): Cli {
-  const kubeConfig = loadKubeConfig(flags);
+export async function connect(flags: GlobalFlags, io: Output): Promise<Cli> {
+  const kubeConfig = await loadKubeConfig(flags);
   return {
     kubeConfig,
     http: createKubeHttp(kubeConfig),

@@ -36,10 +36,11 @@ export function ago(time: string | undefined, now: number): string {
   return a === "-" ? "-" : `${a} ago`;
 }
 
-export function progressBar(done: number, failed: number, total: number, width = 12): string {
+/** closed (█), failed or cancelled (▒) and the rest (░) of a convoy's tasks, as the operator counts them. */
+export function progressBar(closed: number, failed: number, total: number, width = 12): string {
   if (total <= 0) return "░".repeat(width);
-  const full = Math.round((done / total) * width);
-  const bad = Math.min(width - full, Math.round((failed / total) * width));
+  const full = Math.min(width, Math.max(0, Math.round((closed / total) * width)));
+  const bad = Math.min(width - full, Math.max(0, Math.round((failed / total) * width)));
   return "█".repeat(full) + "▒".repeat(bad) + "░".repeat(width - full - bad);
 }
 

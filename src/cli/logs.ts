@@ -9,11 +9,10 @@ import type { Bead } from "../api/bead.ts";
 import { isNotFound } from "../controller/kube-http.ts";
 import { AGENTS, apiPath, BEAD_ANNOTATION, BEADS, LABELS, PODS } from "../controller/resources.ts";
 import { sessionPodName } from "../core/names.ts";
-import { resolveTarget } from "./actions.ts";
 import type { Cli } from "./context.ts";
 import { CliError, EXIT, explain } from "./errors.ts";
 import { createLive } from "./live.ts";
-import { getObject } from "./objects.ts";
+import { getObject, resolveTarget } from "./objects.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 

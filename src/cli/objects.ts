@@ -8,7 +8,7 @@ import type { Town } from "../api/town.ts";
 import { isNotFound } from "../controller/kube-http.ts";
 import { AGENTS, apiPath, BEADS, CONVOYS, type Resource, TOWNS } from "../controller/resources.ts";
 import type { Cli } from "./context.ts";
-import { CliError, explain, notFound } from "./errors.ts";
+import { CliError, EXIT, explain, notFound, usageError } from "./errors.ts";
 
 export interface TownObjects {
   towns: Town[];
@@ -67,4 +67,53 @@ export async function readTownObjects(cli: Cli): Promise<TownObjects> {
     listAll<Agent>(cli, AGENTS),
   ]);
   return { towns, convoys, beads, agents };
+}
+
+type Named = { metadata: { name: string } };
+
+const KIND_ALIASES: Record<string, Resource> = {
+  bead: BEADS,
+  beads: BEADS,
+  bd: BEADS,
+  convoy: CONVOYS,
+  convoys: CONVOYS,
+  cv: CONVOYS,
+  agent: AGENTS,
+  agents: AGENTS,
+  ag: AGENTS,
+  town: TOWNS,
+  towns: TOWNS,
+};
+
+/** `bead/x`, `convoy/x` (also bd/, cv/, beads/…) or a bare name looked up as each kind in turn. */
+export async function resolveTarget<T extends Named = Named>(
+  cli: Cli,
+  arg: string,
+  kinds: Resource[],
+): Promise<{ resource: Resource; object: T }> {
+  const slash = arg.indexOf("/");
+  if (slash >= 0) {
+    const r = KIND_ALIASES[arg.slice(0, slash).toLowerCase()];
+    if (!r || !kinds.includes(r)) {
+      throw usageError(`"${arg}": expected ${kinds.map((k) => `${k.kind.toLowerCase()}/NAME`).join(" or ")}`);
+    }
+    return { resource: r, object: await getObject<T>(cli, r, arg.slice(slash + 1)) };
+  }
+  const found = (
+    await Promise.all(kinds.map(async (r) => ({ resource: r, object: await findObject<T>(cli, r, arg) })))
+  ).filter((x): x is { resource: Resource; object: T } => x.object !== undefined);
+  if (found.length === 1) return found[0]!;
+  if (found.length > 1) {
+    throw usageError(
+      `"${arg}" names both a ${found.map((f) => f.resource.kind.toLowerCase()).join(" and a ")}`,
+      `say which: ${found.map((f) => `${f.resource.kind.toLowerCase()}/${arg}`).join(" or ")}`,
+    );
+  }
+  throw new CliError(
+    `no ${kinds.map((k) => k.kind.toLowerCase()).join(" or ")} named "${arg}" in namespace "${cli.namespace}"`,
+    {
+      exitCode: EXIT.notFound,
+      hint: `list them with: kubectl get ${kinds.map((k) => k.plural).join(",")} -n ${cli.namespace}`,
+    },
+  );
 }

@@ -1,18 +1,13 @@
 // The command tree of `kubectl gt`, on commander (subcommands, typed options, generated --help,
-// usage errors). Each action connects with the global kubectl flags and calls one module.
+// usage errors). Each action connects with the global kubectl flags and calls one module, which it
+// imports only then: building the tree loads nothing but commander, so --help and completion of
+// commands and flags answer at once.
 import { Command, Option } from "commander";
 import pkg from "../../package.json" with { type: "json" };
-import { VERSION as API_VERSION_NAME, GROUP } from "../api/meta.ts";
-import { ack, cancel, nudge, retry, setStaged, setSuspended, sling } from "./actions.ts";
 import { completionScript } from "./completion.ts";
-import { connect, type GlobalFlags, type Output } from "./context.ts";
-import { convoy } from "./convoy/command.ts";
-import { doctor } from "./doctor/command.ts";
+import { type Cli, connect, type GlobalFlags, type Output } from "./context.ts";
 import { usageError } from "./errors.ts";
-import { feed } from "./feed.ts";
-import { logs } from "./logs.ts";
-import { outputFormat } from "./output.ts";
-import { status } from "./status/command.ts";
+import type { OutputFormat } from "./output.ts";
 
 export const EXIT_CODES_HELP = `Exit codes:
   0  done (or nothing to change)      3  the named object does not exist
@@ -51,6 +46,7 @@ export function buildProgram(io: Output): Command {
         "kubectl gt convoy login-feature          # a convoy's dependency tree",
         'kubectl gt sling "Fix the login redirect" --rig app',
         "kubectl gt logs login-feature-api -f     # the bead's session log",
+        "kubectl gt retry login-feature-api       # run a Failed or held bead again",
         "kubectl gt doctor                        # what is wrong with this setup",
       ])}\n${EXIT_CODES_HELP}\n`,
     );
@@ -69,11 +65,12 @@ export function buildProgram(io: Output): Command {
         "kubectl gt status -o json | jq '.towns[0].beads'",
       ]),
     )
-    .action(async (town: string | undefined, o: { watch: boolean; output?: string }, cmd: Command) => {
-      await status(cli(cmd), {
+    .action(async (town: string | undefined, o: { watch: boolean; output?: OutputFormat }, cmd: Command) => {
+      const { status } = await import("./status/command.ts");
+      await status(await cli(cmd), {
         ...(town ? { town } : {}),
         watch: o.watch,
-        ...(o.output ? { output: outputFormat(o.output)! } : {}),
+        ...(o.output ? { output: o.output } : {}),
       });
     });
 
@@ -88,11 +85,12 @@ export function buildProgram(io: Output): Command {
       "after",
       examples(["kubectl gt convoy login-feature", "kubectl gt convoy login-feature --dot | dot -Tsvg > convoy.svg"]),
     )
-    .action(async (name: string, o: { dot: boolean; mermaid: boolean; output?: string }, cmd: Command) => {
-      await convoy(cli(cmd), name, {
+    .action(async (name: string, o: { dot: boolean; mermaid: boolean; output?: OutputFormat }, cmd: Command) => {
+      const { convoy } = await import("./convoy/command.ts");
+      await convoy(await cli(cmd), name, {
         dot: o.dot,
         mermaid: o.mermaid,
-        ...(o.output ? { output: outputFormat(o.output)! } : {}),
+        ...(o.output ? { output: o.output } : {}),
       });
     });
 
@@ -114,7 +112,8 @@ export function buildProgram(io: Output): Command {
     )
     .action(
       async (o: { town?: string; convoy?: string; agent?: string; since: string; output?: "json" }, cmd: Command) => {
-        await feed(cli(cmd), o);
+        const { feed } = await import("./feed.ts");
+        await feed(await cli(cmd), o);
       },
     );
 
@@ -140,7 +139,8 @@ export function buildProgram(io: Output): Command {
       ]),
     )
     .action(async (target: string, o: { follow: boolean; session?: number; sessionsDir?: string }, cmd: Command) => {
-      await logs(cli(cmd), target, o);
+      const { logs } = await import("./logs.ts");
+      await logs(await cli(cmd), target, o);
     });
 
   program
@@ -151,7 +151,8 @@ export function buildProgram(io: Output): Command {
     .addOption(new Option("-o, --output <format>", "print the findings as a document").choices(["json", "yaml"]))
     .addHelpText("after", examples(["kubectl gt doctor", "kubectl gt doctor -n team-a -o json"]))
     .action(async (o: { output?: "json" | "yaml" }, cmd: Command) => {
-      await doctor(cli(cmd), o);
+      const { doctor } = await import("./doctor/command.ts");
+      await doctor(await cli(cmd), o);
     });
 
   program
@@ -187,8 +188,9 @@ export function buildProgram(io: Output): Command {
         cmd: Command,
       ) => {
         if (o.staged && !o.convoy) throw usageError("--staged needs --convoy (a bare bead cannot be staged)");
+        const { sling } = await import("./actions/sling.ts");
         say(
-          await sling(cli(cmd), {
+          await sling(await cli(cmd), {
             title,
             description: o.description,
             ...(o.town ? { town: o.town } : {}),
@@ -206,7 +208,7 @@ export function buildProgram(io: Output): Command {
     name: string,
     args: string,
     description: string,
-    run: (c: ReturnType<typeof cli>, ...a: string[]) => Promise<string>,
+    run: (c: Cli, ...a: string[]) => Promise<string>,
     ex: string[],
   ) =>
     program
@@ -217,59 +219,75 @@ export function buildProgram(io: Output): Command {
       .action(async (...all: unknown[]) => {
         const cmd = all[all.length - 1] as Command;
         const positional = all.slice(0, -2) as string[];
-        say(await run(cli(cmd), ...positional));
+        say(await run(await cli(cmd), ...positional));
       });
 
   action(
     "retry",
-    "<bead>",
-    "run a Failed bead again (budget reset; sets the bead's retry field)",
-    (c, b) => retry(c, b!),
-    ["kubectl gt retry login-feature-api"],
+    "<bead-or-convoy>",
+    "run a Failed or held bead again with fresh budgets (raises spec.retry); convoy/NAME retries a convoy's failed and held tasks and its landing",
+    async (c, t) => (await import("./actions/retry.ts")).retry(c, t!),
+    ["kubectl gt retry login-feature-api", "kubectl gt retry convoy/login-feature"],
   );
   action(
     "cancel",
     "<bead-or-convoy>",
     "stop the work and fail it (spec.cancel); convoy/NAME cancels a whole convoy",
-    (c, t) => cancel(c, t!),
+    async (c, t) => (await import("./actions/cancel.ts")).cancel(c, t!),
     ["kubectl gt cancel login-feature-docs", "kubectl gt cancel convoy/login-feature"],
   );
   action(
     "nudge",
     "<agent> <message>",
     "send an agent a message, delivered like the operator's own nudges",
-    (c, a, m) => nudge(c, a!, m!),
+    async (c, a, m) => (await import("./actions/nudge.ts")).nudge(c, a!, m!),
     ['kubectl gt nudge demo-app-toast "the API moved to v2; rebase on main"'],
   );
   program
     .command("ack")
-    .argument("<escalation>", "the escalation, as kubectl gt status lists it")
-    .option("--town <town>", "the town (default: the only one in the namespace)")
-    .description("acknowledge an escalation: it stops being re-escalated and leaves the open list")
-    .addHelpText("after", examples(["kubectl gt ack demo-app-toast-gupp"]))
-    .action(async (e: string, o: { town?: string }, cmd: Command) => say(await ack(cli(cmd), e, o.town)));
+    .argument("<escalation>", "the escalation's id, as kubectl gt status lists it")
+    .option("--town <town>", "the town (default: the one whose status lists the id)")
+    .description(
+      "acknowledge an escalation (adds its id to spec.acknowledgedEscalations): it is not raised again and leaves the open list",
+    )
+    .addHelpText("after", examples(["kubectl gt ack max-dispatch-attempts-login-feature-api"]))
+    .action(async (e: string, o: { town?: string }, cmd: Command) => {
+      const { ack } = await import("./actions/town.ts");
+      say(await ack(await cli(cmd), e, o.town));
+    });
+  action(
+    "reset-breaker",
+    "<town>",
+    "close an open circuit breaker once its cause is fixed: sessions failed so far stop counting (spec.circuitBreakerReset)",
+    async (c, n) => (await import("./actions/town.ts")).resetBreaker(c, n!),
+    ["kubectl gt reset-breaker demo"],
+  );
   action(
     "stage",
     "<convoy>",
     "hold a convoy: nothing new is dispatched (spec.staged=true)",
-    (c, n) => setStaged(c, n!, true),
+    async (c, n) => (await import("./actions/stage.ts")).setStaged(c, n!, true),
     ["kubectl gt stage login-feature"],
   );
-  action("start", "<convoy>", "start a staged convoy (spec.staged=false)", (c, n) => setStaged(c, n!, false), [
-    "kubectl gt start login-feature",
-  ]);
+  action(
+    "start",
+    "<convoy>",
+    "start a staged convoy (spec.staged=false)",
+    async (c, n) => (await import("./actions/stage.ts")).setStaged(c, n!, false),
+    ["kubectl gt start login-feature"],
+  );
   action(
     "suspend",
     "<town>",
     "stop all new dispatch in a town; running work and state are kept (spec.suspend=true)",
-    (c, n) => setSuspended(c, n!, true),
+    async (c, n) => (await import("./actions/town.ts")).setSuspended(c, n!, true),
     ["kubectl gt suspend demo"],
   );
   action(
     "resume",
     "<town>",
     "let a suspended town dispatch again (spec.suspend=false)",
-    (c, n) => setSuspended(c, n!, false),
+    async (c, n) => (await import("./actions/town.ts")).setSuspended(c, n!, false),
     ["kubectl gt resume demo"],
   );
 
@@ -289,7 +307,10 @@ export function buildProgram(io: Output): Command {
   program
     .command("version")
     .description("print the version of this plugin and of the API it speaks")
-    .action(() => say(`kubectl-gt ${pkg.version} (API ${GROUP}/${API_VERSION_NAME})`));
+    .action(async () => {
+      const { API_VERSION } = await import("../api/meta.ts");
+      say(`kubectl-gt ${pkg.version} (API ${API_VERSION})`);
+    });
 
   return program;
 }

@@ -20,6 +20,10 @@ export interface TaskNode {
   dependsOn: string[];
   reason?: string;
   message?: string;
+  /** Held by the operator until a person retries or cancels it (Bead.status.hold). */
+  hold?: { reason: string; message: string; since: string };
+  /** Retries the operator has acted on. */
+  retries?: number;
   /** Newest last. */
   mergeRequests: MergeRequestView[];
 }
@@ -73,6 +77,8 @@ export function convoyGraph(convoy: Convoy, beads: Bead[]): ConvoyGraph {
       ...(s?.assignee ? { assignee: s.assignee } : {}),
       dependsOn: [...(t.dependsOn ?? [])],
       ...(shown ? { reason: shown.reason, message: shown.message } : {}),
+      ...(s?.hold ? { hold: { ...s.hold } } : {}),
+      ...(s?.retry ? { retries: s.retry } : {}),
       mergeRequests: mrsOf(beadName, "Bead").map(mrView),
     };
   });

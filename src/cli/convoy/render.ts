@@ -51,8 +51,9 @@ export function renderTree(g: ConvoyGraph, paint: Paint = plain): string {
     if (r.ref) return [`${r.prefix}${r.ref}`, "", "", "", paint("dim", "(shown above)")];
     const t = r.node!;
     const open = t.dependsOn.filter((d) => !DONE.has(byTask.get(d)?.phase ?? ""));
-    const why =
-      t.phase === "Open" && open.length > 0
+    const why = t.hold
+      ? `held: ${t.hold.reason}: ${t.hold.message}`
+      : t.phase === "Open" && open.length > 0
         ? `waits for ${open.join(", ")}`
         : t.reason && t.phase !== "InProgress" && t.phase !== "InReview"
           ? `${t.reason}: ${t.message ?? ""}`.trim()
@@ -69,7 +70,7 @@ export function renderTree(g: ConvoyGraph, paint: Paint = plain): string {
       l ? "" : "waits for every task to merge",
     ]);
   }
-  const head = `Convoy ${paint("bold", g.name)}   ${phase(g.phase, paint)}   ${progressBar(g.progress.closed - g.progress.failed, g.progress.failed, g.progress.total)} ${g.progress.closed}/${g.progress.total}   ${g.mergeMode}${g.featureBranch ? ` → ${g.featureBranch}` : ""}   town ${g.town}`;
+  const head = `Convoy ${paint("bold", g.name)}   ${phase(g.phase, paint)}   ${progressBar(g.progress.closed, g.progress.failed, g.progress.total)} ${g.progress.closed}/${g.progress.total}   ${g.mergeMode}${g.featureBranch ? ` → ${g.featureBranch}` : ""}   town ${g.town}`;
   const lines = [head, `  ${g.title}`];
   if (g.problem) lines.push(`  ${paint("yellow", "!")} ${g.problem.reason}: ${g.problem.message}`);
   lines.push(...table(["TASK", "PHASE", "ASSIGNEE", "MERGE REQUEST", "WHY"], cells));

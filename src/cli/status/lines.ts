@@ -6,7 +6,7 @@ import type { StatusDocument } from "./model.ts";
 export function summaries(doc: StatusDocument): Map<string, string> {
   const out = new Map<string, string>();
   for (const t of doc.towns) {
-    const breaker = t.circuitBreaker?.open ? " circuit-breaker=open" : "";
+    const breaker = t.circuitBreaker.open ? " circuit-breaker=open" : "";
     out.set(
       `town/${t.name}`,
       `town/${t.name} ${t.ready.status === "True" ? "Ready" : `NotReady(${t.ready.reason})`}${t.suspended ? " suspended" : ""}${breaker}`,
@@ -26,12 +26,15 @@ export function summaries(doc: StatusDocument): Map<string, string> {
     for (const b of t.beads) {
       out.set(
         `bead/${b.name}`,
-        `bead/${b.name} ${b.phase}${b.assignee ? ` assignee=${b.assignee}` : ""}${b.attention ? ` attention=${b.attention}` : ""}`,
+        `bead/${b.name} ${b.phase}${b.assignee ? ` assignee=${b.assignee}` : ""}${b.attention ? ` attention=${b.attention}` : ""}${b.attention === "Held" || b.attention === "Failed" ? ` reason=${b.reason}` : ""}`,
       );
     }
     for (const e of t.escalations) {
-      const key = `escalation/${e.agent ?? "-"}/${e.bead ?? "-"}/${e.reason}`;
-      out.set(key, `${key} ${e.acknowledged ? "acknowledged" : "open"}: ${e.message}`);
+      const key = `escalation/${e.id}`;
+      out.set(
+        key,
+        `${key} ${e.severity} ${e.acknowledged ? "acknowledged" : "open"}${e.level > 0 ? ` re-raised=${e.level}` : ""}`,
+      );
     }
   }
   return out;
@@ -43,7 +46,9 @@ export function changedLines(before: Map<string, string>, after: Map<string, str
   for (const [key, line] of after) if (before.get(key) !== line) lines.push(line);
   for (const key of before.keys()) {
     if (after.has(key)) continue;
-    lines.push(key.startsWith("bead/") ? `${key} Closed` : `${key} gone`);
+    lines.push(
+      key.startsWith("bead/") ? `${key} Closed` : key.startsWith("escalation/") ? `${key} resolved` : `${key} gone`,
+    );
   }
   return lines;
 }

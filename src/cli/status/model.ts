@@ -5,7 +5,7 @@ import type { Agent } from "../../api/agent.ts";
 import type { Bead } from "../../api/bead.ts";
 import type { Convoy } from "../../api/convoy.ts";
 import type { Condition } from "../../api/meta.ts";
-import type { Town } from "../../api/town.ts";
+import type { Escalation, Town } from "../../api/town.ts";
 import type { TownObjects } from "../objects.ts";
 
 export const STATUS_API_VERSION = "cli.gastown.dev/v1alpha1";
@@ -58,6 +58,7 @@ export interface ConvoyRow {
   phase: string;
   mergeMode: string;
   staged: boolean;
+  /** Tasks Closed (merged), and Failed (cancelled ones included), as the operator counts them. */
   closed: number;
   failed: number;
   total: number;
@@ -74,21 +75,29 @@ export interface BeadRow {
   convoy?: string;
   assignee?: string;
   attention?: Attention;
-  /** The reason shown next to the bead: the Stalled, Blocked or Ready condition's. */
+  /** The reason shown next to the bead: its hold's, or the Stalled, Blocked or Ready condition's. */
   reason?: string;
   message?: string;
+  /** Since when it is where it is: held since, else its last phase transition. */
   since?: string;
   dispatchAttempts?: number;
+  /** Retries the operator has acted on (status.retry). */
+  retries?: number;
 }
 
-export interface EscalationView {
-  agent?: string;
-  bead?: string;
-  severity?: string;
-  reason: string;
-  message: string;
+/** An escalation as the operator keeps it on Town.status.escalations (all fields passed through). */
+export type EscalationView = Escalation;
+
+export interface CircuitBreakerView {
+  open: boolean;
   since?: string;
-  acknowledged?: boolean;
+  /** Failed sessions counted now, and the limit that opens the breaker. */
+  failures: number;
+  maxFailedSessions: number;
+  /** The beads whose sessions failed, each once, by name. */
+  beads: string[];
+  /** The Town's Ready message while open (what failed, and how to close it). */
+  message?: string;
 }
 
 export interface TownView {
@@ -105,9 +114,9 @@ export interface TownView {
   /** Beads that are not Closed, attention first; Closed beads are only counted. */
   beads: BeadRow[];
   closedBeads: number;
+  /** Unacknowledged first (most severe first, then by id), then acknowledged ones. */
   escalations: EscalationView[];
-  /** undefined: this operator version reports no circuit breaker. */
-  circuitBreaker?: { open: boolean; reason?: string; message?: string; since?: string };
+  circuitBreaker: CircuitBreakerView;
   violations: { invariant: number; message: string; object?: string }[];
 }
 
@@ -125,17 +134,13 @@ function condition(list: readonly Condition[] | undefined, type: string): Condit
 
 const isTrue = (list: readonly Condition[] | undefined, type: string) => condition(list, type)?.status === "True";
 
-function attentionOf(
-  bead: Bead,
-  rigs: ReadonlySet<string>,
-  escalatedHooks: ReadonlySet<string>,
-): Attention | undefined {
+function attentionOf(bead: Bead, rigs: ReadonlySet<string>, escalated: ReadonlySet<string>): Attention | undefined {
   const s = bead.status;
   const phase = s?.phase ?? "Open";
   if (phase === "Closed") return undefined;
   if (phase === "Failed") return s?.resolution === "Cancelled" ? undefined : "Failed";
-  if (isTrue(s?.conditions, "Stalled")) return "Held";
-  if (escalatedHooks.has(bead.metadata.name)) return "Escalated";
+  if (s?.hold) return "Held";
+  if (escalated.has(bead.metadata.name)) return "Escalated";
   if (bead.spec.rig && !rigs.has(bead.spec.rig)) return "InvalidRig";
   const ready = condition(s?.conditions, "Ready");
   if (ready?.reason === "WaitingForCapacity") return "WaitingForCapacity";
@@ -147,12 +152,16 @@ function attentionOf(
 function beadRow(bead: Bead, attention: Attention | undefined): BeadRow {
   const s = bead.status;
   const shown =
-    (attention === "Held" || attention === "Failed" ? condition(s?.conditions, "Stalled") : undefined) ??
+    (attention === "Held" && s?.hold
+      ? { status: "True", reason: s.hold.reason, message: s.hold.message, since: s.hold.since }
+      : undefined) ??
+    (attention === "Failed" ? condition(s?.conditions, "Stalled") : undefined) ??
     (attention === "Blocked" ? condition(s?.conditions, "Blocked") : undefined) ??
     condition(s?.conditions, "Ready");
   const reason = attention === "InvalidRig" ? "UnknownRig" : shown?.reason;
   const message =
     attention === "InvalidRig" ? `rig ${bead.spec.rig} is not a rig of the town` : (shown?.message ?? s?.reason);
+  const since = attention === "Held" ? s?.hold?.since : s?.lastPhaseTransitionTime;
   return {
     name: bead.metadata.name,
     type: bead.spec.type ?? "Issue",
@@ -163,8 +172,9 @@ function beadRow(bead: Bead, attention: Attention | undefined): BeadRow {
     ...(attention ? { attention } : {}),
     ...(reason ? { reason } : {}),
     ...(message ? { message } : {}),
-    ...(s?.lastPhaseTransitionTime ? { since: s.lastPhaseTransitionTime } : {}),
+    ...(since ? { since } : {}),
     ...(s?.dispatchAttempts ? { dispatchAttempts: s.dispatchAttempts } : {}),
+    ...(s?.retry ? { retries: s.retry } : {}),
   };
 }
 
@@ -216,29 +226,26 @@ function convoyRow(c: Convoy): ConvoyRow {
   };
 }
 
-/** Durable escalations on the Town's status (issue 8), else the agents' Escalated conditions. */
-function escalationsOf(town: Town, agents: AgentRow[]): EscalationView[] {
-  const durable = (town.status as { escalations?: unknown } | undefined)?.escalations;
-  if (Array.isArray(durable)) {
-    return durable.map((e: Record<string, unknown>) => ({
-      ...(typeof e.agent === "string" ? { agent: e.agent } : {}),
-      ...(typeof e.bead === "string" ? { bead: e.bead } : {}),
-      ...(typeof e.severity === "string" ? { severity: e.severity } : {}),
-      reason: typeof e.reason === "string" ? e.reason : "Escalated",
-      message: typeof e.message === "string" ? e.message : "",
-      ...(typeof e.time === "string" ? { since: e.time } : {}),
-      ...(typeof e.acknowledged === "boolean" ? { acknowledged: e.acknowledged } : {}),
-    }));
-  }
-  return agents
-    .filter((a) => a.escalated)
-    .map((a) => ({
-      agent: a.name,
-      ...(a.hook ? { bead: a.hook } : {}),
-      reason: a.escalated?.reason ?? "Escalated",
-      message: a.escalated?.message ?? "",
-      ...(a.escalated?.since ? { since: a.escalated.since } : {}),
-    }));
+const SEVERITY_RANK: Record<string, number> = { Critical: 0, High: 1, Medium: 2, Low: 3 };
+
+/** The Town's durable escalations: open ones first, the most severe first, then by id (a stable order). */
+function escalationsOf(town: Town): EscalationView[] {
+  const rank = (e: Escalation) => (e.acknowledged ? 10 : 0) + (SEVERITY_RANK[e.severity] ?? 4);
+  return [...(town.status?.escalations ?? [])].sort((a, b) => rank(a) - rank(b) || a.id.localeCompare(b.id));
+}
+
+function circuitBreakerOf(town: Town): CircuitBreakerView {
+  const cb = town.status?.circuitBreaker;
+  const failures = cb?.recentFailures ?? [];
+  const ready = condition(town.status?.conditions, "Ready");
+  return {
+    open: cb?.open === true,
+    ...(cb?.open && cb.openedTime ? { since: cb.openedTime } : {}),
+    failures: failures.length,
+    maxFailedSessions: town.spec.limits?.maxFailedSessions ?? 20,
+    beads: [...new Set(failures.flatMap((f) => (f.bead ? [f.bead] : [])))].sort(),
+    ...(cb?.open && ready?.reason === "CircuitBreakerOpen" ? { message: ready.message } : {}),
+  };
 }
 
 export function townView(town: Town, objects: TownObjects): TownView {
@@ -247,12 +254,17 @@ export function townView(town: Town, objects: TownObjects): TownView {
   const agents = mine(objects.agents)
     .map(agentRow)
     .sort((a, b) => a.name.localeCompare(b.name));
-  const escalatedHooks = new Set(agents.filter((a) => a.escalated && a.hook).map((a) => a.hook as string));
+  const escalations = escalationsOf(town);
+  // A bead is escalated while an open escalation names it, or the agent working on it is Escalated.
+  const escalated = new Set([
+    ...escalations.flatMap((e) => (!e.acknowledged && e.bead ? [e.bead] : [])),
+    ...agents.flatMap((a) => (a.escalated && a.hook ? [a.hook] : [])),
+  ]);
   const rigNames = new Set(town.spec.rigs.map((r) => r.name));
   const beads = mine(objects.beads);
   const rows = beads
     .filter((b) => b.status?.phase !== "Closed")
-    .map((b) => beadRow(b, attentionOf(b, rigNames, escalatedHooks)))
+    .map((b) => beadRow(b, attentionOf(b, rigNames, escalated)))
     .sort(byAttention);
   const rigs: RigView[] = town.spec.rigs.map((r) => {
     const polecats = agents.filter((a) => a.rig === r.name && a.role === "Polecat");
@@ -296,7 +308,8 @@ export function townView(town: Town, objects: TownObjects): TownView {
       .sort((a, b) => a.name.localeCompare(b.name)),
     beads: rows,
     closedBeads: beads.length - rows.length,
-    escalations: escalationsOf(town, agents),
+    escalations,
+    circuitBreaker: circuitBreakerOf(town),
     violations: (town.status?.violations ?? []).map((v) => ({ ...v })),
   };
 }

@@ -1,7 +1,15 @@
 // The status screen of a town, as lines of text. One renderer for the one-shot view, every frame of
 // --watch and the plain-line fallback, so what a script greps is what a person sees.
 import { ago, type Paint, plain, progressBar, table, truncate } from "../format.ts";
-import type { AgentRow, BeadRow, ConvoyRow, EscalationView, StatusDocument, TownView } from "./model.ts";
+import type {
+  AgentRow,
+  BeadRow,
+  CircuitBreakerView,
+  ConvoyRow,
+  EscalationView,
+  StatusDocument,
+  TownView,
+} from "./model.ts";
 
 export interface RenderOptions {
   now: number;
@@ -74,7 +82,7 @@ function convoyLines(convoys: ConvoyRow[], o: Required<RenderOptions>): string[]
     convoys.map((c) => [
       c.name,
       phase(c.phase, o.paint),
-      `${progressBar(c.closed - c.failed, c.failed, c.total)} ${c.closed}/${c.total}${c.failed > 0 ? ` (${c.failed} failed)` : ""}`,
+      `${progressBar(c.closed, c.failed, c.total)} ${c.closed}/${c.total}${c.failed > 0 ? ` (${c.failed} failed)` : ""}`,
       c.mergeMode,
       c.title,
     ]),
@@ -110,31 +118,59 @@ function beadLines(t: TownView, o: Required<RenderOptions>): string[] {
           ]),
           "  ",
         ).map((l) => truncate(l, o.columns));
-  if (rest > 0) lines.push(`  … and ${rest} more (kubectl get beads -n ${t.namespace})`);
+  if (rest > 0) lines.push(`  … and ${rest} more (kubectl gt status -o yaml, or kubectl get beads -n ${t.namespace})`);
+  // Failed and held work waits for a person: say what moves it.
+  if (t.beads.some((b) => b.attention === "Held" || b.attention === "Failed")) {
+    lines.push(
+      o.paint("dim", "  a Failed or held bead waits for a person: kubectl gt retry NAME, or kubectl gt cancel NAME"),
+    );
+  }
   return lines;
 }
 
-function escalationLines(list: EscalationView[], o: Required<RenderOptions>): string[] {
-  if (list.length === 0) return ["  none"];
-  return list.map((e) =>
-    truncate(
-      `  ${o.paint("red", e.severity ?? "!")} ${e.agent ?? "-"}${e.bead ? ` on ${e.bead}` : ""} ${ago(e.since, o.now)}: ${e.reason}: ${e.message}${e.acknowledged ? " (acknowledged)" : ""}`,
-      o.columns,
-    ),
-  );
+function escalationLines(t: TownView, o: Required<RenderOptions>): string[] {
+  const open = t.escalations.filter((e) => !e.acknowledged);
+  const acknowledged = t.escalations.length - open.length;
+  const lines: string[] =
+    open.length === 0
+      ? ["  none open"]
+      : table(
+          ["SEVERITY", "ID", "ON", "SEEN", "WHY"],
+          open.map((e: EscalationView) => [
+            o.paint(e.severity === "Low" ? "yellow" : "red", e.severity),
+            e.id,
+            e.bead ? `bead/${e.bead}` : e.agent ? `agent/${e.agent}` : `town/${t.name}`,
+            `${ago(e.lastTime, o.now)}${e.count > 1 ? ` ×${e.count}` : ""}${e.level > 0 ? ` (re-raised ${e.level}×)` : ""}`,
+            `${e.reason}: ${e.message}`,
+          ]),
+          "  ",
+        ).map((l) => truncate(l, o.columns));
+  if (acknowledged > 0) lines.push(`  ${acknowledged} acknowledged (kubectl gt status -o yaml lists them)`);
+  return lines;
+}
+
+function breakerSummary(b: CircuitBreakerView, paint: Paint): string {
+  if (b.open) return paint("red", "circuit breaker OPEN");
+  return b.failures > 0
+    ? `circuit breaker closed (${b.failures}/${b.maxFailedSessions} failed sessions)`
+    : "circuit breaker closed";
 }
 
 export function renderTown(t: TownView, opts: RenderOptions): string[] {
   const o: Required<RenderOptions> = { paint: plain, columns: 160, maxBeads: 20, ...opts };
   const ready = t.ready.status === "True" ? o.paint("green", "Ready") : o.paint("red", `Not ready (${t.ready.reason})`);
-  const breaker = t.circuitBreaker
-    ? t.circuitBreaker.open
-      ? o.paint("red", `circuit breaker OPEN: ${t.circuitBreaker.message ?? t.circuitBreaker.reason ?? ""}`)
-      : "circuit breaker closed"
-    : "circuit breaker n/a";
+  const b = t.circuitBreaker;
   const head = [
-    `${heading(`Town ${t.name}`, o.paint)}   ${ready}   ${t.suspended ? o.paint("yellow", "SUSPENDED (dispatch stopped)") : "dispatching"}   ${breaker}`,
+    `${heading(`Town ${t.name}`, o.paint)}   ${ready}   ${t.suspended ? o.paint("yellow", "SUSPENDED (dispatch stopped)") : b.open ? o.paint("red", "dispatch stopped") : "dispatching"}   ${breakerSummary(b, o.paint)}`,
   ];
+  if (b.open) {
+    head.push(
+      truncate(
+        `  ${o.paint("red", "no new session starts")} (since ${ago(b.since, o.now)}): ${b.failures} sessions failed${b.beads.length > 0 ? ` (${b.beads.join(", ")})` : ""}; once fixed: kubectl gt reset-breaker ${t.name}`,
+        o.columns,
+      ),
+    );
+  }
   if (!t.observed)
     head.push(o.paint("yellow", "  the operator has not seen the latest spec of this town yet (kubectl gt doctor)"));
   if (t.degraded) head.push(truncate(`  ${o.paint("red", "Degraded")}: ${t.degraded.message}`, o.columns));
@@ -148,8 +184,11 @@ export function renderTown(t: TownView, opts: RenderOptions): string[] {
     ...convoyLines(t.convoys, o),
     heading(`Beads (attention first; ${t.closedBeads} closed not listed)`, o.paint),
     ...beadLines(t, o),
-    heading("Escalations", o.paint),
-    ...escalationLines(t.escalations, o),
+    heading(
+      t.escalations.some((e) => !e.acknowledged) ? "Escalations (acknowledge: kubectl gt ack ID)" : "Escalations",
+      o.paint,
+    ),
+    ...escalationLines(t, o),
   ];
 }
 

@@ -56,6 +56,22 @@ TASK               PHASE        ASSIGNEE         MERGE REQUEST                  
     );
   });
 
+  it("says why a held task waits, and counts its retries", () => {
+    const b = beads();
+    const api = b.find((x) => x.metadata.name === "signup-api")!;
+    api.status = {
+      phase: "Open",
+      retry: 1,
+      hold: { reason: "HungAgent", message: "force-stopped 2 times", since: "2026-05-04T11:58:00Z" },
+      conditions: [],
+    };
+    const g = convoyGraph(convoy(), b);
+    expect(g.tasks[1]).toMatchObject({ task: "api", phase: "Open", retries: 1, hold: { reason: "HungAgent" } });
+    expect(renderTree(g).split("\n")[4]).toBe(
+      "│  ├─ api          Open       -                -                                      held: HungAgent: force-stopped 2 times",
+    );
+  });
+
   it("exports Graphviz dot with an edge per dependency and into the landing", () => {
     const dot = renderDot(graph());
     expect(dot).toContain('  "schema" -> "api";');

@@ -1,10 +1,10 @@
 // The feed's lines and filters, and shell completion answered from the command tree itself.
 import { describe, expect, it } from "vitest";
-import { slug } from "../../../src/cli/actions.ts";
+import { slug } from "../../../src/cli/actions/sling.ts";
 import { complete } from "../../../src/cli/completion.ts";
 import type { Output } from "../../../src/cli/context.ts";
 import { eventEntry, formatEntry, matches, phaseEntry } from "../../../src/cli/feed.ts";
-import { age, shortDuration } from "../../../src/cli/format.ts";
+import { age, progressBar, shortDuration } from "../../../src/cli/format.ts";
 import { buildProgram } from "../../../src/cli/program.ts";
 import type { KubeObject } from "../../../src/controller/informer.ts";
 import { BEADS } from "../../../src/controller/resources.ts";
@@ -76,8 +76,16 @@ describe("completion", () => {
     expect(await answer("-n", "team-a", "convoy", "x", "-o", "")).toEqual(["json", "yaml", ":4"]);
   });
 
-  it("answers nothing but the directive when the cluster cannot be asked", async () => {
+  // The first answer that needs the cluster loads the Kubernetes client (seconds on a loaded machine).
+  it("answers nothing but the directive when the cluster cannot be asked", { timeout: 60_000 }, async () => {
     expect(await answer("--kubeconfig", "/nonexistent", "convoy", "")).toEqual([":4"]);
+  });
+
+  it("completes the commands that act on failures, and their flags", async () => {
+    const lines = await answer("retry", "--");
+    expect(lines.map((l) => l.split("\t")[0])).toEqual(["--namespace", "--context", "--kubeconfig", ":4"]);
+    expect((await answer("reset-breaker", "--")).at(-1)).toBe(":4");
+    expect((await answer("a")).map((l) => l.split("\t")[0])).toEqual(["ack", ":4"]);
   });
 });
 
@@ -99,5 +107,12 @@ describe("names and ages", () => {
       "2d1h",
     ]);
     expect(age(undefined, 0)).toBe("-");
+  });
+
+  it("draws a convoy's progress: closed, failed (cancelled included), the rest", () => {
+    expect(progressBar(1, 0, 4)).toBe("███░░░░░░░░░");
+    expect(progressBar(2, 1, 4)).toBe("██████▒▒▒░░░");
+    expect(progressBar(0, 1, 1)).toBe("▒▒▒▒▒▒▒▒▒▒▒▒");
+    expect(progressBar(0, 0, 0)).toBe("░░░░░░░░░░░░");
   });
 });

@@ -4,7 +4,7 @@ import type { Agent } from "../../../src/api/agent.ts";
 import type { Bead } from "../../../src/api/bead.ts";
 import type { Convoy } from "../../../src/api/convoy.ts";
 import type { Condition } from "../../../src/api/meta.ts";
-import type { Town } from "../../../src/api/town.ts";
+import type { Escalation, Town } from "../../../src/api/town.ts";
 import type { TownObjects } from "../../../src/cli/objects.ts";
 
 export const NOW = Date.parse("2026-05-04T12:00:00Z");
@@ -20,7 +20,75 @@ const cond = (type: string, status: "True" | "False", reason: string, message: s
 
 const meta = (name: string, generation = 1) => ({ name, namespace: "team-a", generation, creationTimestamp: at(600) });
 
-export function town(o: { suspend?: boolean; conditions?: Condition[] } = {}): Town {
+export function escalation(
+  id: string,
+  e: Partial<Escalation> & Pick<Escalation, "severity" | "reason" | "message">,
+  secondsAgo = 30,
+): Escalation {
+  return {
+    id,
+    firstTime: at(secondsAgo),
+    lastTime: at(secondsAgo),
+    raisedTime: at(secondsAgo),
+    count: 1,
+    level: 0,
+    acknowledged: false,
+    ...e,
+  };
+}
+
+export function escalations(): Escalation[] {
+  return [
+    escalation("agent-escalated-demo-app-maple-tidy", {
+      severity: "Low",
+      reason: "AgentEscalated",
+      message: "demo-app-maple on tidy: which branch?",
+      agent: "demo-app-maple",
+      bead: "tidy",
+      acknowledged: true,
+    }),
+    escalation("nudge-escalate-signup-api", {
+      severity: "Medium",
+      reason: "NudgeEscalate",
+      message: "demo-app-toast on signup-api: No activity for 60 min; escalated to the town's operators.",
+      agent: "demo-app-toast",
+      bead: "signup-api",
+    }),
+    escalation(
+      "max-dispatch-attempts-fix-typo",
+      {
+        severity: "Critical",
+        reason: "MaxDispatchAttempts",
+        message: "fix-typo: max dispatch attempts (5) reached",
+        bead: "fix-typo",
+        firstTime: at(5 * 3600),
+        count: 2,
+        level: 2,
+      },
+      3600,
+    ),
+    escalation(
+      "hung-agent-migrate",
+      {
+        severity: "High",
+        reason: "HungAgent",
+        message:
+          "migrate was force-stopped 2 times for inactivity (last: demo-app-maple); retry it (spec.retry) or cancel it",
+        bead: "migrate",
+      },
+      120,
+    ),
+  ];
+}
+
+export function town(
+  o: {
+    suspend?: boolean;
+    conditions?: Condition[];
+    escalations?: Escalation[];
+    circuitBreaker?: NonNullable<Town["status"]>["circuitBreaker"];
+  } = {},
+): Town {
   return {
     apiVersion: "gastown.dev/v1alpha1",
     kind: "Town",
@@ -39,6 +107,7 @@ export function town(o: { suspend?: boolean; conditions?: Condition[] } = {}): T
       ],
       limits: { maxPolecatsPerRig: 3, maxDispatchAttempts: 5, maxReportAttempts: 3 },
       suspend: o.suspend ?? false,
+      acknowledgedEscalations: ["agent-escalated-demo-app-maple-tidy"],
     } as Town["spec"],
     status: {
       observedGeneration: 1,
@@ -46,6 +115,11 @@ export function town(o: { suspend?: boolean; conditions?: Condition[] } = {}): T
       workingAgents: 1,
       openBeads: 3,
       conditions: o.conditions ?? [cond("Ready", "True", "Reconciled", "the town is reconciled", 600)],
+      escalations: o.escalations ?? escalations(),
+      circuitBreaker: o.circuitBreaker ?? {
+        open: false,
+        recentFailures: [{ time: at(600), agent: "demo-app-maple", bead: "fix-typo", reason: "SessionFailed" }],
+      },
     },
   };
 }
@@ -206,6 +280,25 @@ export function beads(): Bead[] {
       },
     ),
     bead("dropped", {}, { phase: "Failed", resolution: "Cancelled", conditions: [] }),
+    bead(
+      "migrate",
+      {},
+      {
+        phase: "Open",
+        forceStops: 2,
+        lastPhaseTransitionTime: at(120),
+        hold: {
+          reason: "HungAgent",
+          message:
+            "migrate was force-stopped 2 times for inactivity (last: demo-app-maple); retry it (spec.retry) or cancel it",
+          since: at(120),
+        },
+        conditions: [
+          cond("Ready", "False", "HungAgent", "migrate was force-stopped 2 times", 120),
+          cond("Stalled", "True", "HungAgent", "migrate was force-stopped 2 times", 120),
+        ],
+      },
+    ),
     bead("elsewhere", { town: "other" }, { phase: "Open", conditions: [] }),
   ];
 }

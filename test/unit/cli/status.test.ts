@@ -4,12 +4,13 @@ import { describe, expect, it } from "vitest";
 import { changedLines, summaries } from "../../../src/cli/status/lines.ts";
 import { statusDocument, townView } from "../../../src/cli/status/model.ts";
 import { renderStatus } from "../../../src/cli/status/render.ts";
-import { NOW, objects, town } from "./fixtures.ts";
+import { at, escalation, NOW, objects, town } from "./fixtures.ts";
 
 describe("the status model", () => {
-  it("lists open beads of the town attention first: held/failed, escalated, unknown rig, capacity, blocked, then work in progress", () => {
+  it("lists open beads of the town attention first: held, failed, escalated, unknown rig, capacity, blocked, then work in progress", () => {
     const view = townView(town(), objects());
     expect(view.beads.map((b) => [b.name, b.attention ?? "-"])).toEqual([
+      ["migrate", "Held"],
       ["fix-typo", "Failed"],
       ["signup-api", "Escalated"],
       ["tidy", "WaitingForCapacity"],
@@ -20,6 +21,36 @@ describe("the status model", () => {
     ]);
     // Closed beads are counted, not listed; another town's bead is neither.
     expect(view.closedBeads).toBe(3);
+  });
+
+  it("shows a held bead with its hold: reason, message and since when", () => {
+    const held = townView(town(), objects()).beads.find((b) => b.name === "migrate");
+    expect(held).toMatchObject({
+      attention: "Held",
+      reason: "HungAgent",
+      message:
+        "migrate was force-stopped 2 times for inactivity (last: demo-app-maple); retry it (spec.retry) or cancel it",
+      since: at(120),
+    });
+  });
+
+  it("a bead is escalated while an open escalation names it, not once it is acknowledged", () => {
+    const o = objects();
+    o.agents = o.agents.map((a) => ({ ...a, status: { ...a.status, conditions: [] } }));
+    const open = townView(town(), o);
+    expect(open.beads.find((b) => b.name === "signup-api")?.attention).toBe("Escalated");
+    const acked = town({
+      escalations: [
+        escalation("nudge-escalate-signup-api", {
+          severity: "Medium",
+          reason: "NudgeEscalate",
+          message: "m",
+          bead: "signup-api",
+          acknowledged: true,
+        }),
+      ],
+    });
+    expect(townView(acked, o).beads.find((b) => b.name === "signup-api")?.attention).toBeUndefined();
   });
 
   it("names an unknown rig instead of calling the bead pending", () => {
@@ -50,20 +81,34 @@ describe("the status model", () => {
       polecats: { working: 1, total: 2, max: 3 },
       refinery: { name: "demo-app-refinery", phase: "Working", hook: "signup-ui-mr-1" },
     });
-    expect(view.escalations).toEqual([
-      {
-        agent: "demo-app-toast",
-        bead: "signup-api",
-        reason: "NudgeEscalate",
-        message: "No activity for 60 min; escalated to the town's operators.",
-        since: "2026-05-04T11:59:30.000Z",
-      },
+    // Open ones first, most severe first; acknowledged ones last, all with every field kept.
+    expect(view.escalations.map((e) => [e.id, e.severity, e.acknowledged])).toEqual([
+      ["max-dispatch-attempts-fix-typo", "Critical", false],
+      ["hung-agent-migrate", "High", false],
+      ["nudge-escalate-signup-api", "Medium", false],
+      ["agent-escalated-demo-app-maple-tidy", "Low", true],
     ]);
+    expect(view.escalations[0]).toEqual({
+      id: "max-dispatch-attempts-fix-typo",
+      severity: "Critical",
+      reason: "MaxDispatchAttempts",
+      message: "fix-typo: max dispatch attempts (5) reached",
+      bead: "fix-typo",
+      firstTime: at(5 * 3600),
+      lastTime: at(3600),
+      raisedTime: at(3600),
+      count: 2,
+      level: 2,
+      acknowledged: false,
+    });
+    expect(view.circuitBreaker).toEqual({ open: false, failures: 1, maxFailedSessions: 20, beads: ["fix-typo"] });
   });
 
   it("renders the whole screen, columns aligned", () => {
     const doc = statusDocument("team-a", objects());
-    expect(renderStatus(doc, { now: NOW })).toBe(`Town demo   Ready   dispatching   circuit breaker n/a
+    expect(
+      renderStatus(doc, { now: NOW }),
+    ).toBe(`Town demo   Ready   dispatching   circuit breaker closed (1/20 failed sessions)
 Rigs
   NAME   STRATEGY      BRANCH   GATES   POLECATS                REFINERY
   app    Direct        main     1       1 working / 2 (max 3)   Working on signup-ui-mr-1
@@ -78,6 +123,7 @@ Convoys
   signup   Active   ███░░░░░░░░░ 1/4   ReviewThenLand   Let people sign up
 Beads (attention first; 3 closed not listed)
   NAME             PHASE        ATTENTION            ASSIGNEE            WHY
+  migrate          Open         Held                 -                   HungAgent: migrate was force-stopped 2 times for inactivity (last: demo-app-maple); re…
   fix-typo         Failed       Failed               -                   MaxDispatchAttempts: max dispatch attempts (5) reached
   signup-api       InProgress   Escalated            demo-app-toast      InProgress: demo-app-toast is working on it
   tidy             Open         WaitingForCapacity   -                   WaitingForCapacity: all polecats of the rig or town are busy
@@ -85,14 +131,60 @@ Beads (attention first; 3 closed not listed)
   signup-ui-mr-1   InProgress   -                    demo-app-refinery   -
   signup-ui        InReview     -                    demo-app-maple      -
   dropped          Failed       -                    -                   -
-Escalations
-  ! demo-app-toast on signup-api 30s ago: NudgeEscalate: No activity for 60 min; escalated to the town's operators.
+  a Failed or held bead waits for a person: kubectl gt retry NAME, or kubectl gt cancel NAME
+Escalations (acknowledge: kubectl gt ack ID)
+  SEVERITY   ID                               ON                SEEN                        WHY
+  Critical   max-dispatch-attempts-fix-typo   bead/fix-typo     60m ago ×2 (re-raised 2×)   MaxDispatchAttempts: fix-typo: max dispatch attempts (5) reached
+  High       hung-agent-migrate               bead/migrate      2m ago                      HungAgent: migrate was force-stopped 2 times for inactivity (last: …
+  Medium     nudge-escalate-signup-api        bead/signup-api   30s ago                     NudgeEscalate: demo-app-toast on signup-api: No activity for 60 min…
+  1 acknowledged (kubectl gt status -o yaml lists them)
 `);
+  });
+
+  it("says when the circuit breaker is open: since when, which beads, and how to close it", () => {
+    const t = town({
+      conditions: [
+        {
+          type: "Ready",
+          status: "False",
+          reason: "CircuitBreakerOpen",
+          message: "2 sessions failed within 30 min (limits.maxFailedSessions 2); no new session starts …",
+          lastTransitionTime: at(90),
+        },
+      ],
+      circuitBreaker: {
+        open: true,
+        openedTime: at(90),
+        recentFailures: [
+          { time: at(200), agent: "demo-app-maple", bead: "fix-typo", reason: "SessionFailed" },
+          { time: at(100), agent: "demo-app-toast", bead: "fix-typo", reason: "SessionFailed" },
+          { time: at(90), agent: "demo-app-toast", bead: "tidy", reason: "SessionEndedWithoutDone" },
+        ],
+      },
+    });
+    const view = townView(t, { ...objects(), towns: [t] });
+    expect(view.circuitBreaker).toEqual({
+      open: true,
+      since: at(90),
+      failures: 3,
+      maxFailedSessions: 20,
+      beads: ["fix-typo", "tidy"],
+      message: "2 sessions failed within 30 min (limits.maxFailedSessions 2); no new session starts …",
+    });
+    const text = renderStatus(statusDocument("team-a", { ...objects(), towns: [t] }), { now: NOW });
+    expect(text.split("\n").slice(0, 2)).toEqual([
+      "Town demo   Not ready (CircuitBreakerOpen)   dispatch stopped   circuit breaker OPEN",
+      "  no new session starts (since 90s ago): 3 sessions failed (fix-typo, tidy); once fixed: kubectl gt reset-breaker demo",
+    ]);
+    expect(summaries(statusDocument("team-a", { ...objects(), towns: [t] })).get("town/demo")).toBe(
+      "town/demo NotReady(CircuitBreakerOpen) circuit-breaker=open",
+    );
   });
 
   it("says when the town is suspended, unobserved or degraded, and cuts long lines to the terminal", () => {
     const t = town({
       suspend: true,
+      circuitBreaker: { open: false, recentFailures: [] },
       conditions: [
         {
           type: "Ready",
@@ -113,7 +205,7 @@ Escalations
     t.metadata.generation = 3;
     const text = renderStatus(statusDocument("team-a", { ...objects(), towns: [t] }), { now: NOW, columns: 60 });
     expect(text.split("\n").slice(0, 3)).toEqual([
-      "Town demo   Ready   SUSPENDED (dispatch stopped)   circuit breaker n/a",
+      "Town demo   Ready   SUSPENDED (dispatch stopped)   circuit breaker closed",
       "  the operator has not seen the latest spec of this town yet (kubectl gt doctor)",
       "  Degraded: 1 invariant violation(s): two agents hooked to …",
     ]);
@@ -137,5 +229,23 @@ describe("--watch without a terminal", () => {
     const after = summaries(statusDocument("team-a", o));
     expect(changedLines(before, after)).toEqual(["convoy/signup Landed 1/4", "bead/signup-release Closed"]);
     expect(changedLines(new Map(), before)[0]).toBe("town/demo Ready");
+    expect(before.get("bead/migrate")).toBe("bead/migrate Open attention=Held reason=HungAgent");
+    expect(before.get("escalation/hung-agent-migrate")).toBe("escalation/hung-agent-migrate High open");
+  });
+
+  it("says when an escalation is acknowledged and when it is resolved", () => {
+    const before = summaries(statusDocument("team-a", objects()));
+    const t = town({
+      escalations: [
+        escalation("hung-agent-migrate", { severity: "High", reason: "HungAgent", message: "m", acknowledged: true }),
+      ],
+    });
+    const after = summaries(statusDocument("team-a", { ...objects(), towns: [t] }));
+    expect(changedLines(before, after).filter((l) => l.startsWith("escalation/"))).toEqual([
+      "escalation/hung-agent-migrate High acknowledged",
+      "escalation/max-dispatch-attempts-fix-typo resolved",
+      "escalation/nudge-escalate-signup-api resolved",
+      "escalation/agent-escalated-demo-app-maple-tidy resolved",
+    ]);
   });
 });
