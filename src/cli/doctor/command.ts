@@ -4,17 +4,12 @@ import type { Cli } from "../context.ts";
 import { CliError, EXIT } from "../errors.ts";
 import { plain, terminalPaint } from "../format.ts";
 import { printDocument } from "../output.ts";
-import {
-  checkAdmission,
-  checkCrds,
-  checkForges,
-  checkOperator,
-  checkSecrets,
-  checkVersions,
-  type Finding,
-  operatorDeployments,
-  townsIn,
-} from "./checks.ts";
+import { checkAdmission } from "./admission.ts";
+import { checkCrds } from "./crds.ts";
+import type { Finding } from "./findings.ts";
+import { checkOperator, operatorDeployments } from "./operator.ts";
+import { checkForges, checkSecrets, townsIn } from "./towns.ts";
+import { checkVersions } from "./versions.ts";
 
 export async function runChecks(cli: Cli): Promise<Finding[]> {
   const versions = await checkVersions(cli);

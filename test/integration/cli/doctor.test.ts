@@ -5,8 +5,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { applyCrds } from "../../../hack/local-cluster.ts";
+import { allCustomResourceDefinitions } from "../../../src/api/crds.ts";
 import { API_VERSION } from "../../../src/api/meta.ts";
-import type { Finding } from "../../../src/cli/doctor/checks.ts";
+import { connect } from "../../../src/cli/context.ts";
+import { checkCrds } from "../../../src/cli/doctor/crds.ts";
+import type { Finding } from "../../../src/cli/doctor/findings.ts";
 import { type DemoTown, kubectlGt, startDemoTown } from "../../support/cli.ts";
 import { kubeconfigPath, runKubectl } from "../../support/kube.ts";
 
@@ -156,6 +159,51 @@ describe("kubectl gt doctor", () => {
       ]);
     } finally {
       await applyCrds(kubeconfigPath());
+    }
+  });
+
+  it("finds a CRD that is not installed, and one that does not serve the version this CLI speaks", async () => {
+    // The real Gas Town CRDs cannot be taken away from a shared cluster, so the check is run for
+    // CRDs of test groups: one nobody installed, one installed serving only v1.
+    const bead = allCustomResourceDefinitions().find(
+      (c) => (c.metadata as { name: string }).name === "beads.gastown.dev",
+    )!;
+    const named = (name: string) => ({ ...structuredClone(bead), metadata: { name } });
+    const widgets = {
+      apiVersion: "apiextensions.k8s.io/v1",
+      kind: "CustomResourceDefinition",
+      metadata: { name: "widgets.doctor.gastown.test" },
+      spec: {
+        group: "doctor.gastown.test",
+        scope: "Namespaced",
+        names: { plural: "widgets", singular: "widget", kind: "Widget" },
+        versions: [{ name: "v1", served: true, storage: true, schema: { openAPIV3Schema: { type: "object" } } }],
+      },
+    };
+    await runKubectl(["apply", "-f", "-"], JSON.stringify(widgets));
+    try {
+      const io = { out: () => {}, err: () => {}, isTTY: false, columns: 100 };
+      const cli = await connect({ kubeconfig: kubeconfigPath(), namespace: t.namespace }, io);
+      const findings = await checkCrds(cli, [
+        named("beads.missing.gastown.test"),
+        named("widgets.doctor.gastown.test"),
+      ]);
+      expect(findings).toEqual([
+        {
+          check: "CRDs",
+          severity: "fail",
+          message: "CRD beads.missing.gastown.test is not installed",
+          fix: "kubectl apply --server-side -f crds/ (from the release of this CLI), or make deploy",
+        },
+        {
+          check: "CRDs",
+          severity: "fail",
+          message: "CRD widgets.doctor.gastown.test does not serve v1alpha1, the version this CLI speaks",
+          fix: "kubectl apply --server-side -f crds/ (from the release of this CLI), or make deploy",
+        },
+      ]);
+    } finally {
+      await runKubectl(["delete", "crd", "widgets.doctor.gastown.test", "--wait=false"]);
     }
   });
 
