@@ -1,7 +1,7 @@
 // Driving `kubectl gt` the way a person does: the real kubectl, with the plugin's bin directory on
 // PATH (so kubectl's plugin discovery finds kubectl-gt), against the test cluster; and a demo town
 // (the process runtime, the scripted demo agents, a local bare repository) in its own namespace.
-import { execFile, execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -73,8 +73,16 @@ export interface DemoTown {
 
 const ADMISSION_POLICY = join(ROOT, "manifests", "base", "admission-policy.yaml");
 
-/** What make run sets up, in a fresh namespace: the admission policy, the demo rig and town, the operator. */
-export async function startDemoTown(prefix: string, o: { maxPolecatsPerRig?: number } = {}): Promise<DemoTown> {
+export type TownManifest = ReturnType<typeof demoTown>;
+
+/**
+ * What make run sets up, in a fresh namespace: the admission policy, the demo rig and town, the
+ * operator. `edit` changes the town before it is applied (more rigs, limits, an agent command).
+ */
+export async function startDemoTown(
+  prefix: string,
+  o: { maxPolecatsPerRig?: number; edit?: (town: TownManifest, stateDir: string) => void } = {},
+): Promise<DemoTown> {
   const namespace = await createNamespace(prefix);
   const stateDir = mkdtempSync(join(tmpdir(), `gastown-${prefix}-`));
   const repo = join(stateDir, "app.git");
@@ -84,6 +92,7 @@ export async function startDemoTown(prefix: string, o: { maxPolecatsPerRig?: num
   await apply(readFileSync(ADMISSION_POLICY, "utf8"));
   const town = demoTown(namespace, repo);
   if (o.maxPolecatsPerRig) town.spec.limits.maxPolecatsPerRig = o.maxPolecatsPerRig;
+  o.edit?.(town, stateDir);
   await apply(JSON.stringify(town));
   const sessionsDir = join(stateDir, "sessions");
   const t: DemoTown = {
@@ -118,23 +127,13 @@ export async function startDemoTown(prefix: string, o: { maxPolecatsPerRig?: num
   return t;
 }
 
-/** tmux from Debian when it is missing (CI starts from a fresh machine). */
-export function ensureTmux(): string {
-  try {
-    return execFileSync("sh", ["-c", "command -v tmux"], { encoding: "utf8" }).trim();
-  } catch {
-    execFileSync(join(ROOT, "hack", "ensure-tmux.sh"), { stdio: "inherit" });
-    return execFileSync("sh", ["-c", "command -v tmux"], { encoding: "utf8" }).trim();
-  }
-}
-
 /**
  * Output with what changes from run to run replaced: ages, times, commit hashes, and which polecat
  * of the crew took which bead (who is idle first is a race; how many there are is not).
  */
 export function normalize(text: string): string {
   return text
-    .replace(/\bdemo-app-(toast|maple)\b/g, "demo-app-<polecat>")
+    .replace(/\bdemo-([a-z]+)-(toast|maple)\b/g, "demo-$1-<polecat>")
     .replace(/\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z\b/g, "<time>")
     .replace(/\b\d+(d|h|m|s)(\d+(h|m|s))?( ago)?\b/g, "<age>")
     .replace(/\b[0-9a-f]{40}\b/g, "<commit>");
