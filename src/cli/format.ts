@@ -36,6 +36,13 @@ export function ago(time: string | undefined, now: number): string {
   return a === "-" ? "-" : `${a} ago`;
 }
 
+/** A time still to come, as "in 4m"; one already past is "due now". */
+export function inTime(time: string | undefined, now: number): string {
+  const t = time ? Date.parse(time) : Number.NaN;
+  if (!Number.isFinite(t)) return "-";
+  return t <= now ? "due now" : `in ${shortDuration(t - now)}`;
+}
+
 /** closed (█), failed or cancelled (▒) and the rest (░) of a convoy's tasks, as the operator counts them. */
 export function progressBar(closed: number, failed: number, total: number, width = 12): string {
   if (total <= 0) return "░".repeat(width);

@@ -8,7 +8,7 @@ import { readTownObjects, type TownObjects } from "../objects.ts";
 import { type OutputFormat, printDocument } from "../output.ts";
 import { changedLines, summaries } from "./lines.ts";
 import { type StatusDocument, statusDocument } from "./model.ts";
-import { renderStatus, renderTown } from "./render.ts";
+import { renderStatus, renderStatusLines } from "./render.ts";
 
 export interface StatusOptions {
   town?: string;
@@ -18,6 +18,8 @@ export interface StatusOptions {
 
 function checkTown(cli: Cli, objects: TownObjects, town: string | undefined): void {
   if (town === undefined || objects.towns.some((t) => t.metadata.name === town)) return;
+  // Convoys or beads name it: show them as the orphans they are rather than "not found".
+  if ([...objects.convoys, ...objects.beads].some((o) => o.spec.town === town)) return;
   const known = objects.towns.map((t) => t.metadata.name);
   throw notFound(
     "Town",
@@ -77,13 +79,7 @@ async function watchStatus(cli: Cli, o: StatusOptions, doc: (objects: TownObject
       const now = cli.now();
       const rows = process.stdout.rows || 40;
       const header = `${terminalPaint("dim", `kubectl gt status --watch · namespace ${cli.namespace} · ${new Date(now).toISOString().slice(11, 19)} · Ctrl-C to quit`)}`;
-      const body =
-        d.towns.length === 0
-          ? [`No towns in namespace ${cli.namespace} (yet).`]
-          : d.towns.flatMap((t, i) => [
-              ...(i > 0 ? [""] : []),
-              ...renderTown(t, { now, paint: terminalPaint, columns: process.stdout.columns || 100 }),
-            ]);
+      const body = renderStatusLines(d, { now, paint: terminalPaint, columns: process.stdout.columns || 100 });
       // Lines scrolled out of the screen cannot be redrawn: keep the frame within the terminal.
       const frame = [header, ...body];
       const fitted =

@@ -26,7 +26,7 @@ export function summaries(doc: StatusDocument): Map<string, string> {
     for (const b of t.beads) {
       out.set(
         `bead/${b.name}`,
-        `bead/${b.name} ${b.phase}${b.assignee ? ` assignee=${b.assignee}` : ""}${b.attention ? ` attention=${b.attention}` : ""}${b.attention === "Held" || b.attention === "Failed" ? ` reason=${b.reason}` : ""}`,
+        `bead/${b.name} ${b.phase}${b.assignee ? ` assignee=${b.assignee}` : ""}${b.attention ? ` attention=${b.attention}` : ""}${b.attention === "Held" || b.attention === "Failed" ? ` reason=${b.reason}` : ""}${b.lastFailure ? ` failure=${b.lastFailure.reason}` : ""}`,
       );
     }
     for (const e of t.escalations) {
@@ -36,6 +36,10 @@ export function summaries(doc: StatusDocument): Map<string, string> {
         `${key} ${e.severity} ${e.acknowledged ? "acknowledged" : "open"}${e.level > 0 ? ` re-raised=${e.level}` : ""}`,
       );
     }
+  }
+  for (const r of doc.orphans) {
+    const key = `${r.kind.toLowerCase()}/${r.name}`;
+    out.set(key, `${key} ${r.phase} orphan town=${r.town} reason=${r.reason}`);
   }
   return out;
 }

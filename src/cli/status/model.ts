@@ -81,8 +81,26 @@ export interface BeadRow {
   /** Since when it is where it is: held since, else its last phase transition. */
   since?: string;
   dispatchAttempts?: number;
+  /** The town's budget of sessions per bead (limits.maxDispatchAttempts). */
+  maxDispatchAttempts?: number;
   /** Retries the operator has acted on (status.retry). */
   retries?: number;
+  /** Why its last session failed to start or run, in the runtime's words (until one runs). */
+  lastFailure?: { reason: string; message: string; time: string };
+  /** A configuration hold: when a session is tried again by itself (a Town spec change tries at once). */
+  probeAt?: string;
+}
+
+/** A Convoy or Bead naming a Town that does not exist in the namespace. */
+export interface OrphanRow {
+  kind: "Convoy" | "Bead";
+  name: string;
+  town: string;
+  phase: string;
+  /** The operator's TownNotFound condition, or the CLI's own finding while it has not written one. */
+  reason: string;
+  message: string;
+  since?: string;
 }
 
 /** An escalation as the operator keeps it on Town.status.escalations (all fields passed through). */
@@ -125,6 +143,8 @@ export interface StatusDocument {
   kind: "TownStatus";
   namespace: string;
   towns: TownView[];
+  /** Convoys and beads whose Town does not exist: nothing dispatches them until it does. */
+  orphans: OrphanRow[];
 }
 
 function condition(list: readonly Condition[] | undefined, type: string): ConditionView | undefined {
@@ -149,8 +169,13 @@ function attentionOf(bead: Bead, rigs: ReadonlySet<string>, escalated: ReadonlyS
   return undefined;
 }
 
-function beadRow(bead: Bead, attention: Attention | undefined): BeadRow {
+/** A configuration hold's own words, without the "tried again …" the operator appends (the view says when). */
+const holdCause = (message: string) => message.split("; tried")[0] ?? message;
+
+function beadRow(bead: Bead, attention: Attention | undefined, maxDispatchAttempts: number): BeadRow {
   const s = bead.status;
+  const failure = s?.lastFailure && attention !== undefined ? s.lastFailure : undefined;
+  const cannotStart = attention === "Held" && s?.hold?.reason === "SessionCannotStart" ? s.hold : undefined;
   const shown =
     (attention === "Held" && s?.hold
       ? { status: "True", reason: s.hold.reason, message: s.hold.message, since: s.hold.since }
@@ -160,7 +185,15 @@ function beadRow(bead: Bead, attention: Attention | undefined): BeadRow {
     condition(s?.conditions, "Ready");
   const reason = attention === "InvalidRig" ? "UnknownRig" : shown?.reason;
   const message =
-    attention === "InvalidRig" ? `rig ${bead.spec.rig} is not a rig of the town` : (shown?.message ?? s?.reason);
+    attention === "InvalidRig"
+      ? `rig ${bead.spec.rig} is not a rig of the town`
+      : cannotStart
+        ? failure
+          ? `${failure.reason}: ${failure.message}`
+          : holdCause(cannotStart.message)
+        : attention === "WaitingForRetry" && failure
+          ? `last session: ${failure.reason}: ${failure.message}`
+          : (shown?.message ?? s?.reason);
   const since = attention === "Held" ? s?.hold?.since : s?.lastPhaseTransitionTime;
   return {
     name: bead.metadata.name,
@@ -173,8 +206,10 @@ function beadRow(bead: Bead, attention: Attention | undefined): BeadRow {
     ...(reason ? { reason } : {}),
     ...(message ? { message } : {}),
     ...(since ? { since } : {}),
-    ...(s?.dispatchAttempts ? { dispatchAttempts: s.dispatchAttempts } : {}),
+    ...(s?.dispatchAttempts ? { dispatchAttempts: s.dispatchAttempts, maxDispatchAttempts } : {}),
     ...(s?.retry ? { retries: s.retry } : {}),
+    ...(failure ? { lastFailure: { ...failure } } : {}),
+    ...(cannotStart?.probeAt ? { probeAt: cannotStart.probeAt } : {}),
   };
 }
 
@@ -264,7 +299,7 @@ export function townView(town: Town, objects: TownObjects): TownView {
   const beads = mine(objects.beads);
   const rows = beads
     .filter((b) => b.status?.phase !== "Closed")
-    .map((b) => beadRow(b, attentionOf(b, rigNames, escalated)))
+    .map((b) => beadRow(b, attentionOf(b, rigNames, escalated), town.spec.limits?.maxDispatchAttempts ?? 5))
     .sort(byAttention);
   const rigs: RigView[] = town.spec.rigs.map((r) => {
     const polecats = agents.filter((a) => a.rig === r.name && a.role === "Polecat");
@@ -314,6 +349,36 @@ export function townView(town: Town, objects: TownObjects): TownView {
   };
 }
 
+function orphanRow(kind: OrphanRow["kind"], o: Convoy | Bead, namespace: string): OrphanRow {
+  const ready = condition(o.status?.conditions, "Ready");
+  const said = ready?.status === "False" && ready.reason === "TownNotFound" ? ready : undefined;
+  const phase = o.status?.phase ?? (kind === "Bead" ? "Open" : "Pending");
+  return {
+    kind,
+    name: o.metadata.name,
+    town: o.spec.town,
+    phase,
+    reason: "TownNotFound",
+    message:
+      said?.message ??
+      `town ${o.spec.town} does not exist in namespace ${namespace}: create it, or set spec.town to an existing Town`,
+    ...(said?.since ? { since: said.since } : {}),
+  };
+}
+
+/** Convoys and beads naming a town that is not there (of the one town asked for, if any). */
+export function orphansOf(namespace: string, objects: TownObjects, only?: string): OrphanRow[] {
+  const towns = new Set(objects.towns.map((t) => t.metadata.name));
+  const lost = <T extends Convoy | Bead>(list: T[]) =>
+    list
+      .filter((o) => !towns.has(o.spec.town) && (only === undefined || o.spec.town === only))
+      .sort((a, b) => a.spec.town.localeCompare(b.spec.town) || a.metadata.name.localeCompare(b.metadata.name));
+  return [
+    ...lost(objects.convoys).map((c) => orphanRow("Convoy", c, namespace)),
+    ...lost(objects.beads).map((b) => orphanRow("Bead", b, namespace)),
+  ];
+}
+
 export function statusDocument(namespace: string, objects: TownObjects, only?: string): StatusDocument {
   const towns = objects.towns
     .filter((t) => only === undefined || t.metadata.name === only)
@@ -323,5 +388,6 @@ export function statusDocument(namespace: string, objects: TownObjects, only?: s
     kind: "TownStatus",
     namespace,
     towns: towns.map((t) => townView(t, objects)),
+    orphans: orphansOf(namespace, objects, only),
   };
 }

@@ -1,12 +1,13 @@
 // The status screen of a town, as lines of text. One renderer for the one-shot view, every frame of
 // --watch and the plain-line fallback, so what a script greps is what a person sees.
-import { ago, type Paint, plain, progressBar, table, truncate } from "../format.ts";
+import { ago, inTime, type Paint, plain, progressBar, table, truncate } from "../format.ts";
 import type {
   AgentRow,
   BeadRow,
   CircuitBreakerView,
   ConvoyRow,
   EscalationView,
+  OrphanRow,
   StatusDocument,
   TownView,
 } from "./model.ts";
@@ -94,11 +95,22 @@ function convoyLines(convoys: ConvoyRow[], o: Required<RenderOptions>): string[]
   return lines.map((l) => truncate(l, o.columns));
 }
 
-/** Why a bead is where it is; nothing for work simply in progress (the assignee says who). */
-function why(b: BeadRow): string {
+/**
+ * Why a bead is where it is; nothing for work simply in progress (the assignee says who). What
+ * happens next comes before the runtime's message, which is long and the first to be cut.
+ */
+function why(b: BeadRow, now: number): string {
   if (!b.attention && (b.phase === "InProgress" || b.phase === "InReview")) return "-";
   if (!b.reason) return b.message ?? "-";
-  return `${b.reason}${b.message ? `: ${b.message}` : ""}`;
+  const next =
+    b.reason === "SessionCannotStart" && b.attention === "Held"
+      ? b.probeAt
+        ? ` (tried again ${inTime(b.probeAt, now)}, or when the Town's spec changes)`
+        : " (tried again when the Town's spec changes, or retry it)"
+      : b.attention === "WaitingForRetry" && b.dispatchAttempts
+        ? ` (${b.dispatchAttempts}/${b.maxDispatchAttempts} sessions used${b.lastFailure ? `, last failed ${ago(b.lastFailure.time, now)}` : ""})`
+        : "";
+  return `${b.reason}${next}${b.message ? `: ${b.message}` : ""}`;
 }
 
 function beadLines(t: TownView, o: Required<RenderOptions>): string[] {
@@ -114,7 +126,7 @@ function beadLines(t: TownView, o: Required<RenderOptions>): string[] {
             phase(b.phase, o.paint),
             b.attention ? o.paint(b.attention === "Blocked" ? "dim" : "yellow", b.attention) : "-",
             b.assignee ?? "-",
-            why(b),
+            why(b, o.now),
           ]),
           "  ",
         ).map((l) => truncate(l, o.columns));
@@ -149,6 +161,21 @@ function escalationLines(t: TownView, o: Required<RenderOptions>): string[] {
   return lines;
 }
 
+function orphanLines(doc: StatusDocument, o: Required<RenderOptions>): string[] {
+  if (doc.orphans.length === 0) return [];
+  return [
+    heading(`Orphans (their Town does not exist in ${doc.namespace}: nothing dispatches them)`, o.paint),
+    ...table(
+      ["KIND", "NAME", "TOWN", "PHASE", "WHY"],
+      doc.orphans.map((r: OrphanRow) => [r.kind, r.name, r.town, r.phase, `${r.reason}: ${r.message}`]),
+      "  ",
+    ).map((l) => truncate(l, o.columns)),
+  ];
+}
+
+/** Ready=False for a cause other than the breaker (which has its own line): say what the operator said. */
+const NOT_READY_SHOWN = new Set(["AgentsCannotStart", "ReconcileFailed", "InvariantViolated"]);
+
 function breakerSummary(b: CircuitBreakerView, paint: Paint): string {
   if (b.open) return paint("red", "circuit breaker OPEN");
   return b.failures > 0
@@ -171,6 +198,9 @@ export function renderTown(t: TownView, opts: RenderOptions): string[] {
       ),
     );
   }
+  if (t.ready.status !== "True" && NOT_READY_SHOWN.has(t.ready.reason)) {
+    head.push(truncate(`  ${o.paint("red", t.ready.reason)}: ${t.ready.message}`, o.columns));
+  }
   if (!t.observed)
     head.push(o.paint("yellow", "  the operator has not seen the latest spec of this town yet (kubectl gt doctor)"));
   if (t.degraded) head.push(truncate(`  ${o.paint("red", "Degraded")}: ${t.degraded.message}`, o.columns));
@@ -192,9 +222,25 @@ export function renderTown(t: TownView, opts: RenderOptions): string[] {
   ];
 }
 
+/** Every town's screen, then the orphans; one list of lines for the one-shot view and each --watch frame. */
+export function renderStatusLines(doc: StatusDocument, opts: RenderOptions): string[] {
+  const o: Required<RenderOptions> = { paint: plain, columns: 160, maxBeads: 20, ...opts };
+  const towns = doc.towns.flatMap((t, i) => [...(i > 0 ? [""] : []), ...renderTown(t, o)]);
+  const orphans = orphanLines(doc, o);
+  const missing = [...new Set(doc.orphans.map((r) => r.town))];
+  const none =
+    doc.towns.length > 0
+      ? []
+      : missing.length > 0
+        ? [
+            `No town ${missing.join(", ")} in namespace ${doc.namespace}, yet work names it: create it (examples/town.yaml shows one) and that work is dispatched.`,
+          ]
+        : [
+            `No towns in namespace ${doc.namespace}. Create one with: kubectl apply -n ${doc.namespace} -f examples/town.yaml`,
+          ];
+  return [...none, ...towns, ...(orphans.length > 0 ? [""] : []), ...orphans];
+}
+
 export function renderStatus(doc: StatusDocument, opts: RenderOptions): string {
-  if (doc.towns.length === 0) {
-    return `No towns in namespace ${doc.namespace}. Create one with: kubectl apply -n ${doc.namespace} -f examples/town.yaml\n`;
-  }
-  return `${doc.towns.map((t) => renderTown(t, opts).join("\n")).join("\n\n")}\n`;
+  return `${renderStatusLines(doc, opts).join("\n")}\n`;
 }

@@ -10,7 +10,7 @@ import type { TownObjects } from "../../../src/cli/objects.ts";
 export const NOW = Date.parse("2026-05-04T12:00:00Z");
 export const at = (secondsAgo: number) => new Date(NOW - secondsAgo * 1000).toISOString();
 
-const cond = (type: string, status: "True" | "False", reason: string, message: string, ago = 60): Condition => ({
+export const cond = (type: string, status: "True" | "False", reason: string, message: string, ago = 60): Condition => ({
   type,
   status,
   reason,
@@ -157,7 +157,7 @@ export function convoy(): Convoy {
   };
 }
 
-function bead(name: string, spec: Partial<Bead["spec"]>, status: Bead["status"]): Bead {
+export function bead(name: string, spec: Partial<Bead["spec"]>, status: Bead["status"]): Bead {
   return {
     apiVersion: "gastown.dev/v1alpha1",
     kind: "Bead",

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { changedLines, summaries } from "../../../src/cli/status/lines.ts";
 import { statusDocument, townView } from "../../../src/cli/status/model.ts";
 import { renderStatus } from "../../../src/cli/status/render.ts";
-import { at, escalation, NOW, objects, town } from "./fixtures.ts";
+import { at, bead, cond, convoy, escalation, NOW, objects, town } from "./fixtures.ts";
 
 describe("the status model", () => {
   it("lists open beads of the town attention first: held, failed, escalated, unknown rig, capacity, blocked, then work in progress", () => {
@@ -19,7 +19,7 @@ describe("the status model", () => {
       ["signup-ui", "-"],
       ["dropped", "-"],
     ]);
-    // Closed beads are counted, not listed; another town's bead is neither.
+    // Closed beads are counted, not listed; a bead of another town (an orphan here) is neither.
     expect(view.closedBeads).toBe(3);
   });
 
@@ -138,6 +138,10 @@ Escalations (acknowledge: kubectl gt ack ID)
   High       hung-agent-migrate               bead/migrate      2m ago                      HungAgent: migrate was force-stopped 2 times for inactivity (last: …
   Medium     nudge-escalate-signup-api        bead/signup-api   30s ago                     NudgeEscalate: demo-app-toast on signup-api: No activity for 60 min…
   1 acknowledged (kubectl gt status -o yaml lists them)
+
+Orphans (their Town does not exist in team-a: nothing dispatches them)
+  KIND   NAME        TOWN    PHASE   WHY
+  Bead   elsewhere   other   Open    TownNotFound: town other does not exist in namespace team-a: create it, or set spec.town to an existing Town
 `);
   });
 
@@ -247,5 +251,193 @@ describe("--watch without a terminal", () => {
       "escalation/nudge-escalate-signup-api resolved",
       "escalation/agent-escalated-demo-app-maple-tidy resolved",
     ]);
+  });
+});
+
+describe("sessions that cannot start, failed reconciles and orphans (issue 9)", () => {
+  const secret = 'secret "model-api-keys" not found';
+  const trouble = () => {
+    const o = objects();
+    o.beads.push(
+      bead(
+        "login",
+        {},
+        {
+          phase: "Open",
+          configurationProbes: 1,
+          lastFailure: { reason: "CreateContainerConfigError", message: secret, time: at(50) },
+          hold: {
+            reason: "SessionCannotStart",
+            message: `CreateContainerConfigError: ${secret}; tried again by itself from ${at(-250)}, or at once when the Town's spec changes`,
+            since: at(50),
+            probeAt: at(-250),
+            townGeneration: 1,
+          },
+          conditions: [cond("Ready", "False", "SessionCannotStart", "held", 50)],
+        },
+      ),
+      bead(
+        "logout",
+        {},
+        {
+          phase: "Open",
+          assignee: "demo-app-maple",
+          dispatchAttempts: 2,
+          lastFailure: { reason: "ImagePullBackOff", message: 'Back-off pulling image "agent:v2"', time: at(30) },
+          conditions: [
+            cond(
+              "Ready",
+              "False",
+              "WaitingForRetry",
+              'demo-app-maple retries after a back-off (last session: ImagePullBackOff: Back-off pulling image "agent:v2")',
+              30,
+            ),
+          ],
+        },
+      ),
+      // Its town does not exist: an orphan, shown apart with the operator's message.
+      bead(
+        "stray",
+        { town: "gone" },
+        {
+          phase: "Open",
+          conditions: [
+            cond(
+              "Ready",
+              "False",
+              "TownNotFound",
+              "town gone does not exist in namespace team-a: create it, or set spec.town to an existing Town",
+            ),
+          ],
+        },
+      ),
+    );
+    o.convoys.push({
+      ...convoy(),
+      metadata: { name: "lost", namespace: "team-a" },
+      spec: { ...convoy().spec, town: "gone" },
+      status: {},
+    });
+    return o;
+  };
+  const cannotStart = town({
+    conditions: [
+      cond(
+        "Ready",
+        "False",
+        "AgentsCannotStart",
+        `sessions cannot start: CreateContainerConfigError: ${secret} (login); fix it in the Town's agents template, its Secrets or the namespace's quota, and the work resumes by itself`,
+      ),
+    ],
+  });
+
+  it("a bead held because its session cannot start says the runtime's reason and when it is tried again", () => {
+    const o = trouble();
+    const view = townView(cannotStart, o);
+    expect(view.beads.find((b) => b.name === "login")).toMatchObject({
+      attention: "Held",
+      reason: "SessionCannotStart",
+      message: `CreateContainerConfigError: ${secret}`,
+      lastFailure: { reason: "CreateContainerConfigError", message: secret, time: at(50) },
+      probeAt: at(-250),
+      since: at(50),
+    });
+    const lines = renderStatus(statusDocument("team-a", { ...o, towns: [cannotStart] }), {
+      now: NOW,
+      columns: 240,
+    }).split("\n");
+    expect(lines.find((l) => l.startsWith("  login "))).toMatch(
+      / Held +- +SessionCannotStart \(tried again in 4m10s, or when the Town's spec changes\): CreateContainerConfigError: secret "model-api-keys" not found$/,
+    );
+    // Out of probes: only a spec change or a person moves it.
+    o.beads.find((b) => b.metadata.name === "login")!.status!.hold!.probeAt = undefined;
+    const out = renderStatus(statusDocument("team-a", { ...o, towns: [cannotStart] }), { now: NOW, columns: 240 });
+    expect(out).toMatch(/SessionCannotStart \(tried again when the Town's spec changes, or retry it\): Create/);
+  });
+
+  it("a bead waiting for its retry says how many sessions it used and why the last one failed", () => {
+    const view = townView(cannotStart, trouble());
+    expect(view.beads.find((b) => b.name === "logout")).toMatchObject({
+      attention: "WaitingForRetry",
+      reason: "WaitingForRetry",
+      message: 'last session: ImagePullBackOff: Back-off pulling image "agent:v2"',
+      dispatchAttempts: 2,
+      maxDispatchAttempts: 5,
+    });
+    const text = renderStatus(statusDocument("team-a", { ...trouble(), towns: [cannotStart] }), {
+      now: NOW,
+      columns: 240,
+    });
+    expect(text).toMatch(
+      / {2}logout +Open +WaitingForRetry +demo-app-maple +WaitingForRetry \(2\/5 sessions used, last failed 30s ago\): last session: ImagePullBackOff: Back-off pulling image "agent:v2"\n/,
+    );
+    expect(summaries(statusDocument("team-a", { ...trouble(), towns: [cannotStart] })).get("bead/logout")).toBe(
+      "bead/logout Open assignee=demo-app-maple attention=WaitingForRetry failure=ImagePullBackOff",
+    );
+  });
+
+  it("the town's AgentsCannotStart and ReconcileFailed say what the operator said, under the headline", () => {
+    const text = renderStatus(statusDocument("team-a", { ...trouble(), towns: [cannotStart] }), {
+      now: NOW,
+      columns: 400,
+    });
+    expect(text.split("\n").slice(0, 2)).toEqual([
+      "Town demo   Not ready (AgentsCannotStart)   dispatching   circuit breaker closed (1/20 failed sessions)",
+      `  AgentsCannotStart: sessions cannot start: CreateContainerConfigError: ${secret} (login); fix it in the Town's agents template, its Secrets or the namespace's quota, and the work resumes by itself`,
+    ]);
+    const failed = town({
+      conditions: [cond("Ready", "False", "ReconcileFailed", 'beads.gastown.dev "x" is forbidden: quota exceeded')],
+    });
+    const lines = renderStatus(statusDocument("team-a", { ...objects(), towns: [failed] }), { now: NOW }).split("\n");
+    expect(lines[1]).toBe('  ReconcileFailed: beads.gastown.dev "x" is forbidden: quota exceeded');
+  });
+
+  it("lists convoys and beads whose town does not exist as orphans, in the document, the screen and --watch lines", () => {
+    const doc = statusDocument("team-a", { ...trouble(), towns: [cannotStart] });
+    expect(doc.orphans).toEqual([
+      {
+        kind: "Convoy",
+        name: "lost",
+        town: "gone",
+        phase: "Pending",
+        reason: "TownNotFound",
+        message: "town gone does not exist in namespace team-a: create it, or set spec.town to an existing Town",
+      },
+      {
+        kind: "Bead",
+        name: "stray",
+        town: "gone",
+        phase: "Open",
+        reason: "TownNotFound",
+        message: "town gone does not exist in namespace team-a: create it, or set spec.town to an existing Town",
+        since: at(60),
+      },
+      {
+        kind: "Bead",
+        name: "elsewhere",
+        town: "other",
+        phase: "Open",
+        reason: "TownNotFound",
+        message: "town other does not exist in namespace team-a: create it, or set spec.town to an existing Town",
+      },
+    ]);
+    // Not a bead of any town's list.
+    expect(doc.towns[0]!.beads.some((b) => b.name === "stray")).toBe(false);
+    expect(renderStatus(doc, { now: NOW, columns: 400 }).split("\n").slice(-7)).toEqual([
+      "",
+      "Orphans (their Town does not exist in team-a: nothing dispatches them)",
+      "  KIND     NAME        TOWN    PHASE     WHY",
+      "  Convoy   lost        gone    Pending   TownNotFound: town gone does not exist in namespace team-a: create it, or set spec.town to an existing Town",
+      "  Bead     stray       gone    Open      TownNotFound: town gone does not exist in namespace team-a: create it, or set spec.town to an existing Town",
+      "  Bead     elsewhere   other   Open      TownNotFound: town other does not exist in namespace team-a: create it, or set spec.town to an existing Town",
+      "",
+    ]);
+    expect(summaries(doc).get("convoy/lost")).toBe("convoy/lost Pending orphan town=gone reason=TownNotFound");
+    // Asked for the missing town by name: its orphans, and what to do.
+    const only = statusDocument("team-a", { ...trouble(), towns: [cannotStart] }, "gone");
+    expect(only.towns).toEqual([]);
+    expect(renderStatus(only, { now: NOW }).split("\n")[0]).toBe(
+      "No town gone in namespace team-a, yet work names it: create it (examples/town.yaml shows one) and that work is dispatched.",
+    );
   });
 });
