@@ -8,7 +8,8 @@ import { checkAdmission } from "./admission.ts";
 import { checkCrds } from "./crds.ts";
 import type { Finding } from "./findings.ts";
 import { checkOperator, operatorDeployments } from "./operator.ts";
-import { checkForges, checkSecrets, townsIn } from "./towns.ts";
+import { checkSecrets } from "./secrets.ts";
+import { checkForges, townsIn } from "./towns.ts";
 import { checkVersions } from "./versions.ts";
 
 export async function runChecks(cli: Cli): Promise<Finding[]> {

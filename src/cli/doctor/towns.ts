@@ -1,81 +1,14 @@
-// What the towns reference: Secrets (rig git credentials, forge tokens, agent env) and forge hosts,
-// which the operator polls only when its --forge-allowed-hosts lists them.
+// The forge hosts the towns' PullRequest rigs name, which the operator polls only when its
+// --forge-allowed-hosts lists them (the Secrets they name: secrets.ts).
 import type { Bead } from "../../api/bead.ts";
 import type { Town } from "../../api/town.ts";
 import { BEADS, TOWNS } from "../../controller/resources.ts";
 import type { Cli } from "../context.ts";
 import { listAll } from "../objects.ts";
-import { type Finding, get, statusCode } from "./findings.ts";
+import type { Finding } from "./findings.ts";
 import type { DeploymentObject } from "./operator.ts";
 
 const DEFAULT_FORGE_HOSTS = ["api.github.com", "gitlab.com"];
-
-/** Every Secret (and key) a town names: rig git credentials, forge tokens, agent env. */
-export function secretReferences(t: Town): { secret: string; key?: string; where: string }[] {
-  const refs: { secret: string; key?: string; where: string }[] = [];
-  for (const r of t.spec.rigs) {
-    if (r.gitCredentialsSecret)
-      refs.push({ secret: r.gitCredentialsSecret, where: `spec.rigs[${r.name}].gitCredentialsSecret` });
-    if (r.forge?.tokenSecret)
-      refs.push({ secret: r.forge.tokenSecret, key: "token", where: `spec.rigs[${r.name}].forge.tokenSecret` });
-  }
-  (t.spec.agents?.envFrom ?? []).forEach((e, i) => {
-    if (e.secretRef) refs.push({ secret: e.secretRef.name, where: `spec.agents.envFrom[${i}].secretRef` });
-  });
-  for (const e of t.spec.agents?.env ?? []) {
-    const ref = e.valueFrom?.secretKeyRef;
-    if (ref) refs.push({ secret: ref.name, key: ref.key, where: `spec.agents.env[${e.name}].valueFrom.secretKeyRef` });
-  }
-  return refs;
-}
-
-export async function checkSecrets(cli: Cli, towns: Town[]): Promise<Finding[]> {
-  const out: Finding[] = [];
-  let count = 0;
-  for (const t of towns) {
-    for (const ref of secretReferences(t)) {
-      count++;
-      const what = `town ${t.metadata.name} ${ref.where}`;
-      try {
-        const s = await get<{ data?: Record<string, string> }>(
-          cli,
-          `/api/v1/namespaces/${cli.namespace}/secrets/${ref.secret}`,
-        );
-        if (ref.key && !(ref.key in (s.data ?? {}))) {
-          out.push({
-            check: "secrets",
-            severity: "fail",
-            message: `${what}: Secret ${ref.secret} has no key "${ref.key}"`,
-            fix: `kubectl create secret generic ${ref.secret} -n ${cli.namespace} --from-literal=${ref.key}=... (or add the key)`,
-          });
-        }
-      } catch (e) {
-        if (statusCode(e) === 404) {
-          out.push({
-            check: "secrets",
-            severity: "fail",
-            message: `${what}: Secret ${ref.secret} does not exist in ${cli.namespace}`,
-            fix: `kubectl create secret generic ${ref.secret} -n ${cli.namespace} ${ref.key ? `--from-literal=${ref.key}=...` : "--from-file=..."}`,
-          });
-        } else if (statusCode(e) === 403) {
-          out.push({
-            check: "secrets",
-            severity: "warn",
-            message: `${what}: cannot read Secret ${ref.secret} to check it (no access)`,
-          });
-        } else throw e;
-      }
-    }
-  }
-  if (out.length === 0) {
-    out.push({
-      check: "secrets",
-      severity: "ok",
-      message: count === 0 ? "no town references a Secret" : `all ${count} Secret references of the towns resolve`,
-    });
-  }
-  return out;
-}
 
 function forgeHostsOf(deployment: DeploymentObject): string[] {
   const container =

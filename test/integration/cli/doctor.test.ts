@@ -1,9 +1,10 @@
 // `kubectl gt doctor` finds each broken thing it claims to find: every check is shown passing on a
 // healthy setup, then failing, with its fix, once that one thing is broken on the real cluster.
-import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import { applyCrds } from "../../../hack/local-cluster.ts";
 import { allCustomResourceDefinitions } from "../../../src/api/crds.ts";
 import { API_VERSION } from "../../../src/api/meta.ts";
@@ -105,13 +106,19 @@ describe("kubectl gt doctor", () => {
           .map((f) => f.message)
           .sort(),
       ).toEqual([
-        `town pr-town spec.agents.envFrom[0].secretRef: Secret model-keys does not exist in ${t.namespace}`,
-        'town pr-town spec.agents.env[API_KEY].valueFrom.secretKeyRef: Secret tokens has no key "api"',
-        `town pr-town spec.rigs[web].forge.tokenSecret: Secret forge-token does not exist in ${t.namespace}`,
+        `town pr-town spec.agents.envFrom[0].secretRef: Secret model-keys does not exist in ${t.namespace}: no agent session can start`,
+        'town pr-town spec.agents.env[API_KEY].valueFrom.secretKeyRef: Secret tokens has no key "api": no agent session can start',
+        `town pr-town spec.rigs[web].forge.tokenSecret: Secret forge-token does not exist in ${t.namespace}: the pull requests of rig web are not polled`,
       ]);
-      expect(failures(findings, "secrets").every((f) => f.fix?.startsWith("kubectl create secret generic "))).toBe(
-        true,
-      );
+      expect(
+        failures(findings, "secrets")
+          .map((f) => f.fix)
+          .sort(),
+      ).toEqual([
+        `kubectl create secret generic forge-token -n ${t.namespace} --from-literal=token=<a forge API token>`,
+        `kubectl create secret generic model-keys -n ${t.namespace} --from-literal=ANTHROPIC_API_KEY=<your key>`,
+        `kubectl patch secret tokens -n ${t.namespace} --type=merge -p '{"stringData":{"api":"<value>"}}'`,
+      ]);
       expect(failures(findings, "forges")).toEqual([
         {
           check: "forges",
@@ -132,6 +139,42 @@ describe("kubectl gt doctor", () => {
         "town/pr-town",
         "deployment/gastown-operator",
         "secret/tokens",
+        "--wait=false",
+      ]);
+    }
+  });
+
+  it("finds the Secrets examples/town.yaml names; its fixes, run as printed, make the check pass", async () => {
+    const example = parse(readFileSync(join(ROOT, "examples", "town.yaml"), "utf8")) as {
+      metadata: { name: string };
+    };
+    example.metadata.name = "example";
+    await runKubectl(["apply", "-n", t.namespace, "-f", "-"], JSON.stringify(example));
+    try {
+      const before = failures((await doctor()).findings, "secrets");
+      expect(before.map((f) => f.message)).toEqual([
+        `town example spec.rigs[app].gitCredentialsSecret: Secret app-git-credentials does not exist in ${t.namespace}: sessions of rig app cannot clone or push`,
+        `town example spec.agents.envFrom[0].secretRef: Secret model-api-keys does not exist in ${t.namespace}: no agent session can start`,
+      ]);
+      // What a person does: paste each fix with its placeholders filled in.
+      for (const f of before) {
+        const argv = (f.fix ?? "").replace(/<[^>]+>/g, "filled-in").split(" ");
+        expect(argv[0]).toBe("kubectl");
+        await runKubectl(argv.slice(1));
+      }
+      const after = (await doctor()).findings.filter((f) => f.check === "secrets");
+      expect(after).toEqual([
+        { check: "secrets", severity: "ok", message: "all 2 Secret references of the towns resolve" },
+      ]);
+    } finally {
+      await runKubectl([
+        "delete",
+        "-n",
+        t.namespace,
+        "town/example",
+        "secret/app-git-credentials",
+        "secret/model-api-keys",
+        "--ignore-not-found",
         "--wait=false",
       ]);
     }

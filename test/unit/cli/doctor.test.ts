@@ -4,7 +4,9 @@
 // verdicts are shown here.
 import { describe, expect, it } from "vitest";
 import { allCustomResourceDefinitions } from "../../../src/api/crds.ts";
+import type { Town } from "../../../src/api/town.ts";
 import { crdFinding } from "../../../src/cli/doctor/crds.ts";
+import { secretFindings, secretReferences } from "../../../src/cli/doctor/secrets.ts";
 import { clusterFindings, kubectlFinding, minorOf } from "../../../src/cli/doctor/versions.ts";
 
 const AT = "https://127.0.0.1:6443";
@@ -96,5 +98,87 @@ describe("doctor: CRDs", () => {
       v.schema.openAPIV3Schema.description = "an older Bead";
     });
     expect(crdFinding(want, older)?.message).toMatch(/has a different schema than this CLI was built with/);
+  });
+});
+
+describe("doctor: the Secrets a town names", () => {
+  // examples/town.yaml's two Secrets, an image pull secret, and a model key (Town.spec.agents.provider).
+  const town = {
+    metadata: { name: "demo", namespace: "team-a" },
+    spec: {
+      rigs: [{ name: "app", repo: "https://git.example/app.git", gitCredentialsSecret: "app-git-credentials" }],
+      agents: {
+        envFrom: [{ secretRef: { name: "model-api-keys" } }],
+        imagePullSecrets: [{ name: "registry" }],
+        provider: { apiKeySecret: { name: "model-api-keys", key: "ANTHROPIC_API_KEY" } },
+      },
+    },
+  } as unknown as Town;
+  const refs = secretReferences(town);
+
+  it("finds every reference, with the field that makes it", () => {
+    expect(refs.map((r) => `${r.where} → ${r.secret}${r.key ? `[${r.key}]` : ""}`)).toEqual([
+      "spec.rigs[app].gitCredentialsSecret → app-git-credentials",
+      "spec.agents.provider.apiKeySecret → model-api-keys[ANTHROPIC_API_KEY]",
+      "spec.agents.envFrom[0].secretRef → model-api-keys",
+      "spec.agents.imagePullSecrets[0] → registry",
+    ]);
+  });
+
+  it("says which Secret to create, and how, for each that is missing", () => {
+    expect(refs.flatMap((r) => secretFindings("demo", "team-a", r, undefined)).map((f) => [f.message, f.fix])).toEqual([
+      [
+        "town demo spec.rigs[app].gitCredentialsSecret: Secret app-git-credentials does not exist in team-a: sessions of rig app cannot clone or push",
+        "kubectl create secret generic app-git-credentials -n team-a --from-literal=token=<a token that can push>",
+      ],
+      [
+        "town demo spec.agents.provider.apiKeySecret: Secret model-api-keys does not exist in team-a: sessions cannot call the model",
+        "kubectl create secret generic model-api-keys -n team-a --from-literal=ANTHROPIC_API_KEY=<your API key>",
+      ],
+      [
+        "town demo spec.agents.envFrom[0].secretRef: Secret model-api-keys does not exist in team-a: no agent session can start",
+        "kubectl create secret generic model-api-keys -n team-a --from-literal=ANTHROPIC_API_KEY=<your key>",
+      ],
+      [
+        "town demo spec.agents.imagePullSecrets[0]: Secret registry does not exist in team-a: the agent image (default) cannot be pulled, so no session starts",
+        "kubectl create secret docker-registry registry -n team-a --docker-server=<registry> --docker-username=<user> --docker-password=<token>",
+      ],
+    ]);
+  });
+
+  it("checks the keys and the type each needs, and passes what is right", () => {
+    const [git, model, envFrom, pull] = refs as [
+      (typeof refs)[0],
+      (typeof refs)[0],
+      (typeof refs)[0],
+      (typeof refs)[0],
+    ];
+    expect(secretFindings("demo", "team-a", git, { data: { username: "eA==" } })[0]).toEqual({
+      check: "secrets",
+      severity: "fail",
+      message:
+        'town demo spec.rigs[app].gitCredentialsSecret: Secret app-git-credentials has none of the keys "token", "password", "ssh-privatekey": sessions of rig app cannot clone or push',
+      fix: `kubectl patch secret app-git-credentials -n team-a --type=merge -p '{"stringData":{"token":"<a token that can push>"}}'`,
+    });
+    for (const key of ["token", "password", "ssh-privatekey"])
+      expect(secretFindings("demo", "team-a", git, { data: { [key]: "eA==" } })).toEqual([]);
+    expect(secretFindings("demo", "team-a", model, { data: { OPENAI_API_KEY: "eA==" } })[0]?.message).toBe(
+      'town demo spec.agents.provider.apiKeySecret: Secret model-api-keys has no key "ANTHROPIC_API_KEY": sessions cannot call the model',
+    );
+    expect(secretFindings("demo", "team-a", envFrom, { data: {} })[0]).toMatchObject({
+      severity: "warn",
+      message:
+        "town demo spec.agents.envFrom[0].secretRef: Secret model-api-keys is empty: it gives the agent no variables",
+    });
+    expect(secretFindings("demo", "team-a", pull, { type: "Opaque", data: { token: "eA==" } })[0]?.fix).toMatch(
+      /^kubectl delete secret registry -n team-a && kubectl create secret docker-registry registry /,
+    );
+    expect(
+      secretFindings("demo", "team-a", pull, {
+        type: "kubernetes.io/dockerconfigjson",
+        data: { ".dockerconfigjson": "e30=" },
+      }),
+    ).toEqual([]);
+    expect(secretFindings("demo", "team-a", pull, "forbidden")[0]?.severity).toBe("warn");
   });
 });
