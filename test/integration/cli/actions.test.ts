@@ -1,10 +1,13 @@
-// The actions on work that went wrong, each shown changing what the operator then does: a town
-// whose "vendor" rig points at a repository that does not exist yet, so every session there fails
-// at its clone. Its beads fail at their cap and the failed sessions open the circuit breaker;
-// status and convoy show why (golden); ack clears the escalations; reset-breaker and retry run
-// the failed work again once the repository exists, and it merges; cancel convoy/ stops a session
-// that is running (an agent told to hang) and fails its work.
-import { existsSync, readFileSync } from "node:fs";
+// The actions on work that went wrong, each shown changing what the operator then does, in a town
+// with two kinds of trouble. Its "vendor" rig points at a repository that does not exist yet: the
+// session cannot start (gt run says RepositoryNotFound, a configuration error), so the bead is held
+// uncharged and the Town is Ready=False AgentsCannotStart; status says why and when it is tried
+// again (golden), and retry runs it once the repository exists. Polecats told to FAIL exit without
+// finishing until a file says the cause is fixed: their beads fail at their cap and the failed
+// sessions open the circuit breaker; status and convoy show why (golden); ack clears the
+// escalations; reset-breaker and retry run the failed work again, and it merges; cancel convoy/
+// stops a session that is running (an agent told to hang) and fails its work.
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEMO_GATES, ensureDemoRepo } from "../../../hack/demo/repo.ts";
@@ -16,13 +19,17 @@ import { pollUntil } from "../../support/processes.ts";
 const kc = kubeConfig();
 let t: DemoTown;
 let vendorRepo: string;
-const BEAD = "vendor-parser";
-const CONVOY = "vendor";
-const TASK = "vendor-lexer";
+let fixed: string;
+const HELD = "vendor-parser";
+const BEAD = "flaky-parser";
+const CONVOY = "flaky";
+const TASK = "flaky-lexer";
 
 // The town's agent command: the scripted demo agent, except for a polecat whose bead says HANG,
-// which never finishes (until its session is stopped).
-const AGENT = `case "$GT_ROLE:$GT_BEAD_DESCRIPTION" in Polecat:*HANG*) echo "hanging as asked"; exec sleep 600;; esac; exec gt demo`;
+// which never finishes (until its session is stopped), and one whose bead says FAIL, which exits
+// without finishing until the file `fixed` exists.
+const agentCommand = (fixedFile: string) =>
+  `case "$GT_ROLE:$GT_BEAD_DESCRIPTION" in Polecat:*HANG*) echo "hanging as asked"; exec sleep 600;; Polecat:*FAIL*) test -e '${fixedFile}' || { echo "failing as asked"; exit 1; };; esac; exec gt demo`;
 
 // biome-ignore lint/suspicious/noExplicitAny: status fields are read ad hoc by the assertions
 type Obj = { metadata: { name: string; generation?: number }; spec: Record<string, any>; status?: Record<string, any> };
@@ -44,13 +51,15 @@ const condition = (o: Obj | undefined, type: string) =>
 const escalationIds = (town: Obj | undefined) =>
   (town?.status?.escalations ?? []).map((e: { id: string }) => e.id).sort();
 
-// Sorted, as kubectl gt lists them (the ids name the beads: vendor-lexer before vendor-parser).
+// Sorted, as kubectl gt lists them (the ids name the beads: flaky-lexer before flaky-parser).
 const ESCALATIONS = ["circuit-breaker-open-demo", `max-dispatch-attempts-${TASK}`, `max-dispatch-attempts-${BEAD}`];
+const CANNOT_START = "agents-cannot-start-repository-not-found";
 
 beforeAll(async () => {
   t = await startDemoTown("cli-actions", {
     edit: (town, stateDir) => {
       vendorRepo = join(stateDir, "vendor.git");
+      fixed = join(stateDir, "fixed");
       town.spec.rigs.push({
         name: "vendor",
         repo: vendorRepo,
@@ -58,9 +67,11 @@ beforeAll(async () => {
         mergeStrategy: "Direct",
         gates: DEMO_GATES,
       });
-      // Two sessions per bead, and the two beads' four failed sessions open the breaker.
+      // Two sessions per bead, and the two failing beads' four failed sessions open the breaker.
       Object.assign(town.spec.limits, { maxPolecatsPerRig: 2, maxDispatchAttempts: 2, maxFailedSessions: 4 });
-      Object.assign(town.spec.agents, { command: ["sh", "-c", AGENT] });
+      Object.assign(town.spec.agents, { command: ["sh", "-c", agentCommand(fixed)] });
+      // A held bead is not tried again by itself while the test looks at it.
+      Object.assign(town.spec.timeouts, { configurationProbe: "1h" });
     },
   });
 }, 240_000);
@@ -69,13 +80,66 @@ afterAll(async () => {
   await t?.stopOperator();
 });
 
+describe("work whose sessions cannot start", () => {
+  it("is held, not charged; the town says AgentsCannotStart; status says why and when it is tried again (golden)", async () => {
+    await apply({
+      apiVersion: API_VERSION,
+      kind: "Bead",
+      metadata: { name: HELD },
+      spec: { town: "demo", rig: "vendor", type: "Issue", title: "Vendor the parser" },
+    });
+    const held = await waitObject(
+      "Bead",
+      HELD,
+      (b) => b?.status?.hold?.reason === "SessionCannotStart",
+      `${HELD} to be held`,
+    );
+    expect(held?.status?.lastFailure?.reason).toBe("RepositoryNotFound");
+    expect(held?.status?.dispatchAttempts ?? 0).toBe(0);
+    await waitObject(
+      "Town",
+      "demo",
+      (o) => condition(o, "Ready")?.reason === "AgentsCannotStart" && escalationIds(o).includes(CANNOT_START),
+      "the town to say AgentsCannotStart",
+    );
+    const text = columns(await ok([...ns(), "status"]))
+      .replaceAll(t.stateDir, "<state>")
+      .replaceAll(t.namespace, "<namespace>");
+    await expect(text).toMatchFileSnapshot("golden/status-held.txt");
+    const bead = JSON.parse(await ok([...ns(), "status", "demo", "-o", "json"])).towns[0].beads[0];
+    expect(bead).toMatchObject({
+      name: HELD,
+      attention: "Held",
+      reason: "SessionCannotStart",
+      lastFailure: { reason: "RepositoryNotFound" },
+      probeAt: held?.status?.hold?.probeAt,
+    });
+    expect(bead.message).toBe(`RepositoryNotFound: ${held?.status?.lastFailure?.message}`);
+  });
+
+  it("retry runs it at once once the cause is fixed, and the town is Ready again", async () => {
+    ensureDemoRepo(vendorRepo);
+    expect(await ok([...ns(), "retry", HELD])).toBe(
+      `bead/${HELD} retry requested (spec.retry=1): the operator reopens it with fresh budgets and dispatches it again (it was held: SessionCannotStart)\n`,
+    );
+    const merged = await waitObject("Bead", HELD, (b) => b?.status?.phase === "Closed", `${HELD} to merge`);
+    expect([merged?.status?.resolution, merged?.status?.lastFailure]).toEqual(["Merged", undefined]);
+    await waitObject(
+      "Town",
+      "demo",
+      (o) => condition(o, "Ready")?.status === "True" && !escalationIds(o).includes(CANNOT_START),
+      "the town to be Ready, its AgentsCannotStart escalation resolved",
+    );
+  });
+});
+
 describe("failed and escalated work, and the actions that move it", () => {
-  it("work that cannot start fails at its cap and opens the circuit breaker; status and convoy say why (golden)", async () => {
+  it("work whose sessions fail fails at its cap and opens the circuit breaker; status and convoy say why (golden)", async () => {
     await apply({
       apiVersion: API_VERSION,
       kind: "Bead",
       metadata: { name: BEAD },
-      spec: { town: "demo", rig: "vendor", type: "Issue", title: "Vendor the parser" },
+      spec: { town: "demo", rig: "app", type: "Issue", title: "Fix the parser", description: "FAIL until fixed" },
     });
     await apply({
       apiVersion: API_VERSION,
@@ -83,9 +147,9 @@ describe("failed and escalated work, and the actions that move it", () => {
       metadata: { name: CONVOY },
       spec: {
         town: "demo",
-        title: "Vendor the toolchain",
+        title: "Fix the toolchain",
         mergeMode: "ReviewAndMerge",
-        tasks: [{ name: "lexer", title: "Vendor the lexer", rig: "vendor" }],
+        tasks: [{ name: "lexer", title: "Fix the lexer", description: "FAIL until fixed", rig: "app" }],
       },
     });
     for (const name of [BEAD, TASK]) {
@@ -165,7 +229,7 @@ describe("failed and escalated work, and the actions that move it", () => {
   it("retry reopens the Failed work (which waits while the breaker is open); reset-breaker lets it run, and it merges", {
     timeout: 300_000,
   }, async () => {
-    ensureDemoRepo(vendorRepo); // the cause, fixed
+    writeFileSync(fixed, ""); // the cause, fixed
     expect(await ok([...ns(), "retry", BEAD])).toBe(
       `bead/${BEAD} retry requested (spec.retry=1): the operator reopens it with fresh budgets and dispatches it again (it was Failed: MaxDispatchAttempts); town demo's circuit breaker is open, so it waits for the breaker to close (kubectl gt reset-breaker demo)\n`,
     );
