@@ -14,17 +14,29 @@ export const FIELD_MANAGER = "kubectl-gt";
 /** What an action decided: a patch of spec and the line to print, or only the line (nothing to change). */
 export type Decision = { spec?: Record<string, unknown>; result: string };
 
-export async function mergePatch(cli: Cli, r: Resource, name: string, body: unknown): Promise<void> {
+/** The one PATCH every action sends; `strict` makes the apiserver refuse fields its CRD does not have. */
+function patch(cli: Cli, r: Resource, name: string, body: unknown, strict = false): Promise<unknown> {
+  return cli.http.json({
+    method: "PATCH",
+    path: apiPath(r, cli.namespace, name),
+    query: { fieldManager: FIELD_MANAGER, ...(strict ? { fieldValidation: "Strict" } : {}) },
+    contentType: "application/merge-patch+json",
+    body,
+  });
+}
+
+/** A merge patch; `explainError` (default: the API's words, naming the object) may say it better. */
+export async function mergePatch(
+  cli: Cli,
+  r: Resource,
+  name: string,
+  body: unknown,
+  o: { strict?: boolean; explainError?: (e: unknown) => Error | undefined } = {},
+): Promise<void> {
   try {
-    await cli.http.json({
-      method: "PATCH",
-      path: apiPath(r, cli.namespace, name),
-      query: { fieldManager: FIELD_MANAGER },
-      contentType: "application/merge-patch+json",
-      body,
-    });
+    await patch(cli, r, name, body, o.strict);
   } catch (e) {
-    throw explain(e, `${r.kind.toLowerCase()}/${name}`);
+    throw o.explainError?.(e) ?? explain(e, `${r.kind.toLowerCase()}/${name}`);
   }
 }
 
@@ -58,13 +70,7 @@ export async function decideAndWrite<T extends { metadata: { resourceVersion?: s
     const d = await decide(object);
     if (!d.spec) return { line: d.result, written: false };
     try {
-      await cli.http.json({
-        method: "PATCH",
-        path: apiPath(r, cli.namespace, name),
-        query: { fieldManager: FIELD_MANAGER },
-        contentType: "application/merge-patch+json",
-        body: { metadata: { resourceVersion: object.metadata.resourceVersion }, spec: d.spec },
-      });
+      await patch(cli, r, name, { metadata: { resourceVersion: object.metadata.resourceVersion }, spec: d.spec });
       return { line: d.result, written: true };
     } catch (e) {
       if (isConflict(e) && attempt < ATTEMPTS) continue;

@@ -6,9 +6,10 @@ import type { Bead } from "../../../src/api/bead.ts";
 import type { Convoy } from "../../../src/api/convoy.ts";
 import type { Town } from "../../../src/api/town.ts";
 import { decideBeadCancel, decideConvoyCancel } from "../../../src/cli/actions/cancel.ts";
+import { nudgeId, nudgeResult } from "../../../src/cli/actions/nudge.ts";
 import { decideBeadRetry, decideConvoyRetry } from "../../../src/cli/actions/retry.ts";
 import { decideAck, decideBreakerReset, MAX_ACKNOWLEDGED } from "../../../src/cli/actions/town.ts";
-import { at, beads, convoy, NOW, town } from "./fixtures.ts";
+import { agents, at, beads, convoy, NOW, town } from "./fixtures.ts";
 
 const bead = (name: string) => structuredClone(beads().find((b) => b.metadata.name === name)!);
 const failed = (): Bead => bead("fix-typo");
@@ -235,6 +236,28 @@ describe("reset-breaker", () => {
     });
     expect(decideBreakerReset(town(), NOW).result).toMatch(
       /: it was closed; the 1 failed session counted so far no longer count$/,
+    );
+  });
+});
+
+describe("nudge", () => {
+  it("takes the time as a fresh id, never the one already there", () => {
+    expect(nudgeId(NOW, undefined)).toBe("2026-05-04T12:00:00.000Z");
+    expect(nudgeId(NOW, "2026-05-04T11:00:00.000Z")).toBe("2026-05-04T12:00:00.000Z");
+    expect(nudgeId(NOW, "2026-05-04T12:00:00.000Z")).toBe("2026-05-04T12:00:00.000Z-2");
+  });
+
+  it("says when the message arrives: within a heartbeat while a session runs, else at the next one", () => {
+    const [maple, refinery] = [
+      agents().find((a) => a.metadata.name === "demo-app-maple")!,
+      agents().find((a) => a.metadata.name === "demo-app-refinery")!,
+    ];
+    refinery.status!.sessionBead = "signup-ui-mr-1";
+    expect(nudgeResult(refinery, "n1")).toBe(
+      "agent/demo-app-refinery nudged (spec.nudge.id=n1): its running session on signup-ui-mr-1 gets the message within one heartbeat",
+    );
+    expect(nudgeResult(maple, "n1")).toBe(
+      "agent/demo-app-maple nudged (spec.nudge.id=n1): it has no running session (Idle); its next session gets the message",
     );
   });
 });
