@@ -107,7 +107,10 @@ export function phaseEntry(kind: string, name: string, from: string | undefined,
 function clock(time: string): string {
   const t = Date.parse(time);
   if (!Number.isFinite(t)) return "--:--:--";
-  return new Date(t).toLocaleTimeString("en-GB", { hour12: false });
+  // Local HH:MM:SS by hand: toLocaleTimeString would load ICU's locale data for one fixed format.
+  const d = new Date(t);
+  const two = (n: number) => String(n).padStart(2, "0");
+  return `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
 }
 
 export function formatEntry(e: FeedEntry, paint: Paint = plain): string {
