@@ -195,7 +195,11 @@ describe("failed and escalated work, and the actions that move it", () => {
     expect(ack.stdout.split("\n").map((l) => l.split("\t")[0])).toEqual(expect.arrayContaining(ESCALATIONS));
   });
 
-  it("ack refuses an unknown id; acknowledging every open escalation clears the town's Escalated condition", async () => {
+  // Seven kubectl gt runs and a reconcile: each run starts Node and the Kubernetes client, seconds
+  // apiece at a load average of 20, so the bound is the retry test's.
+  it("ack refuses an unknown id; acknowledging every open escalation clears the town's Escalated condition", {
+    timeout: 300_000,
+  }, async () => {
     const unknown = await kubectlGt([...ns(), "ack", "no-such-escalation"]);
     expect(unknown.code).toBe(3);
     expect(unknown.stderr).toBe(
