@@ -1,8 +1,11 @@
 # The operator image: Node 24 runs src/*.ts directly (type stripping), so there is no build step,
 # only the production dependencies. Override NODE_IMAGE to pin a digest.
 ARG NODE_IMAGE=node:24-alpine
+# The deps stage's base; hack/images.sh passes NODE_IMAGE plus the build host's CA bundle and npm
+# registry, so `npm ci` works behind a TLS-intercepting proxy. The runtime stage never sees them.
+ARG BUILD_IMAGE=${NODE_IMAGE}
 
-FROM ${NODE_IMAGE} AS deps
+FROM ${BUILD_IMAGE} AS deps
 WORKDIR /opt/gastown
 COPY package.json package-lock.json ./
 # --omit=dev also drops the `node` devDependency: the base image is the Node 24 runtime.
