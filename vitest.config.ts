@@ -1,8 +1,9 @@
 import { defineConfig } from "vitest/config";
 
-// Three projects, one per test layer. Unit tests are pure and fast; integration and e2e tests share
-// one local control plane per run (started by their global setup) and run files one at a time,
-// because two cores are all this machine has and the apiserver is the shared resource.
+// Four projects, one per test layer. Unit tests are pure and fast; integration and e2e tests share
+// one local control plane per run (started by their global setup), e2e-kind one kind cluster; all
+// run files one at a time, because two cores are all this machine has and the apiserver is the
+// shared resource.
 export default defineConfig({
   test: {
     projects: [
@@ -33,6 +34,17 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 600_000,
           hookTimeout: 240_000,
+        },
+      },
+      {
+        // Real pods: a kind cluster with the operator as its Deployment (test/e2e-kind/setup.ts).
+        test: {
+          name: "e2e-kind",
+          include: ["test/e2e-kind/**/*.test.ts"],
+          globalSetup: ["test/e2e-kind/setup.ts"],
+          fileParallelism: false,
+          testTimeout: 900_000,
+          hookTimeout: 300_000,
         },
       },
     ],
