@@ -33,6 +33,24 @@ export function dockerdArgs(p: DaemonPaths): string[] {
 }
 
 /**
+ * daemon.json: the runc wrapper as a runtime (the default one only where privileged containers
+ * need it; default-runtime is reloadable), and dockerd 20.10's identity key inside our state dir
+ * instead of /etc/docker/key.json (newer dockerds accept and ignore the setting).
+ */
+export function daemonConfig(o: {
+  key: string;
+  runtime: string;
+  wrapper: string;
+  defaultRuntime?: string | undefined;
+}): Record<string, unknown> {
+  return {
+    "deprecated-key-path": o.key,
+    runtimes: { [o.runtime]: { path: o.wrapper } },
+    ...(o.defaultRuntime ? { "default-runtime": o.defaultRuntime } : {}),
+  };
+}
+
+/**
  * A runc that first removes `dropped` capabilities from the OCI spec: the bundle's config.json on
  * create/run, the process spec on exec. Specs are compact JSON (containerd writes them), and each
  * capability appears only as a quoted list element, so three exact substitutions cover every

@@ -25,7 +25,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ManagedProcess, startProcess, tailFile } from "../local-cluster/processes.ts";
 import { capabilityNames, missingCapabilities } from "./capabilities.ts";
-import { dockerdArgs, runcWrapperScript } from "./daemon-config.ts";
+import { daemonConfig, dockerdArgs, runcWrapperScript } from "./daemon-config.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 export const DEFAULT_STATE_DIR = join(ROOT, ".run", "docker");
@@ -178,6 +178,7 @@ async function startPrivate(stateDir: string, log: (line: string) => void): Prom
     log: join(stateDir, "dockerd.log"),
     config: join(stateDir, "daemon.json"),
     wrapper: join(stateDir, "runc-wrapper"),
+    key: join(stateDir, "key.json"),
   };
   mkdirSync(stateDir, { recursive: true });
   const fixedBefore = new Set(FIXED_HOST_DIRS.filter((d) => existsSync(d)));
@@ -190,7 +191,7 @@ async function startPrivate(stateDir: string, log: (line: string) => void): Prom
   const writeConfig = (defaultRuntime?: string) =>
     writeFileSync(
       paths.config,
-      `${JSON.stringify({ runtimes: { [WRAPPER_RUNTIME]: { path: paths.wrapper } }, ...(defaultRuntime ? { "default-runtime": defaultRuntime } : {}) }, null, 2)}\n`,
+      `${JSON.stringify(daemonConfig({ key: paths.key, runtime: WRAPPER_RUNTIME, wrapper: paths.wrapper, defaultRuntime }), null, 2)}\n`,
     );
   writeConfig();
 

@@ -146,7 +146,7 @@ export async function startKindEnvironment(step: Step): Promise<KindEnvironment>
       () => false,
     ));
     // A cluster of the same name from a run that was killed.
-    await sh(kind, ["delete", "cluster", "--name", cluster], { env, logFile });
+    await sh(kind, ["delete", "cluster", "--name", cluster, "--kubeconfig", kubeconfigPath], { env, logFile });
     await sh(
       kind,
       ["create", "cluster", "--name", cluster, "--image", nodeImage, "--kubeconfig", kubeconfigPath, "--wait", "180s"],
