@@ -1,18 +1,19 @@
 // The operator as users run it: manifests/base's Deployment on a real node, in-cluster config,
-// two replicas behind leader election, probes answered, metrics scraped through the Service; and
-// when the leader's pod goes away, the standby takes the Lease and drives work to the end.
-import type { V1Deployment, V1Lease, V1Pod } from "@kubernetes/client-node";
+// two replicas behind leader election, its HTTPS probes answered, metrics scraped as Prometheus
+// does (a pod whose ServiceAccount is bound to gastown-operator-metrics-reader, each endpoint of
+// the metrics Service and the Service's own name); and when the leader's pod goes away, the
+// standby takes the Lease and drives work to the end.
+import type { V1Deployment, V1EndpointSlice, V1Lease, V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { kubeConfig, runKubectl, waitFor, waitForList } from "../support/kube.ts";
 import { counterTotal } from "../support/manifests.ts";
-import { applyBead, applyTown, scenarioNamespace, serveRig, waitForBead } from "./support/town.ts";
+import { applyBead, applyTown, images, scenarioNamespace, serveRig, waitForBead } from "./support/town.ts";
 
 const NS = "gastown-system";
 const NAME = "gastown-operator";
+const SERVICE = `${NAME}-metrics`;
 const SELECTOR = "app.kubernetes.io/name=gastown-operator";
 
-const raw = (path: string) => runKubectl(["get", "--raw", path]);
-const podProxy = (pod: string, path: string) => raw(`/api/v1/namespaces/${NS}/pods/${pod}:8080/proxy${path}`);
 const ready = (p: V1Pod) =>
   p.metadata?.deletionTimestamp === undefined &&
   (p.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
@@ -33,6 +34,71 @@ function holderPod(lease: V1Lease | undefined, pods: V1Pod[]): V1Pod | undefined
   return pods.find((p) => holder.startsWith(`${p.metadata?.name}-`));
 }
 
+interface Scrape {
+  url: string;
+  token: boolean;
+  status: number;
+  body: string;
+}
+
+// GETs each target from inside the cluster, with the pod's own ServiceAccount token or without,
+// accepting the operator's self-signed certificate as a scrape config with insecure_skip_verify
+// does; one JSON line per target.
+const SCRAPER = `
+const https = require("node:https");
+const token = require("node:fs").readFileSync("/var/run/secrets/kubernetes.io/serviceaccount/token", "utf8");
+const get = (t) => new Promise((resolve, reject) => {
+  const headers = t.token ? { authorization: "Bearer " + token } : {};
+  https.get(t.url, { headers, rejectUnauthorized: false, timeout: 10000 }, (res) => {
+    let body = "";
+    res.on("data", (c) => (body += c));
+    res.on("end", () => resolve({ ...t, status: res.statusCode, body }));
+  }).on("error", reject);
+});
+(async () => {
+  for (const t of JSON.parse(process.env.TARGETS)) console.log(JSON.stringify(await get(t)));
+})().catch((e) => { console.error(e); process.exit(1); });
+`;
+
+/** Runs SCRAPER in a pod of `ns` as ServiceAccount `sa`; resolves to what it fetched. */
+async function scrapeFromPod(ns: string, sa: string, targets: { url: string; token: boolean }[]): Promise<Scrape[]> {
+  const pod = {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: "scraper", namespace: ns },
+    spec: {
+      serviceAccountName: sa,
+      restartPolicy: "Never",
+      securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: "RuntimeDefault" } },
+      containers: [
+        {
+          name: "scrape",
+          image: images().agentImage,
+          imagePullPolicy: "Never",
+          command: ["node", "-e", SCRAPER],
+          env: [{ name: "TARGETS", value: JSON.stringify(targets) }],
+          securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
+        },
+      ],
+    },
+  };
+  await runKubectl(["apply", "-f", "-"], JSON.stringify(pod));
+  await waitFor<V1Pod>(
+    kubeConfig(),
+    { apiVersion: "v1", kind: "Pod", namespace: ns, name: "scraper" },
+    (p) => {
+      if (p?.status?.phase === "Failed") throw new Error(`the scraper failed: ${JSON.stringify(p.status)}`);
+      return p?.status?.phase === "Succeeded";
+    },
+    { description: "the scraper pod to finish", timeoutMs: 120_000 },
+  );
+  const logs = await runKubectl(["logs", "-n", ns, "scraper", "-c", "scrape"]);
+  return logs
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as Scrape);
+}
+
 describe("the operator Deployment on kind", () => {
   it("runs two ready replicas with one leader, answers its probes and serves metrics through its Service", async () => {
     const deployment = await waitFor<V1Deployment>(
@@ -42,8 +108,11 @@ describe("the operator Deployment on kind", () => {
       { description: "the Deployment to have 2 ready replicas", timeoutMs: 180_000 },
     );
     expect(deployment?.spec?.replicas).toBe(2);
+    const container = deployment?.spec?.template.spec?.containers[0];
+    expect(container?.readinessProbe?.httpGet).toMatchObject({ path: "/readyz", scheme: "HTTPS" });
+    expect(container?.livenessProbe?.httpGet).toMatchObject({ path: "/healthz", scheme: "HTTPS" });
     const pods = await readyPods(2);
-    // Probes passed (Ready) and the liveness probe never restarted a replica.
+    // The kubelet's readiness probe passed (Ready), and its liveness probe never restarted one.
     for (const p of pods) expect(p.status?.containerStatuses?.[0]?.restartCount, p.metadata?.name).toBe(0);
 
     const lease = await waitFor<V1Lease>(
@@ -53,22 +122,71 @@ describe("the operator Deployment on kind", () => {
       { description: "the leader Lease to be held by a replica", timeoutMs: 60_000 },
     );
     const leader = holderPod(lease, pods)!;
-    const standby = pods.find((p) => p !== leader)!;
 
-    for (const p of pods) {
-      const name = p.metadata!.name!;
-      expect(await podProxy(name, "/healthz"), name).toMatch(/ok/);
-      expect(await podProxy(name, "/readyz"), name).toMatch(/ok/);
-      const metrics = await podProxy(name, "/metrics");
-      const leading = counterTotal(metrics, "leader_election_master_status", { name: NAME });
-      expect(leading, `${name} leader_election_master_status`).toBe(p === leader ? 1 : 0);
+    // Both replicas are endpoints of the metrics Service (ready, with the metrics port).
+    const [slice] = await waitForList<V1EndpointSlice>(
+      kubeConfig(),
+      {
+        apiVersion: "discovery.k8s.io/v1",
+        kind: "EndpointSlice",
+        namespace: NS,
+        labelSelector: `kubernetes.io/service-name=${SERVICE}`,
+      },
+      (slices) =>
+        slices.length === 1 &&
+        (slices[0]?.endpoints ?? []).filter((e) => e.conditions?.ready).length === 2 &&
+        pods.every((p) => (slices[0]?.endpoints ?? []).some((e) => e.targetRef?.name === p.metadata?.name)),
+      { description: `both replicas ready behind ${SERVICE}`, timeoutMs: 60_000 },
+    );
+    const port = slice!.ports?.find((p) => p.name === "metrics")?.port;
+    expect(port).toBeDefined();
+    const endpoints = (slice?.endpoints ?? []).map((e) => ({
+      pod: e.targetRef!.name!,
+      url: `https://${e.addresses[0]}:${port}`,
+    }));
+
+    // A scraper as Prometheus runs it: its own ServiceAccount, bound to the reader role.
+    const ns = await scenarioNamespace("kind-scrape");
+    await runKubectl(["create", "serviceaccount", "prometheus", "-n", ns]);
+    await runKubectl([
+      "create",
+      "clusterrolebinding",
+      `${ns}-metrics-reader`,
+      "--clusterrole=gastown-operator-metrics-reader",
+      `--serviceaccount=${ns}:prometheus`,
+    ]);
+    const service = `https://${SERVICE}.${NS}.svc.cluster.local:8443/metrics`;
+    const scrapes = await scrapeFromPod(ns, "prometheus", [
+      ...endpoints.flatMap((e) => [
+        { url: `${e.url}/healthz`, token: false },
+        { url: `${e.url}/readyz`, token: false },
+        { url: `${e.url}/metrics`, token: true },
+        { url: `${e.url}/metrics`, token: false },
+      ]),
+      { url: service, token: true },
+    ]);
+    const got = (url: string, token: boolean) => {
+      const s = scrapes.find((x) => x.url === url && x.token === token);
+      if (!s) throw new Error(`no scrape of ${url}: ${JSON.stringify(scrapes.map((x) => x.url))}`);
+      return s;
+    };
+    await runKubectl(["delete", "clusterrolebinding", `${ns}-metrics-reader`]);
+
+    for (const e of endpoints) {
+      expect(got(`${e.url}/healthz`, false), e.pod).toMatchObject({ status: 200 });
+      expect(got(`${e.url}/readyz`, false), e.pod).toMatchObject({ status: 200 });
+      // Only an authenticated, authorized caller reads the metrics.
+      expect(got(`${e.url}/metrics`, false).status, e.pod).toBe(401);
+      const metrics = got(`${e.url}/metrics`, true);
+      expect(metrics.status, e.pod).toBe(200);
+      const leading = counterTotal(metrics.body, "leader_election_master_status", { name: NAME });
+      expect(leading, `${e.pod} leader_election_master_status`).toBe(e.pod === leader.metadata?.name ? 1 : 0);
     }
-    expect(standby).toBeDefined();
-
-    // What Prometheus scrapes: the Service, which reaches a replica through its endpoints.
-    const scraped = await raw(`/api/v1/namespaces/${NS}/services/${NAME}-metrics:http/proxy/metrics`);
+    // The Service's own name reaches a replica: what a static scrape config would use.
+    const scraped = got(service, true);
+    expect(scraped.status).toBe(200);
     for (const family of ["controller_runtime_reconcile_total", "workqueue_depth", "leader_election_master_status"]) {
-      expect(scraped).toMatch(new RegExp(`^# TYPE ${family} `, "m"));
+      expect(scraped.body).toMatch(new RegExp(`^# TYPE ${family} `, "m"));
     }
   });
 

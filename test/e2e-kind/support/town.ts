@@ -1,6 +1,7 @@
 // Building blocks of an e2e-kind scenario: a namespace under the restricted Pod Security profile,
 // a git rig served from a pod in it, a Town whose sessions run the agent image loaded into kind,
 // and what a person would look at when a scenario fails.
+import { execFile } from "node:child_process";
 import type { KubernetesObject, V1Pod } from "@kubernetes/client-node";
 import { inject, onTestFailed } from "vitest";
 import type { Agent } from "../../../src/api/agent.ts";
@@ -175,6 +176,11 @@ export async function serveRig(ns: string): Promise<Rig> {
 }
 
 export interface TownOptions {
+  /** Town.spec.agents.image and imagePullPolicy (default: the agent image kind loaded, Never). */
+  image?: string;
+  imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
+  /** Town.spec.agents.env. */
+  env?: Record<string, unknown>[];
   /** Town.spec.agents.command: what `gt run` starts in each session (default: the demo agent). */
   command?: string[];
   resources?: Record<string, unknown>;
@@ -195,8 +201,9 @@ export async function applyTown(ns: string, name: string, rig: Rig, opts: TownOp
         { name: "app", repo: rig.repo, defaultBranch: "main", mergeStrategy: "Direct", gates: ["sh scripts/check.sh"] },
       ],
       agents: {
-        image: images().agentImage,
-        imagePullPolicy: "Never",
+        image: opts.image ?? images().agentImage,
+        imagePullPolicy: opts.imagePullPolicy ?? "Never",
+        ...(opts.env ? { env: opts.env } : {}),
         ...(opts.command ? { command: opts.command } : {}),
         ...(opts.resources ? { resources: opts.resources } : {}),
         ...(opts.workspace ? { workspace: opts.workspace } : {}),
@@ -288,6 +295,41 @@ export async function onlyPolecat(ns: string): Promise<AgentObject> {
   const polecats = list.items.filter((a) => a.spec.role === "Polecat");
   if (polecats.length !== 1) throw new Error(`expected one polecat, found ${polecats.map((a) => a.metadata?.name)}`);
   return polecats[0]!;
+}
+
+/** Conditions of a Gas Town object of `kind` (Town, Bead, Agent), by type. */
+export async function conditionsOf(ns: string, kind: string, name: string): Promise<Record<string, Condition>> {
+  const o = JSON.parse(await runKubectl(["get", kind, name, "-n", ns, "-o", "json"])) as {
+    status?: { conditions?: Condition[] };
+  };
+  return Object.fromEntries((o.status?.conditions ?? []).map((c) => [c.type, c]));
+}
+
+export interface Condition {
+  type: string;
+  status: string;
+  reason: string;
+  message: string;
+}
+
+/**
+ * `docker tag from as`, then `kind load docker-image as`: how a person makes an image the cluster
+ * lacks available to its node, without a registry.
+ */
+export async function loadImage(from: string, as: string): Promise<void> {
+  const { kind, cluster, dockerEnv } = images();
+  const run = (cmd: string, args: string[]) =>
+    new Promise<void>((resolve, reject) =>
+      execFile(cmd, args, { env: dockerEnv, timeout: 300_000 }, (err, _out, stderr) =>
+        err ? reject(new Error(`${cmd} ${args.join(" ")}: ${err.message}\n${stderr}`)) : resolve(),
+      ),
+    );
+  await run("docker", ["tag", from, as]);
+  try {
+    await run(kind, ["load", "docker-image", "--name", cluster, as]);
+  } finally {
+    await run("docker", ["rmi", as]);
+  }
 }
 
 /** The Pod of a session, as the kubelet reports it. */
