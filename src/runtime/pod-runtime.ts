@@ -34,6 +34,21 @@ const time = (v: string | undefined) => {
   return Number.isFinite(t) ? t : undefined;
 };
 
+/**
+ * The scheduler says Unschedulable while a pod's volume is still being made: every session with
+ * an ephemeral workspace claim starts so ("waiting for ephemeral volume controller to create the
+ * persistentvolumeclaim"), and a claim of an Immediate class is unbound until its provisioner is
+ * done. That is progress, not a session that cannot start; a claim that never binds is a session
+ * that does not start within startupGrace. (Seen on kind with the local-path provisioner.)
+ */
+const VOLUME_BINDING_UNDER_WAY = [
+  "waiting for ephemeral volume controller to create the persistentvolumeclaim",
+  "pod has unbound immediate PersistentVolumeClaims",
+];
+
+function volumeBindingUnderWay(message: string | undefined): boolean {
+  return VOLUME_BINDING_UNDER_WAY.some((m) => message?.includes(m) === true);
+}
 /** What a Pod says about its session. */
 export function podObservation(pod: KubeObject): SessionObservation | undefined {
   const labels = pod.metadata.labels ?? {};
@@ -53,7 +68,9 @@ export function podObservation(pod: KubeObject): SessionObservation | undefined 
   const waiting = status.containerStatuses?.[0]?.state?.waiting;
   const scheduled = status.conditions?.find((c) => c.type === "PodScheduled");
   const unschedulable =
-    scheduled?.status === "False" && scheduled.reason === "Unschedulable" ? (scheduled.message ?? "") : undefined;
+    scheduled?.status === "False" && scheduled.reason === "Unschedulable" && !volumeBindingUnderWay(scheduled.message)
+      ? (scheduled.message ?? "")
+      : undefined;
   const termination = parseTermination(terminated?.message);
   // The apiserver sets deletionTimestamp to the request time plus the grace period: the instant
   // the kubelet must have killed the pod by.

@@ -51,6 +51,27 @@ describe("podObservation", () => {
     expect(o?.unschedulable).toBe("0/2 nodes are available");
   });
 
+  it.each([
+    'waiting for ephemeral volume controller to create the persistentvolumeclaim "gt-app-toast-1-workspace"',
+    "pod has unbound immediate PersistentVolumeClaims",
+  ])("not Unschedulable while the scheduler waits for a volume: %s", (why) => {
+    const o = podObservation(
+      pod({
+        phase: "Pending",
+        conditions: [
+          {
+            type: "PodScheduled",
+            status: "False",
+            reason: "Unschedulable",
+            message: `0/1 nodes are available: ${why}. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.`,
+          },
+        ],
+      }),
+    );
+    expect(o?.unschedulable).toBeUndefined();
+    expect(o?.phase).toBe("Pending");
+  });
+
   it("gt run's termination message, and the deletion deadline", () => {
     const o = podObservation(
       pod(
