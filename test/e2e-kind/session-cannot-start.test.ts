@@ -112,6 +112,8 @@ describe("a session pod whose image the node does not have", () => {
     const ready = notReady?.status?.conditions?.find((c) => c.type === "Ready");
     expect(ready?.message).toContain(image);
     expect(ready?.message).toContain("needs-image");
+    // Being retried is not stalled: nothing for a person to fix yet.
+    expect(notReady?.status?.conditions?.find((c) => c.type === "Stalled")).toBeUndefined();
     // The operator stopped the pod that cannot start rather than leaving it to the kubelet's back-off.
     await waitForList<V1Pod>(
       kubeConfig(),
@@ -160,6 +162,11 @@ describe("a session pod whose env names a Secret that does not exist", () => {
     const notReady = await townReady(ns, "keyed", (c) => c.status === "False" && c.reason === "AgentsCannotStart");
     const ready = notReady?.status?.conditions?.find((c) => c.type === "Ready");
     expect(ready?.message).toContain('secret "model-key" not found');
+    // Held until someone fixes it: Stalled, which kstatus (Flux) shows as Failed.
+    expect(notReady?.status?.conditions?.find((c) => c.type === "Stalled")).toMatchObject({
+      status: "True",
+      reason: "AgentsCannotStart",
+    });
     expect(notReady?.status?.escalations?.map((e) => e.id)).toContain(
       "agents-cannot-start-create-container-config-error",
     );
