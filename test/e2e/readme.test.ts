@@ -33,6 +33,10 @@ const NOT_RUN: [RegExp, string][] = [
     "reads make run's repository; test/e2e/demo-convoys.test.ts checks its history",
   ],
   [
+    /^kubectl gt logs\b/,
+    "needs a session that ran, and no operator runs here; test/integration/cli/kubectl-gt.test.ts reads a session's log",
+  ],
+  [
     /^export KUBECONFIG=\$PWD\/\.run\/(run|cluster)\/kubeconfig\b/,
     "points at make run's or make cluster's cluster; here KUBECONFIG is this run's cluster",
   ],
