@@ -61,8 +61,13 @@ export class AgentClient {
   }
 
   /** Renews the Lease: renewTime now, holder = this session, and the activity watermark. */
-  async heartbeat(holder: string, activity?: Activity, now = Date.now()): Promise<void> {
-    const annotations: Record<string, string> = { [LEASE_ANNOTATIONS.session]: String(this.id.session) };
+  async heartbeat(
+    holder: string,
+    activity?: Activity,
+    now = Date.now(),
+    extra: Record<string, string> = {},
+  ): Promise<void> {
+    const annotations: Record<string, string> = { ...extra, [LEASE_ANNOTATIONS.session]: String(this.id.session) };
     if (activity) {
       annotations[LEASE_ANNOTATIONS.activityTime] = new Date(activity.time).toISOString();
       annotations[LEASE_ANNOTATIONS.activityKind] = activity.kind;
@@ -74,6 +79,10 @@ export class AgentClient {
       contentType: "application/merge-patch+json",
       body: { metadata: { annotations }, spec: { holderIdentity: holder, renewTime: formatMicroTime(now) } },
     });
+  }
+
+  async lease(): Promise<{ metadata: { annotations?: Record<string, string> } }> {
+    return this.http.json({ method: "GET", path: apiPath(LEASES, this.id.namespace, this.id.agent) });
   }
 
   async agent(): Promise<Agent> {

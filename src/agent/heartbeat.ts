@@ -9,6 +9,39 @@ import type { Activity, AgentClient } from "./client.ts";
 export const ACTIVITY_DIR_ENV = "GT_ACTIVITY_DIR";
 const LAST = "last-tool";
 const ACTIVE = "active-";
+/** A tool a CLI hook saw start (keyed by the CLI's tool-use id; the hook process is gone by then). */
+const HOOK_TOOL = "hook-tool-";
+const REPORTED = "reported";
+
+const safeId = (id: string) => id.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 120);
+
+/** A report tool succeeded: `gt run` classifies the session's end by what was reported. */
+export function recordReport(dir: string | undefined, type: string): void {
+  if (!dir) return;
+  try {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, REPORTED), `${type}\n`, { flag: "a" });
+  } catch {}
+}
+
+export function reportsFiled(dir: string): string[] {
+  try {
+    return readFileSync(join(dir, REPORTED), "utf8").split("\n").filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+/** A CLI hook's view of a tool boundary (Claude Code PreToolUse / PostToolUse). */
+export function hookTool(dir: string, id: string, phase: "start" | "end", now = Date.now()): void {
+  const file = join(dir, `${HOOK_TOOL}${safeId(id)}`);
+  try {
+    mkdirSync(dir, { recursive: true });
+    if (phase === "start") writeFileSync(file, "");
+    else rmSync(file, { force: true });
+    writeFileSync(join(dir, LAST), `${now} hook:${phase === "start" ? "tool-start" : "tool-end"}`);
+  } catch {}
+}
 
 let toolSeq = 0;
 
@@ -44,9 +77,14 @@ const alive = (pid: number) => {
   }
 };
 
-/** The watermark `gt run` keeps: its own events (start, agent output) merged with the tools' marks. */
+/**
+ * The watermark `gt run` keeps: its own events (start, the CLI's event stream) merged with the
+ * marks of `gt` tools and CLI hooks. A tool is open from its start event to its end; "idle" means
+ * no open tool and no recent event, because a CLI prints nothing while a tool runs.
+ */
 export class SessionActivity {
   private last: { time: number; kind: string };
+  private readonly open = new Map<string, string>();
   readonly dir: string;
 
   constructor(dir: string, now = Date.now()) {
@@ -59,15 +97,37 @@ export class SessionActivity {
     this.last = { time: now, kind };
   }
 
+  toolStarted(id: string, name: string, now = Date.now()): void {
+    this.open.set(id, name);
+    this.touch(`tool:${name}`, now);
+  }
+
+  toolEnded(id: string, now = Date.now()): void {
+    const name = this.open.get(id);
+    this.open.delete(id);
+    rmSync(join(this.dir, `${HOOK_TOOL}${safeId(id)}`), { force: true });
+    this.touch(`tool-end:${name ?? "tool"}`, now);
+  }
+
+  /** The CLI went back to the model: whatever a hook saw start has ended. */
+  toolsSettled(): void {
+    this.open.clear();
+    try {
+      for (const f of readdirSync(this.dir)) if (f.startsWith(HOOK_TOOL)) rmSync(join(this.dir, f), { force: true });
+    } catch {}
+  }
+
   current(): Activity {
     let best = this.last;
-    let activeTools = 0;
+    let activeTools = this.open.size;
     try {
       const [time, kind] = readFileSync(join(this.dir, LAST), "utf8").split(" ");
       if (Number(time) > best.time && kind) best = { time: Number(time), kind };
     } catch {}
     try {
+      const ids = new Set([...this.open.keys()].map(safeId));
       for (const f of readdirSync(this.dir)) {
+        if (f.startsWith(HOOK_TOOL) && !ids.has(f.slice(HOOK_TOOL.length))) activeTools++;
         if (!f.startsWith(ACTIVE)) continue;
         // A tool killed mid-call leaves its mark behind; a dead pid does not count as active.
         if (alive(Number(f.slice(ACTIVE.length).split("-")[0]))) activeTools++;
@@ -93,6 +153,8 @@ export function startHeartbeat(o: {
   holder: string;
   periodMs: number;
   activity: () => Activity;
+  /** More annotations for each renewal (usage, nudge delivery, outcome). */
+  annotations?: () => Record<string, string>;
   log: (line: string) => void;
 }): Heartbeat {
   let timer: NodeJS.Timeout | undefined;
@@ -100,7 +162,7 @@ export function startHeartbeat(o: {
   let failing = false;
   const beat = async () => {
     try {
-      await o.client.heartbeat(o.holder, o.activity());
+      await o.client.heartbeat(o.holder, o.activity(), Date.now(), o.annotations?.() ?? {});
       if (failing) o.log("heartbeat renewed again");
       failing = false;
     } catch (e) {

@@ -3,6 +3,7 @@
 //   gt run                      the session's main process (what the pod or the process runtime starts)
 //   gt done | request-changes | review-failed | escalate | checkpoint | handoff | prime
 //   gt demo                     the scripted demo agent (what `gt run` starts without an agent command)
+import { runHook } from "./hook.ts";
 import { runDemoCommand, runSession } from "./run.ts";
 import { processToolContext, runTool, TOOL_NAMES, toolSummaries } from "./tools.ts";
 
@@ -14,6 +15,7 @@ Session:
   run                 clone the rig, check out the branch, write the prompt, renew the heartbeat,
                       run the agent command (GT_AGENT_COMMAND; none = the demo agent), exit with its status
   demo                the scripted demo agent (no LLM): a deterministic change, or a --no-ff merge
+  hook EVENT          what a coding-agent CLI's hooks run: tool boundaries, and nudges into the session
 
 Tools (called by the agent during its session):
 ${toolSummaries()
@@ -38,6 +40,10 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
     return command === "run" ? runSession() : runDemoCommand();
+  }
+  if (command === "hook") {
+    const ctx = processToolContext();
+    return runHook(rest[0], process.env, () => ctx.readStdin(), ctx.out);
   }
   if (TOOL_NAMES.includes(command)) return runTool(command, rest, processToolContext());
   process.stderr.write(`gt: unknown command ${JSON.stringify(command)}\n\n${HELP}\n`);

@@ -84,3 +84,32 @@ export function buildPrompt(s: SessionEnv): string {
   );
   return lines.join("\n");
 }
+
+/**
+ * The standing instructions, for the CLI's own instruction file (CLAUDE.md, AGENTS.md in the
+ * session's HOME): how a Gas Town session works, whatever the bead. The assignment is the prompt.
+ */
+export function buildInstructions(s: SessionEnv): string {
+  return [
+    "# Working in Gas Town",
+    "",
+    `You are ${s.agent}, a ${s.role === "Refinery" ? "refinery (reviewer and merger)" : "polecat (worker)"} of rig ${s.rig} in town ${s.town}.`,
+    "You run unattended: nobody answers questions. Work in the current directory (a clone of the rig),",
+    "use the shell for git and for the `gt` tools, and finish by reporting with `gt`.",
+    "",
+    "- `gt prime` prints your assignment again, with any nudges.",
+    "- `gt done` reports the work finished; nothing you do counts until it is reported.",
+    "- `gt escalate --severity Low|Medium|High|Critical --message <text>` asks a human for help.",
+    "- `gt checkpoint --data <text>` saves progress for the next session if this one dies.",
+    "",
+    `Messages that start with "${NUDGE_PREFIX}" come from the operator while you work: read them and act.`,
+    "",
+  ].join("\n");
+}
+
+export const NUDGE_PREFIX = "[Gas Town nudge]";
+
+/** A nudge as the agent reads it, whatever way it is delivered. */
+export function nudgeText(n: { tier: string; message: string }): string {
+  return `${NUDGE_PREFIX} (${n.tier}) ${n.message}`;
+}

@@ -6,13 +6,15 @@ import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { constants } from "node:os";
 import { join, resolve } from "node:path";
 import type { KubeConfig } from "@kubernetes/client-node";
-import { readSessionEnv, type SessionEnv } from "../api/session.ts";
+import { MODEL_API_KEY_ENV, readSessionEnv, type SessionEnv } from "../api/session.ts";
 import { sessionPodName } from "../core/names.ts";
 import { AgentClient } from "./client.ts";
 import { runDemo } from "./demo.ts";
 import { gitCredentialEnv, gitRunner, prepareRepo, shellQuote } from "./git.ts";
 import { ACTIVITY_DIR_ENV, SessionActivity, startHeartbeat } from "./heartbeat.ts";
+import { presetFor } from "./presets/index.ts";
 import { buildPrompt } from "./prompt.ts";
+import { runPreset } from "./run-preset.ts";
 import { gitFailure, writeTermination } from "./termination.ts";
 import { processToolContext, runTool, sessionKubeConfig } from "./tools.ts";
 
@@ -55,9 +57,11 @@ export async function runSession(): Promise<number> {
   writeShim(join(gtDir, "bin"));
 
   let agent: ReturnType<typeof spawn> | undefined;
+  let stopAgent: ((signal: NodeJS.Signals) => void) | undefined;
   let signalled: NodeJS.Signals | undefined;
   const forward = (signal: NodeJS.Signals) => {
     signalled ??= signal;
+    if (stopAgent) return stopAgent(signal);
     // Before the agent runs there is nothing to save: stop at once, as a killed pod would.
     if (!agent) process.exit(128 + (constants.signals[signal] ?? 15));
     agent.kill(signal);
@@ -74,11 +78,13 @@ export async function runSession(): Promise<number> {
     return 1;
   }
   const client = new AgentClient(kc, { namespace: s.namespace, town: s.town, agent: s.agent, session: s.session });
+  let annotations: () => Record<string, string> = () => ({});
   const heartbeat = startHeartbeat({
     client,
     holder: sessionPodName(s.agent, s.session),
     periodMs: s.heartbeatPeriodSeconds * 1000,
     activity: () => activity.current(),
+    annotations: () => annotations(),
     log,
   });
   try {
@@ -93,6 +99,35 @@ export async function runSession(): Promise<number> {
     activity.touch("checkout");
     const promptFile = join(workspace, "PROMPT.md");
     writeFileSync(promptFile, buildPrompt(s));
+    const preset = presetFor(s.agentCli);
+    if (preset) {
+      const env: NodeJS.ProcessEnv = {
+        ...gitEnv,
+        [PROMPT_FILE_ENV]: promptFile,
+        [ACTIVITY_DIR_ENV]: activity.dir,
+        PATH: `${join(gtDir, "bin")}:${process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin"}`,
+      };
+      delete env[MODEL_API_KEY_ENV];
+      return await runPreset({
+        preset,
+        session: s,
+        client,
+        heartbeat,
+        setAnnotations: (f) => {
+          annotations = f;
+        },
+        activity,
+        repoDir,
+        gtDir,
+        gt: join(gtDir, "bin", "gt"),
+        env,
+        onSignal: (f) => {
+          stopAgent = f;
+          if (signalled) f(signalled);
+        },
+        log,
+      });
+    }
 
     const command = s.agentCommand.length > 0 ? s.agentCommand : [...self(), "demo"];
     log(`starting ${s.agentCommand.length > 0 ? JSON.stringify(command) : "the demo agent"} in ${repoDir}`);

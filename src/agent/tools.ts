@@ -12,7 +12,7 @@ import { SEVERITIES } from "../api/agent-report.ts";
 import { readSessionEnv, type SessionEnv } from "../api/session.ts";
 import { KubeApiError } from "../controller/kube-http.ts";
 import { AgentClient, type ReportInput } from "./client.ts";
-import { ACTIVITY_DIR_ENV, markToolActivity } from "./heartbeat.ts";
+import { ACTIVITY_DIR_ENV, markToolActivity, recordReport } from "./heartbeat.ts";
 
 export interface ToolContext {
   env: NodeJS.ProcessEnv;
@@ -65,8 +65,9 @@ async function withRbacGrace<T>(call: () => Promise<T>, graceMs = 3000): Promise
   }
 }
 
-async function report(client: AgentClient, input: ReportInput): Promise<string> {
+async function report(client: AgentClient, input: ReportInput, ctx?: ToolContext): Promise<string> {
   const name = await withRbacGrace(() => client.report(input));
+  recordReport(ctx?.env[ACTIVITY_DIR_ENV], input.type);
   return `reported ${input.type} for bead ${input.bead} (agentreport/${name})`;
 }
 
@@ -89,15 +90,19 @@ A refinery that asked for changes calls plain \`gt done\` to release itself.`,
       str(v, "commit") !== undefined && !/^[0-9a-f]{7,64}$/.test(str(v, "commit")!)
         ? "--commit must be a hex commit id"
         : undefined,
-    run: (v, s, client) =>
-      report(client, {
-        type: "Done",
-        bead: s.bead,
-        branch: str(v, "branch") ?? s.branch,
-        ...(str(v, "pr-url") ? { prURL: str(v, "pr-url") } : {}),
-        ...(str(v, "summary") ? { summary: str(v, "summary") } : {}),
-        ...(str(v, "commit") ? { commit: str(v, "commit") } : {}),
-      }),
+    run: (v, s, client, ctx) =>
+      report(
+        client,
+        {
+          type: "Done",
+          bead: s.bead,
+          branch: str(v, "branch") ?? s.branch,
+          ...(str(v, "pr-url") ? { prURL: str(v, "pr-url") } : {}),
+          ...(str(v, "summary") ? { summary: str(v, "summary") } : {}),
+          ...(str(v, "commit") ? { commit: str(v, "commit") } : {}),
+        },
+        ctx,
+      ),
   },
   "request-changes": {
     summary: "refinery: send the branch back to a polecat for rework",
@@ -108,14 +113,18 @@ Then call \`gt done\` to release yourself; the rework comes back to you for revi
     options: { feedback: { type: "string" }, files: { type: "string", multiple: true } },
     refineryOnly: "request changes",
     check: (v) => (str(v, "feedback") ? undefined : "missing --feedback"),
-    run: (v, s, client) =>
-      report(client, {
-        type: "RequestChanges",
-        bead: s.bead,
-        branch: s.branch,
-        feedback: str(v, "feedback")!,
-        ...(list(v, "files").length > 0 ? { files: list(v, "files") } : {}),
-      }),
+    run: (v, s, client, ctx) =>
+      report(
+        client,
+        {
+          type: "RequestChanges",
+          bead: s.bead,
+          branch: s.branch,
+          feedback: str(v, "feedback")!,
+          ...(list(v, "files").length > 0 ? { files: list(v, "files") } : {}),
+        },
+        ctx,
+      ),
   },
   "review-failed": {
     summary: "refinery: the branch cannot be merged (e.g. a conflict); the issue is redone",
@@ -124,8 +133,8 @@ Then call \`gt done\` to release yourself; the rework comes back to you for revi
     options: { message: { type: "string" } },
     refineryOnly: "report a failed review",
     check: (v) => (str(v, "message") ? undefined : "missing --message"),
-    run: (v, s, client) =>
-      report(client, { type: "ReviewFailed", bead: s.bead, branch: s.branch, message: str(v, "message")! }),
+    run: (v, s, client, ctx) =>
+      report(client, { type: "ReviewFailed", bead: s.bead, branch: s.branch, message: str(v, "message")! }, ctx),
   },
   escalate: {
     summary: "ask a human for help",
@@ -139,8 +148,8 @@ Then call \`gt done\` to release yourself; the rework comes back to you for revi
         return `--severity must be one of ${SEVERITIES.join(", ")}, got ${JSON.stringify(str(v, "severity"))}`;
       return str(v, "message") ? undefined : "missing --message";
     },
-    run: (v, s, client) =>
-      report(client, { type: "Escalate", bead: s.bead, severity: severity(v)!, message: str(v, "message")! }),
+    run: (v, s, client, ctx) =>
+      report(client, { type: "Escalate", bead: s.bead, severity: severity(v)!, message: str(v, "message")! }, ctx),
   },
   checkpoint: {
     summary: "save a small progress note that the next session receives",
@@ -154,7 +163,7 @@ Then call \`gt done\` to release yourself; the rework comes back to you for revi
       if (bytes > MAX_CHECKPOINT_BYTES)
         throw new Error(`the checkpoint is ${bytes} bytes; at most ${MAX_CHECKPOINT_BYTES} are kept`);
       if (data === "") throw new Error("the checkpoint is empty");
-      return report(client, { type: "Checkpoint", bead: s.bead, data });
+      return report(client, { type: "Checkpoint", bead: s.bead, data }, ctx);
     },
   },
   handoff: {

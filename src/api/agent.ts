@@ -15,6 +15,22 @@ export type NudgeTier = (typeof NUDGE_TIERS)[number];
 export const MAX_CHECKPOINT_BYTES = 16 * 1024;
 export const MAX_NUDGES = 20;
 
+/**
+ * A nudge from a person (`kubectl gt nudge AGENT MESSAGE`, or a GitOps repo): the running session
+ * receives the message within one heartbeat. One slot; writing a new id sends a new nudge, and
+ * the same id is delivered once.
+ */
+export const UserNudgeSchema = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(63)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/)
+    .describe("Names this nudge; change it to send another (kubectl gt nudge uses the time)."),
+  message: z.string().min(1).max(1024),
+});
+export type UserNudge = z.infer<typeof UserNudgeSchema>;
+
 export const AgentSpecSchema = z
   .object({
     town: dnsLabel(24).describe("The Town the agent works in; immutable."),
@@ -25,6 +41,7 @@ export const AgentSpecSchema = z
       ),
     rig: dnsLabel(24).describe("The rig the agent works on; immutable."),
     hook: objectName().optional().describe("The bead this agent must work on; absent when the agent is free."),
+    nudge: UserNudgeSchema.optional().describe("A person's nudge to the running session (see UserNudge)."),
   })
   .describe("The identity, written by the controller: who the agent is and the bead it is hooked to.")
   .meta({

@@ -26,6 +26,14 @@ export const SESSION_ENV = {
   checkpoint: "GT_CHECKPOINT",
   heartbeatPeriodSeconds: "GT_HEARTBEAT_PERIOD_SECONDS",
   agentCommand: "GT_AGENT_COMMAND",
+  agentCli: "GT_AGENT_CLI",
+  agentModel: "GT_AGENT_MODEL",
+  agentArgs: "GT_AGENT_ARGS",
+  agentMaxRetries: "GT_AGENT_MAX_RETRIES",
+  modelBaseURL: "GT_MODEL_BASE_URL",
+  modelApi: "GT_MODEL_API",
+  modelKeySecret: "GT_MODEL_KEY_SECRET",
+  cliSession: "GT_CLI_SESSION",
   workspace: "GT_WORKSPACE",
   gitCredentialsDir: "GT_GIT_CREDENTIALS_DIR",
 } as const;
@@ -65,10 +73,27 @@ export const SessionEnvSchema = z.object({
   checkpoint: z.string().optional(),
   heartbeatPeriodSeconds: z.coerce.number().positive().default(30),
   agentCommand: jsonArray,
+  agentCli: z.enum(["claude-code", "codex", "pi", "custom"]).default("custom"),
+  agentModel: z.string().optional(),
+  agentArgs: jsonArray,
+  agentMaxRetries: z.coerce.number().int().min(0).max(10).default(4),
+  modelBaseURL: z.string().optional(),
+  modelApi: z.enum(["anthropic-messages", "openai-completions", "openai-responses"]).optional(),
+  /** "<secret>/<key>" the API key came from, for messages that tell a person what to fix. */
+  modelKeySecret: z.string().optional(),
+  /** The CLI conversation an earlier session on this bead left (resumed where the CLI can). */
+  cliSession: z.string().optional(),
   workspace: z.string().default("/workspace"),
   gitCredentialsDir: z.string().optional(),
 });
 export type SessionEnv = z.infer<typeof SessionEnvSchema>;
+
+/**
+ * The model API key, in its own variable and outside the schema: it is a secret, so nothing that
+ * prints the session (errors, `gt prime`) can show it. The pod gets it from the Secret by
+ * reference; the process runtime resolves it.
+ */
+export const MODEL_API_KEY_ENV = "GT_MODEL_API_KEY";
 
 /** The env var assignments for a session (values JSON-encoded where they are lists). */
 export function sessionEnvVars(env: z.input<typeof SessionEnvSchema>): Record<string, string> {

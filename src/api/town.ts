@@ -27,6 +27,61 @@ export const ForgeSchema = z
   })
   .describe("Where pull requests of a PullRequest-strategy rig are polled.");
 
+/** Coding-agent CLIs `gt run` knows how to drive (src/agent/presets); custom runs `command`. */
+export const AGENT_CLIS = ["claude-code", "codex", "pi", "custom"] as const;
+export type AgentCli = (typeof AGENT_CLIS)[number];
+
+/** The wire protocols a provider can speak (pi and custom presets choose; the others have one). */
+export const MODEL_APIS = ["anthropic-messages", "openai-completions", "openai-responses"] as const;
+
+const KeyRefSchema = z.object({
+  name: secretName().describe("Name of the object in the town's namespace."),
+  key: z.string().min(1).max(253).describe("The key whose value becomes the variable."),
+});
+
+export const ProviderSchema = z
+  .object({
+    baseURL: z
+      .string()
+      .max(2048)
+      .regex(/^https?:\/\/[^\s/]+/)
+      .optional()
+      .describe("The model API's base URL (e.g. a gateway); absent: the CLI's own default."),
+    apiKeySecret: KeyRefSchema.optional().describe(
+      "Secret key holding the API key. A 401/403 from the model names this Secret on the Town.",
+    ),
+    api: z
+      .enum(MODEL_APIS)
+      .optional()
+      .describe("Wire protocol (pi only; Claude Code speaks anthropic-messages, Codex openai-responses)."),
+  })
+  .describe("Where the coding agent's model is.");
+
+/** The preset part of the agent template; a rig may override any of it. */
+export const AgentPresetShape = {
+  cli: z
+    .enum(AGENT_CLIS)
+    .optional()
+    .describe("A coding-agent preset `gt run` drives; absent or custom: `command` (empty: the demo agent)."),
+  model: z.string().min(1).max(256).optional().describe("The model the CLI asks for."),
+  args: z
+    .array(z.string().max(4096))
+    .max(256)
+    .optional()
+    .describe("Extra arguments: appended to the preset's command line, or to `command`."),
+  provider: ProviderSchema.optional(),
+  maxRetries: z
+    .int()
+    .min(0)
+    .max(10)
+    .optional()
+    .describe("Cap on the CLI's own retries of a failed model call (default 4)."),
+};
+
+export const RigAgentsSchema = z
+  .object(AgentPresetShape)
+  .describe("Overrides of Town.spec.agents' preset for this rig's sessions.");
+
 export const RigSchema = z
   .object({
     name: dnsLabel(24).describe(
@@ -61,6 +116,7 @@ export const RigSchema = z
         "Secret in the town's namespace mounted read-only into this rig's session pods only (GT_GIT_CREDENTIALS_DIR); gt uses it to clone, fetch and push.",
       ),
     forge: ForgeSchema.optional(),
+    agents: RigAgentsSchema.optional(),
   })
   .meta({
     "x-kubernetes-validations": [
@@ -88,11 +144,6 @@ const quantity = () =>
 const ResourceListSchema = z.object({
   cpu: quantity().optional().describe("CPU as a Kubernetes quantity, e.g. 500m or 2."),
   memory: quantity().optional().describe("Memory as a Kubernetes quantity, e.g. 512Mi or 4Gi."),
-});
-
-const KeyRefSchema = z.object({
-  name: secretName().describe("Name of the object in the town's namespace."),
-  key: z.string().min(1).max(253).describe("The key whose value becomes the variable."),
 });
 
 /** The agent contract's variables (docs/agent-contract.md): the session runtime owns them. */
@@ -310,6 +361,7 @@ export const AgentTemplateSchema = z
       .max(64)
       .default([])
       .describe("The coding-agent CLI that `gt run` starts inside the session; empty runs the demo agent."),
+    ...AgentPresetShape,
     args: z.array(z.string().max(4096)).max(256).default([]).describe("Arguments passed to command (default none)."),
     env: z
       .array(EnvVarSchema)

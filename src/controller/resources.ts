@@ -48,6 +48,16 @@ export const LEASE_ANNOTATIONS = {
   activityTime: "gastown.dev/activity-time",
   activityKind: "gastown.dev/activity-kind",
   activeTools: "gastown.dev/active-tools",
+  /** The session's usage so far, JSON (src/agent/presets/types.ts Usage). */
+  usage: "gastown.dev/usage",
+  /** The last nudge the session received: JSON {key, via, time}. */
+  nudgeDelivered: "gastown.dev/nudge-delivered",
+  /** The id of the last user nudge (Agent.spec.nudge) delivered, so a new session does not repeat it. */
+  userNudgeDelivered: "gastown.dev/user-nudge-delivered",
+  /** How the session ended (set by its last renewal): JSON {class, message}. */
+  outcome: "gastown.dev/outcome",
+  /** The CLI's conversation id, for session continuity. */
+  cliSession: "gastown.dev/cli-session",
 } as const;
 
 export const BEAD_ANNOTATION = "gastown.dev/bead";

@@ -2,9 +2,10 @@
 // no privilege escalation, all capabilities dropped, RuntimeDefault seccomp. Git credentials are
 // mounted only into pods of the rig that names them; model keys come in through envFrom.
 import { GROUP, VERSION } from "../api/meta.ts";
+import { MODEL_API_KEY_ENV } from "../api/session.ts";
 import type { AgentTemplate } from "../api/town.ts";
 import { AGENTS, BEAD_ANNOTATION, LABELS, MANAGED_BY, recommendedLabels } from "../controller/resources.ts";
-import { sessionEnvFor } from "./session-env.ts";
+import { modelKeyRef, sessionEnvFor } from "./session-env.ts";
 import type { StartRequest } from "./session-runtime.ts";
 
 export const WORKSPACE = "/workspace";
@@ -41,7 +42,13 @@ export function sessionPod(req: StartRequest): Record<string, unknown> {
   const t = town.spec.agents;
   const p = podTemplateFor(t, action.rig);
   const rig = town.spec.rigs.find((r) => r.name === action.rig);
-  const env = Object.entries(sessionEnvFor(req, WORKSPACE)).map(([name, value]) => ({ name, value }));
+  const env: Record<string, unknown>[] = Object.entries(sessionEnvFor(req, WORKSPACE)).map(([name, value]) => ({
+    name,
+    value,
+  }));
+  const key = modelKeyRef(town, action.rig);
+  // By reference: the key never appears in the Pod object; a missing Secret fails the pod start.
+  if (key) env.push({ name: MODEL_API_KEY_ENV, valueFrom: { secretKeyRef: { name: key.name, key: key.key } } });
   if (rig?.gitCredentialsSecret) env.push({ name: "GT_GIT_CREDENTIALS_DIR", value: CREDENTIALS });
   env.push({ name: "HOME", value: `${WORKSPACE}/home` });
   const volumes: Record<string, unknown>[] = [

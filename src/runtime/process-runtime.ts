@@ -12,13 +12,14 @@ import { join, resolve } from "node:path";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { stringify } from "yaml";
 import { parseDuration } from "../api/meta.ts";
+import { MODEL_API_KEY_ENV } from "../api/session.ts";
 import type { Town } from "../api/town.ts";
 import { isNotFound, type KubeHttp } from "../controller/kube-http.ts";
 import type { Logger } from "../controller/logger.ts";
 import { townKey } from "../controller/resources.ts";
 import type { SessionObservation } from "../core/snapshot.ts";
 import { createAgentIdentities, requestAgentToken } from "./agent-identity.ts";
-import { sessionEnvFor } from "./session-env.ts";
+import { modelKeyRef, sessionEnvFor } from "./session-env.ts";
 import type { SessionRuntime, StartRequest } from "./session-runtime.ts";
 import { parseTermination, SessionConfigError } from "./session-termination.ts";
 
@@ -130,6 +131,17 @@ async function townEnv(http: KubeHttp, namespace: string, town: Town): Promise<R
   return out;
 }
 
+/** One key of a Secret, as the kubelet resolves a secretKeyRef: a missing Secret or key fails the start. */
+async function secretValue(http: KubeHttp, namespace: string, name: string, key: string): Promise<string> {
+  const o = await http.json<{ data?: Data }>({
+    method: "GET",
+    path: `/api/v1/namespaces/${namespace}/secrets/${name}`,
+  });
+  const value = o.data?.[key];
+  if (value === undefined) throw new Error(`secret ${name} has no key ${key} (Town.spec.agents.provider.apiKeySecret)`);
+  return Buffer.from(value, "base64").toString("utf8");
+}
+
 /** The rig's git credentials Secret as files, the way the pod runtime mounts it. */
 async function writeGitCredentials(http: KubeHttp, namespace: string, secret: string, dir: string): Promise<void> {
   const o = await http.json<{ data?: Data }>({
@@ -200,6 +212,8 @@ export function createProcessRuntime(o: ProcessRuntimeOptions): SessionRuntime {
     const kubeconfig = join(s.dir, "kubeconfig");
     await writeFile(kubeconfig, await agentKubeconfig(o.kubeConfig, namespace, action.agent, token), { mode: 0o600 });
     const rig = town.spec.rigs.find((r) => r.name === action.rig);
+    const key = modelKeyRef(town, action.rig);
+    const apiKey = key ? await secretValue(o.http, namespace, key.name, key.key) : undefined;
     const credentials = join(s.dir, "git-credentials");
     if (rig?.gitCredentialsSecret) await writeGitCredentials(o.http, namespace, rig.gitCredentialsSecret, credentials);
     return {
@@ -211,6 +225,7 @@ export function createProcessRuntime(o: ProcessRuntimeOptions): SessionRuntime {
       KUBECONFIG: kubeconfig,
       ...sessionEnvFor(req, workspace),
       ...(rig?.gitCredentialsSecret ? { GT_GIT_CREDENTIALS_DIR: credentials } : {}),
+      ...(apiKey !== undefined ? { [MODEL_API_KEY_ENV]: apiKey } : {}),
       // Where gt run says why it failed: the process runtime's terminationMessagePath.
       GT_TERMINATION_LOG: join(s.dir, TERMINATION_FILE),
     };
