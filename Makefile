@@ -47,8 +47,10 @@ test: lint test-unit test-integration test-e2e test-e2e-kind
 bench: deps controlplane
 	node bench/run.ts
 
+# AGENT=claude-code|codex|pi: every session is that real CLI, against a scripted model on loopback.
+AGENT ?=
 run: deps controlplane
-	node hack/run.ts
+	node hack/run.ts $(if $(AGENT),--agent=$(AGENT))
 
 cluster: deps controlplane
 	node hack/cluster.ts up

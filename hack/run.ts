@@ -12,12 +12,17 @@
 //   --namespace NS   $GASTOWN_DEMO_NAMESPACE   where the demo town lives (default "default")
 //   --state-dir DIR  $GASTOWN_DEMO_STATE_DIR   the bare repository, session workspaces and logs
 //                                              (default .run/demo)
+//   --agent CLI      $AGENT                    claude-code | codex | pi: every session is that real
+//                                              CLI, driven by a scripted model on loopback (the
+//                                              test server), instead of the demo agent
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { type ModelServer, startModelServer } from "../test/support/model-server.ts";
+import { townScripts } from "../test/support/real-agents.ts";
 import { startDemoOperator } from "./demo/operator.ts";
-import { ensureDemoRepo } from "./demo/repo.ts";
-import { DEMO_TOWN, demoTown } from "./demo/town.ts";
+import { DEMO_GATES, ensureDemoRepo } from "./demo/repo.ts";
+import { DEMO_TOWN, type DemoAgent, demoTown } from "./demo/town.ts";
 import { applyCrds, kubectl, reachable, startLocalCluster } from "./local-cluster.ts";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -81,7 +86,12 @@ function alive(pid: number): boolean {
 }
 
 /** The namespace, the admission policy that binds reports to their agent, and the demo town. */
-async function installDemo(kubeconfigPath: string | undefined, namespace: string, repo: string): Promise<void> {
+async function installDemo(
+  kubeconfigPath: string | undefined,
+  namespace: string,
+  repo: string,
+  agent?: DemoAgent,
+): Promise<void> {
   const apply = (input: string) =>
     kubectl(
       kubeconfigPath,
@@ -90,7 +100,16 @@ async function installDemo(kubeconfigPath: string | undefined, namespace: string
     );
   await apply(JSON.stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } }));
   await apply(readFileSync(ADMISSION_POLICY, "utf8"));
-  await apply(JSON.stringify(demoTown(namespace, repo)));
+  if (agent)
+    await apply(
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name: agent.keySecret, namespace },
+        stringData: { "api-key": "sk-scripted-model-0123456789abcdef" },
+      }),
+    );
+  await apply(JSON.stringify(demoTown(namespace, repo, agent)));
 }
 
 function printUsage(target: Target, namespace: string, repo: string, sessionsDir: string): void {
@@ -136,14 +155,22 @@ function flags() {
     options: {
       namespace: { type: "string", default: process.env.GASTOWN_DEMO_NAMESPACE || "default" },
       "state-dir": { type: "string", default: process.env.GASTOWN_DEMO_STATE_DIR || join(ROOT, ".run", "demo") },
+      agent: { type: "string", default: process.env.AGENT || "" },
     },
     strict: true,
   });
-  return { namespace: values.namespace, stateDir: resolve(values["state-dir"]) };
+  const agent = values.agent;
+  if (agent && agent !== "claude-code" && agent !== "codex" && agent !== "pi")
+    throw new Error(`--agent (AGENT) must be claude-code, codex or pi, got ${JSON.stringify(agent)}`);
+  return {
+    namespace: values.namespace,
+    stateDir: resolve(values["state-dir"]),
+    agent: (agent || undefined) as DemoAgent["cli"] | undefined,
+  };
 }
 
 async function main(): Promise<void> {
-  const { namespace, stateDir } = flags();
+  const { namespace, stateDir, agent } = flags();
   const signal = untilSignal();
   const stops: (() => Promise<void>)[] = [];
   try {
@@ -151,7 +178,21 @@ async function main(): Promise<void> {
     stops.unshift(() => target.stop());
     const repo = join(stateDir, "app.git");
     log(ensureDemoRepo(repo) ? `created the demo rig ${repo}` : `using the demo rig ${repo}`);
-    await installDemo(target.kubeconfigPath, namespace, repo);
+    let model: ModelServer | undefined;
+    if (agent) {
+      // The real CLI does real work; only its model is scripted: per bead, edit+commit+push+gt done,
+      // and for a merge request merge --no-ff, the gates, push, gt done. Requests are logged.
+      model = await startModelServer({ scriptFor: townScripts(DEMO_GATES) });
+      const m = model;
+      stops.push(() => m.close());
+      log(`${agent} sessions talk to the scripted model at ${model.url}`);
+    }
+    await installDemo(
+      target.kubeconfigPath,
+      namespace,
+      repo,
+      agent && model ? { cli: agent, modelURL: model.url, keySecret: "scripted-model-key" } : undefined,
+    );
     // Sessions of an earlier run died with it; their workspaces are of no further use.
     const sessionsDir = join(stateDir, "sessions");
     rmSync(sessionsDir, { recursive: true, force: true });

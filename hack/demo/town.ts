@@ -5,7 +5,14 @@ import { DEMO_BRANCH, DEMO_GATES } from "./repo.ts";
 export const DEMO_TOWN = "demo";
 export const DEMO_RIG = "app";
 
-export function demoTown(namespace: string, repoPath: string) {
+/** The real CLI `make run AGENT=...` drives, against the scripted model at `modelURL`. */
+export interface DemoAgent {
+  cli: "claude-code" | "codex" | "pi";
+  modelURL: string;
+  keySecret: string;
+}
+
+export function demoTown(namespace: string, repoPath: string, agent?: DemoAgent) {
   return {
     apiVersion: "gastown.dev/v1alpha1",
     kind: "Town",
@@ -21,7 +28,21 @@ export function demoTown(namespace: string, repoPath: string) {
         },
       ],
       // The image is what a pod runtime would run; the process runtime runs `gt` from this checkout.
-      agents: { image: "gastown-agent:dev" },
+      agents: {
+        image: "gastown-agent:dev",
+        ...(agent
+          ? {
+              cli: agent.cli,
+              model: "scripted-model",
+              maxRetries: 2,
+              provider: {
+                baseURL: agent.cli === "claude-code" ? agent.modelURL : `${agent.modelURL}/v1`,
+                apiKeySecret: { name: agent.keySecret, key: "api-key" },
+                ...(agent.cli === "pi" ? { api: "openai-completions" } : {}),
+              },
+            }
+          : {}),
+      },
       limits: { maxPolecatsPerRig: 3 },
       timeouts: {
         heartbeatPeriod: "5s",
