@@ -67,10 +67,12 @@ clean:
 # dockerd (Debian's docker.io, installed when missing; state in .run/docker) for the command.
 IMG ?= gastown-operator:dev
 AGENT_IMG ?= gastown-agent:dev
-# npm package of a coding-agent CLI to bake into the agent image; empty: the demo agent only.
+# Coding-agent presets to bake into the agent image at their pinned versions, e.g.
+# AGENT_CLIS="claude-code codex pi"; AGENT_CLI_NPM_PACKAGE adds any npm package (agents.cli=custom).
+AGENT_CLIS ?=
 AGENT_CLI_NPM_PACKAGE ?=
 DOCKER ?= docker
-IMAGE_ENV = IMG=$(IMG) AGENT_IMG=$(AGENT_IMG) AGENT_CLI_NPM_PACKAGE=$(AGENT_CLI_NPM_PACKAGE) DOCKER=$(DOCKER)
+IMAGE_ENV = IMG=$(IMG) AGENT_IMG=$(AGENT_IMG) AGENT_CLI_NPM_PACKAGE=$(AGENT_CLI_NPM_PACKAGE) AGENT_CLIS="$(AGENT_CLIS)" DOCKER=$(DOCKER)
 
 # Pulls the Dockerfiles' public bases, or builds equivalents offline (hack/images.sh).
 images: deps

@@ -15,7 +15,7 @@
 # build context, Dockerfile, base image IDs, build args); a build whose inputs did not change is
 # skipped.
 #
-# Environment: DOCKER, IMG, AGENT_IMG, AGENT_CLI_NPM_PACKAGE, OPERATOR_BASE_IMAGE /
+# Environment: DOCKER, IMG, AGENT_IMG, AGENT_CLI_NPM_PACKAGE, AGENT_CLIS, OPERATOR_BASE_IMAGE /
 # AGENT_BASE_IMAGE (override the Dockerfiles' bases), OFFLINE (1: never pull, 0: never build a
 # base; default: try to pull), DEBIAN_MIRROR (default: the host's apt sources), BUILD_CA_BUNDLE,
 # DOCKER_BUILD_FLAGS (set by hack/docker.ts).
@@ -29,6 +29,7 @@ DOCKER=${DOCKER:-docker}
 IMG=${IMG:-gastown-operator:dev}
 AGENT_IMG=${AGENT_IMG:-gastown-agent:dev}
 AGENT_CLI_NPM_PACKAGE=${AGENT_CLI_NPM_PACKAGE:-}
+AGENT_CLIS=${AGENT_CLIS:-}
 OFFLINE=${OFFLINE:-}
 DEBIAN_SUITE=${DEBIAN_SUITE:-bookworm}
 read -r -a BUILD_FLAGS <<<"${DOCKER_BUILD_FLAGS:-}"
@@ -230,7 +231,7 @@ case "${1:-all}" in
   all)
     BASE_OVERRIDE=${OPERATOR_BASE_IMAGE:-} build "$IMG" Dockerfile
     BASE_OVERRIDE=${AGENT_BASE_IMAGE:-} build "$AGENT_IMG" images/agent/Dockerfile \
-      --build-arg "AGENT_CLI_NPM_PACKAGE=$AGENT_CLI_NPM_PACKAGE"
+      --build-arg "AGENT_CLI_NPM_PACKAGE=$AGENT_CLI_NPM_PACKAGE" --build-arg "AGENT_CLIS=$AGENT_CLIS"
     ;;
   *) die "usage: hack/images.sh [all|debian-base]" ;;
 esac

@@ -2,11 +2,12 @@
 // supervisor, deliver nudges within one heartbeat, and at the end classify the outcome, publish the
 // usage on the Lease and exit with a status that says what happened (0 only when the work was
 // reported; 78 a configuration error no retry fixes; 75 a transient failure).
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { MODEL_API_KEY_ENV, type SessionEnv } from "../api/session.ts";
 import { LEASE_ANNOTATIONS } from "../controller/resources.ts";
 import type { AgentClient } from "./client.ts";
+import { shellQuote } from "./git.ts";
 import { type Heartbeat, reportsFiled, type SessionActivity } from "./heartbeat.ts";
 import { DELIVERED_NUDGES } from "./hook.ts";
 import { pendingNudges } from "./nudges.ts";
@@ -32,6 +33,16 @@ export interface RunPresetOptions {
   log(line: string): void;
 }
 
+/**
+ * Shells that CLIs start as login shells (Codex runs `bash -lc`) reset PATH from /etc/profile,
+ * which would hide `gt` and the image's tools; the session's HOME restores the session's PATH.
+ */
+function writeLoginProfile(home: string, path: string): void {
+  mkdirSync(home, { recursive: true });
+  const line = `export PATH=${shellQuote(path)}\n`;
+  for (const f of [".bash_profile", ".profile"]) writeFileSync(join(home, f), line);
+}
+
 export const usageText = (u: Usage) =>
   `${u.inputTokens} input, ${u.outputTokens} output, ${u.cacheReadTokens} cache read, ${u.cacheWriteTokens} cache write tokens, $${u.costUSD.toFixed(6)}`;
 
@@ -55,6 +66,7 @@ export async function runPreset(o: RunPresetOptions): Promise<number> {
     gt: o.gt,
     root: process.getuid?.() === 0,
   };
+  writeLoginProfile(ctx.home, o.env.PATH ?? "");
   o.preset.prepare(ctx);
   const sessionStart = Date.now();
   const delivered = new Set<string>();

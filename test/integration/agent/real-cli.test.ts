@@ -2,7 +2,7 @@
 // runtime, against the scripted model on loopback: for each of Claude Code, Codex and pi, a convoy
 // of three beads (one depending on another) lands. Every session is the real CLI, which edits,
 // commits, pushes, merges and calls `gt` through its own shell tool. Nothing leaves loopback.
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { KubernetesObject } from "@kubernetes/client-node";
@@ -17,6 +17,7 @@ import {
   type CliOperator,
   cliTown,
   createKeySecret,
+  polecatScript,
   sessionLogTails,
   startCliOperator,
   townScripts,
@@ -24,6 +25,24 @@ import {
 import { createOrigin, git } from "../../unit/agent/fixtures.ts";
 
 const CLIS: AgentCli[] = ["claude-code", "codex", "pi"];
+const USAGE = { input: 120, output: 15, cacheRead: 40 };
+
+/** The "gt run: usage:" line of every session log, summed. */
+function loggedUsage(sessionsDir: string, ns: string) {
+  const sum = { input: 0, output: 0, cacheRead: 0, sessions: 0 };
+  const root = join(sessionsDir, ns);
+  for (const pod of readdirSync(root)) {
+    const m = readFileSync(join(root, pod, "session.log"), "utf8").match(
+      /gt run: usage: (\d+) input, (\d+) output, (\d+) cache read/,
+    );
+    if (!m) continue;
+    sum.input += Number(m[1]);
+    sum.output += Number(m[2]);
+    sum.cacheRead += Number(m[3]);
+    sum.sessions++;
+  }
+  return sum;
+}
 
 describe.each(CLIS)("%s as every agent of a town", (cli) => {
   let http: KubeHttp;
@@ -34,7 +53,7 @@ describe.each(CLIS)("%s as every agent of a town", (cli) => {
 
   beforeAll(async () => {
     http = adminHttp();
-    model = await startModelServer({ scriptFor: townScripts(["test -f README.md"]) });
+    model = await startModelServer({ scriptFor: townScripts(["test -f README.md"], USAGE) });
     ns = await createNamespace(`cli-${cli}`);
     dir = mkdtempSync(join(tmpdir(), `gt-${cli}-`));
     op = await startCliOperator(ns, dir, kubeConfig());
@@ -50,6 +69,9 @@ describe.each(CLIS)("%s as every agent of a town", (cli) => {
     const origin = createOrigin();
     await createKeySecret(http, ns);
     await create(http, ns, cliTown("gt", { cli, repo: origin.bare, model }));
+    // A burst of 529s on c's first model call: the CLI retries it (capped) and c still lands.
+    const [first, ...rest] = polecatScript("cv-c", USAGE);
+    model.script("cv-c", [{ ...first!, fail: { status: 529, times: 2, message: "Overloaded" } }, ...rest]);
     const convoy = convoyManifest("cv", "gt", [{ name: "a" }, { name: "b", dependsOn: ["a"] }, { name: "c" }]);
     await create(http, ns, convoy);
 
@@ -83,6 +105,25 @@ describe.each(CLIS)("%s as every agent of a town", (cli) => {
     }
     const protocol = cli === "claude-code" ? "anthropic" : cli === "codex" ? "responses" : "chat";
     expect(new Set(model.requests.filter((r) => r.bead).map((r) => r.protocol))).toEqual(new Set([protocol]));
+
+    const burst = model
+      .requestsFor("cv-c")
+      .filter((r) => r.step === 0)
+      .map((r) => r.status);
+    expect(burst.slice(0, 3)).toEqual([529, 529, 200]);
+
+    // Usage, as each CLI counted it from the model's answers, adds up to exactly what was served.
+    const served = ["cv-a", "cv-b", "cv-c", "cv-a-mr-1", "cv-b-mr-1", "cv-c-mr-1", "cv-landing-1"]
+      .map((b) => model.usageServed(b))
+      .map(({ input, output, cacheRead }) => ({ input, output, cacheRead }))
+      .reduce((a, u) => ({
+        input: a.input + u.input,
+        output: a.output + u.output,
+        cacheRead: a.cacheRead + u.cacheRead,
+      }));
+    expect(served.output).toBeGreaterThan(0);
+    const logged = loggedUsage(op.sessionsDir, ns);
+    expect({ input: logged.input, output: logged.output, cacheRead: logged.cacheRead }).toEqual(served);
 
     expect(op.trap.traced()).toBeGreaterThan(0);
     expect(op.trap.violations()).toEqual([]);

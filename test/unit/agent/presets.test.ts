@@ -1,5 +1,7 @@
 // The presets' stream parsers, on lines the pinned CLIs printed against the scripted model, and
 // the outcome classification: every class, including the exits that look fine and are not.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { classifyOutcome, EXIT_CONFIG, EXIT_TEMPFAIL, type SessionFacts } from "../../../src/agent/outcome.ts";
 import { claudeParser } from "../../../src/agent/presets/claude-code.ts";
@@ -239,5 +241,19 @@ describe("classifyOutcome", () => {
       classifyOutcome({ ...base, exitCode: 1, events: [{ kind: "error", status: 401, message: "x" }] }).message,
     ).toContain("Secret model-key, key api-key");
     expect(classifyOutcome({ ...base, events: [{ kind: "denied", tool: "Bash" }] }).message).toContain("denied Bash");
+  });
+});
+
+describe("pinned versions", () => {
+  it("the agent image installs the CLI versions the tests run (package.json devDependencies)", () => {
+    const root = join(import.meta.dirname, "..", "..", "..");
+    const dockerfile = readFileSync(join(root, "images", "agent", "Dockerfile"), "utf8");
+    const dev = (
+      JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { devDependencies: Record<string, string> }
+    ).devDependencies;
+    const arg = (name: string) => dockerfile.match(new RegExp(`^ARG ${name}=(\\S+)$`, "m"))?.[1];
+    expect(arg("CLAUDE_CODE_VERSION")).toBe(dev["@anthropic-ai/claude-code"]);
+    expect(arg("CODEX_VERSION")).toBe(dev["@openai/codex"]);
+    expect(arg("PI_VERSION")).toBe(dev["@mariozechner/pi-coding-agent"]);
   });
 });
