@@ -34,6 +34,9 @@ export interface Supervisor {
   readonly finished: Promise<SupervisedRun>;
 }
 
+/** How long a CLI that ended its turn on a model error has to announce its own retry. */
+const RETRY_GRACE_MS = 3000;
+
 const KEPT = new Set<AgentEvent["kind"]>(["error", "retry", "denied", "result"]);
 /** Token-by-token lines: parsed for activity and usage, not copied into the session log. */
 const NOISE = /^\{"type":"(stream_event|message_update|tool_execution_update)"/;
@@ -58,6 +61,7 @@ export function supervise(o: {
   let running = false;
   let resumeWith: string | undefined;
   let killedBy: NodeJS.Signals | undefined;
+  let ending: NodeJS.Timeout | undefined;
   let finish: (r: SupervisedRun) => void = () => {};
   const finished = new Promise<SupervisedRun>((r) => {
     finish = r;
@@ -91,7 +95,16 @@ export function supervise(o: {
         break;
       case "turn-end":
         a.touch("turn-end");
-        if (o.preset.endOnTurnEnd) child?.stdin?.end();
+        if (o.preset.endOnTurnEnd) {
+          clearTimeout(ending);
+          // A turn that ended on a model error may be retried by the CLI itself: give it a moment.
+          if (e.mayRetry) ending = setTimeout(() => child?.stdin?.end(), RETRY_GRACE_MS);
+          else child?.stdin?.end();
+        }
+        break;
+      case "retry":
+        clearTimeout(ending);
+        a.touch("retry");
         break;
       default:
         a.touch(e.kind);
@@ -134,6 +147,7 @@ export function supervise(o: {
       kept.push({ kind: "error", message: `cannot start ${command}: ${e.message}` });
     });
     c.on("close", (code, signal) => {
+      clearTimeout(ending);
       if (partial) for (const e of parse(partial)) onEvent(e);
       running = false;
       total = addUsage(total, run);

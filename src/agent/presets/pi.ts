@@ -112,8 +112,11 @@ export function parsePiLine(line: string): AgentEvent[] {
         { kind: "retry", attempt: num(e.attempt), ...(status ? { status } : {}), ...(message ? { message } : {}) },
       ];
     }
-    case "agent_end":
-      return [{ kind: "turn-end" }];
+    case "agent_end": {
+      const messages = Array.isArray(e.messages) ? e.messages : [];
+      const last = messages.filter((m) => isObj(m) && m.role === "assistant").at(-1);
+      return [{ kind: "turn-end", ...(isObj(last) && last.stopReason === "error" ? { mayRetry: true } : {}) }];
+    }
     case "response":
       return e.success === false
         ? [{ kind: "error", message: String(e.error ?? `pi refused ${String(e.command)}`) }]

@@ -42,8 +42,12 @@ export type AgentEvent =
   | { kind: "error"; status?: number; message: string }
   | { kind: "denied"; tool: string }
   | { kind: "result"; isError: boolean; message?: string }
-  /** The agent finished its turn: it waits for a prompt (pi RPC) or is about to exit. */
-  | { kind: "turn-end" };
+  /**
+   * The agent finished its turn: it waits for a prompt (pi RPC) or is about to exit. `mayRetry`:
+   * the turn ended on a model error, and the CLI may still retry it on its own (pi does, after
+   * announcing the end).
+   */
+  | { kind: "turn-end"; mayRetry?: boolean };
 
 export interface PresetContext {
   session: SessionEnv;
