@@ -18,7 +18,9 @@ export interface ScriptUsage {
 export interface Step {
   /** Run this command through the CLI's shell tool (the tool is picked by name from `tools`). */
   shell?: string;
-  /** Say this and end the turn (the default when `shell` is absent). */
+  /** Call this tool (by its name in the request's `tools`) with this input, instead of the shell. */
+  tool?: { name: string; input: Record<string, unknown> };
+  /** Say this and end the turn (the default when `shell` and `tool` are absent). */
   say?: string;
   /** The usage this answer reports. */
   usage?: ScriptUsage;
@@ -398,7 +400,7 @@ export async function startModelServer(o: ModelServerOptions = {}): Promise<Mode
       );
       return;
     }
-    let call: Answer["call"];
+    let call: Answer["call"] = step.tool;
     if (step.shell !== undefined) {
       const tool = SHELL_TOOLS.find((t) => conv.tools.includes(t));
       if (!tool) {

@@ -17,18 +17,17 @@ import {
   type CliOperator,
   cliTown,
   createKeySecret,
-  polecatScript,
   sessionLogTails,
   startCliOperator,
   townScripts,
 } from "../../support/real-agents.ts";
 import { createOrigin } from "../../unit/agent/fixtures.ts";
 
-const bead = (name: string, rig = "app") => ({
+const bead = (name: string) => ({
   apiVersion: "gastown.dev/v1alpha1",
   kind: "Bead",
   metadata: { name },
-  spec: { town: "gt", rig, title: `Work on ${name}`, description: "A scripted task." },
+  spec: { town: "gt", rig: "app", title: `Work on ${name}`, description: "A scripted task." },
 });
 
 describe("Claude Code session outcomes", () => {
@@ -47,13 +46,6 @@ describe("Claude Code session outcomes", () => {
     const origin = createOrigin();
     await createKeySecret(http, ns);
     const town = cliTown("gt", { cli: "claude-code", repo: origin.bare, model, gates: ["true"] });
-    // A second rig on the same repository whose sessions deny the shell: the wrong permissions,
-    // set through the per-rig override of the preset.
-    town.spec.rigs.push({
-      ...town.spec.rigs[0]!,
-      name: "locked",
-      agents: { args: ["--disallowedTools", "Bash"] },
-    } as (typeof town.spec.rigs)[number]);
     (town.spec.limits as Record<string, unknown>).maxDispatchAttempts = 1;
     await create(http, ns, town);
   });
@@ -93,12 +85,18 @@ describe("Claude Code session outcomes", () => {
   }, 400_000);
 
   it("a silently denied tool is reported as a denial, not as a bare exit 0", async () => {
-    model.script("denied", polecatScript("denied"));
-    await create(http, ns, bead("denied", "locked"));
+    // WebFetch is offered to the model but is not in the session's allowlist: in -p mode Claude Code
+    // denies it without a word and exits 0; only result.permission_denials says so.
+    model.script("denied", [
+      { tool: { name: "WebFetch", input: { url: "http://127.0.0.1:9/notes", prompt: "read the notes" } } },
+      { say: "I could not fetch the notes." },
+    ]);
+    await create(http, ns, bead("denied"));
     await failed("denied");
     const { agent, log } = await lastSession("denied");
-    expect(log).toContain('"permission_denials":[{"tool_name":"Bash"');
-    expect(log).toMatch(/outcome PermissionDenied: the agent was denied Bash 1 time\(s\) and did not finish/);
+    expect(log).toMatch(/claude-code exited with status 0\n/);
+    expect(log).toContain('"permission_denials":[{"tool_name":"WebFetch"');
+    expect(log).toMatch(/outcome PermissionDenied: the agent was denied WebFetch 1 time\(s\) and did not finish/);
     expect(agent.status?.lastSessionExit?.exitCode).toBe(EXIT_CONFIG);
   }, 400_000);
 
