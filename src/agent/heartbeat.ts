@@ -32,6 +32,14 @@ export function reportsFiled(dir: string): string[] {
   }
 }
 
+/** Moves the watermark from another process (a CLI hook). */
+export function touchActivity(dir: string, kind: string, now = Date.now()): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, LAST), `${now} ${kind.replace(/\s+/g, "_")}`);
+  } catch {}
+}
+
 /** A CLI hook's view of a tool boundary (Claude Code PreToolUse / PostToolUse). */
 export function hookTool(dir: string, id: string, phase: "start" | "end", now = Date.now()): void {
   const file = join(dir, `${HOOK_TOOL}${safeId(id)}`);

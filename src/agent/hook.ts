@@ -4,7 +4,7 @@
 // the next tool boundary or prompt. Never fails the CLI: a broken hook must not stop the agent.
 import { appendFileSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { ACTIVITY_DIR_ENV, hookTool } from "./heartbeat.ts";
+import { ACTIVITY_DIR_ENV, hookTool, touchActivity } from "./heartbeat.ts";
 import { PENDING_NUDGES } from "./supervise.ts";
 
 export const DELIVERED_NUDGES = "nudges-delivered";
@@ -45,6 +45,7 @@ export async function runHook(
     input = JSON.parse(await stdin()) as typeof input;
   } catch {}
   const id = typeof input.tool_use_id === "string" ? input.tool_use_id : undefined;
+  touchActivity(dir, `hook:${event}`);
   if (id && event === "PreToolUse") hookTool(dir, id, "start");
   if (id && (event === "PostToolUse" || event === "PostToolUseFailure")) hookTool(dir, id, "end");
   if (!CONTEXT_EVENTS.has(event)) return 0;

@@ -34,6 +34,9 @@ export interface Supervisor {
   readonly finished: Promise<SupervisedRun>;
 }
 
+const STARTUP_TOOL = "gastown-cli-startup";
+const STARTUP_MS = 120_000;
+
 /** How long a CLI that ended its turn on a model error has to announce its own retry. */
 const RETRY_GRACE_MS = 3000;
 
@@ -67,7 +70,20 @@ export function supervise(o: {
     finish = r;
   });
 
+  // A CLI starting up (loading, reading its config, SessionStart hooks) prints nothing yet: that is
+  // the runtime at work, not the agent idling, so it counts as an open tool until the first event —
+  // for at most STARTUP_MS, after which a CLI hung at startup looks idle to GUPP as it should.
+  let starting = false;
+  let startupTimer: NodeJS.Timeout | undefined;
+  const started = () => {
+    if (!starting) return;
+    starting = false;
+    clearTimeout(startupTimer);
+    o.activity.toolEnded(STARTUP_TOOL);
+  };
+
   const onEvent = (e: AgentEvent) => {
+    started();
     const a = o.activity;
     switch (e.kind) {
       case "session":
@@ -126,6 +142,10 @@ export function supervise(o: {
     });
     child = c;
     running = true;
+    starting = true;
+    o.activity.toolStarted(STARTUP_TOOL, "cli-startup");
+    clearTimeout(startupTimer);
+    startupTimer = setTimeout(started, STARTUP_MS).unref();
     run = NO_USAGE;
     c.stdin?.on("error", () => {});
     for (const line of launch.stdinLines ?? []) c.stdin?.write(`${line}\n`);
@@ -148,6 +168,7 @@ export function supervise(o: {
     });
     c.on("close", (code, signal) => {
       clearTimeout(ending);
+      started();
       if (partial) for (const e of parse(partial)) onEvent(e);
       running = false;
       total = addUsage(total, run);

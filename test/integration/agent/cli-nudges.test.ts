@@ -104,8 +104,8 @@ describe("Claude Code: activity versus GUPP, and nudges into the running session
     // Not during the 10 s tool (the status keeps seconds): only once the model had gone silent.
     expect(Date.parse(warns[0]!.time)).toBeGreaterThanOrEqual(Math.floor(toolEnded / 1000) * 1000 + 4000);
     // The request after the silence is the first that carries it, through the PostToolUse hook.
-    const carrying = requests.filter((r) => r.latest.includes(NUDGE_PREFIX) && r.latest.includes(warns[0]!.message));
-    expect(carrying.map((r) => r.step)).toEqual([2]);
+    const carrying = requests.filter((r) => r.text.includes(`${NUDGE_PREFIX} (warn) ${warns[0]!.message}`));
+    expect(carrying[0]?.step).toBe(2);
     const lease = await s.http.json<{ metadata: { annotations?: Record<string, string> } }>({
       method: "GET",
       path: apiPath(LEASES, s.ns, agent.metadata.name),
@@ -148,8 +148,16 @@ async function userNudge(s: ReturnType<typeof suite>, name: string): Promise<voi
   });
   await s.closed(name, "to be merged after the nudged session");
   const requests = s.model.requestsFor(name).filter((r) => r.status === 200);
-  const carrying = requests.filter((r) => r.latest.includes(message));
-  expect(carrying.map((r) => r.step)).toEqual([1]);
+  // The first request after the tool that was running when the nudge came is the first to carry it.
+  const carrying = requests.filter((r) => r.text.includes(`${NUDGE_PREFIX} (user) ${message}`));
+  expect(carrying[0]?.step).toBe(1);
   expect(requests.filter((r) => r.step === 0).every((r) => !r.text.includes(message))).toBe(true);
   expect(s.op.trap.violations()).toEqual([]);
 }
+
+describe("Codex: a person's nudge interrupts the turn and resumes the conversation with it", () => {
+  const s = suite("codex", {});
+  it("delivers Agent.spec.nudge to the next model request", async () => {
+    await userNudge(s, "asked-codex");
+  }, 400_000);
+});
