@@ -76,14 +76,18 @@ export async function runPreset(o: RunPresetOptions): Promise<number> {
     if (id) delivered.add(`user@${id}`);
   } catch {} // the first renewal may not have happened yet; a repeated user nudge is harmless
 
-  o.log(`starting ${o.preset.cli}${s.cliSession ? ` (resuming ${s.cliSession})` : ""} in ${o.repoDir}`);
+  // Continuity: the conversation an earlier session on this bead left, where its transcript survived.
+  const resume = s.cliSession && o.preset.resumable(ctx, s.cliSession) ? s.cliSession : undefined;
+  if (s.cliSession && !resume)
+    o.log(`conversation ${s.cliSession} is not in this HOME (a fresh workspace); starting a new one`);
+  o.log(`starting ${o.preset.cli}${resume ? ` (resuming ${resume})` : ""} in ${o.repoDir}`);
   const sup = supervise({
     preset: o.preset,
     ctx,
     cwd: o.repoDir,
     env: o.env,
     activity: o.activity,
-    ...(s.cliSession ? { resume: s.cliSession } : {}),
+    ...(resume ? { resume } : {}),
     log: o.log,
     stdout: (t) => process.stdout.write(t),
     stderr: (c) => process.stderr.write(c),

@@ -5,7 +5,17 @@
 // PostToolUse/UserPromptSubmit hooks that run `gt hook`, which also heartbeats tool boundaries.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type AgentEvent, baseEnv, isObj, type Json, num, type Preset, parseJsonLine, statusIn } from "./types.ts";
+import {
+  type AgentEvent,
+  baseEnv,
+  hasTranscript,
+  isObj,
+  type Json,
+  num,
+  type Preset,
+  parseJsonLine,
+  statusIn,
+} from "./types.ts";
 
 /** The tools a session may use without asking: edit, read, search, shell. No web, no subagents. */
 export const CLAUDE_ALLOWED_TOOLS = ["Bash", "Edit", "Write", "Read", "Glob", "Grep", "NotebookEdit", "TodoWrite"];
@@ -69,6 +79,7 @@ export const claudeCode: Preset = {
     ];
     return { argv, env };
   },
+  resumable: (ctx, id) => hasTranscript(join(ctx.home, ".claude", "projects"), id, 2),
   parser: claudeParser,
   nudge: { via: "hook" },
 };

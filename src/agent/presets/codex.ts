@@ -9,6 +9,7 @@ import { join } from "node:path";
 import {
   type AgentEvent,
   baseEnv,
+  hasTranscript,
   isObj,
   type Json,
   num,
@@ -74,6 +75,7 @@ export const codex: Preset = {
       : ["codex", "exec", ...FLAGS, ...ctx.session.agentArgs, ctx.prompt];
     return { argv, env: env(ctx) };
   },
+  resumable: (ctx, id) => hasTranscript(join(codexHome(ctx), "sessions"), id, 4),
   parser: () => parseCodexLine,
   nudge: {
     via: "resume",

@@ -4,7 +4,7 @@
 // checks and telemetry. pi has no permission system: bash always runs.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type AgentEvent, baseEnv, isObj, num, type Preset, parseJsonLine, statusIn } from "./types.ts";
+import { type AgentEvent, baseEnv, hasTranscript, isObj, num, type Preset, parseJsonLine, statusIn } from "./types.ts";
 
 export const PI_PROVIDER = "gastown";
 
@@ -61,6 +61,7 @@ export const pi: Preset = {
       stdinLines: [JSON.stringify({ id: "assignment", type: "prompt", message: ctx.prompt })],
     };
   },
+  resumable: (ctx, id) => hasTranscript(join(ctx.home, ".pi", "agent", "sessions"), id, 2),
   parser: () => parsePiLine,
   nudge: { via: "stdin", line: (text) => JSON.stringify({ type: "steer", message: text }) },
   endOnTurnEnd: true,

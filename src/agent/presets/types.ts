@@ -2,6 +2,8 @@
 // HOME, the autonomous non-interactive command line, how to read its event stream, and how a nudge
 // reaches it while it runs. One file per CLI; they change with the CLI's version, which is pinned.
 
+import { type Dirent, readdirSync } from "node:fs";
+import { join } from "node:path";
 import type { SessionEnv } from "../../api/session.ts";
 import type { AgentCli } from "../../api/town.ts";
 
@@ -77,6 +79,11 @@ export interface Preset {
   prepare(ctx: PresetContext): void;
   /** The first run; `resume` continues an earlier conversation of this CLI. */
   launch(ctx: PresetContext, resume?: string): Launch;
+  /**
+   * Whether the conversation `id` can be resumed from this HOME (its transcript is there: a
+   * persistent workspace, or the same session); otherwise the session starts afresh.
+   */
+  resumable(ctx: PresetContext, id: string): boolean;
   /** A parser of the CLI's stdout, one line at a time (it may keep state across lines). */
   parser(): (line: string) => AgentEvent[];
   /**
@@ -111,6 +118,25 @@ export function parseJsonLine(line: string): Json | undefined {
 export function statusIn(message: string): number | undefined {
   const m = message.match(/\b(40[13]|429|5(?:0[0-4]|29))\b/);
   return m ? Number(m[1]) : undefined;
+}
+
+/** Is there a file whose name contains `id` under `root` (a few levels deep)? */
+export function hasTranscript(root: string, id: string, depth = 4): boolean {
+  if (!/^[A-Za-z0-9-]{8,}$/.test(id)) return false;
+  const walk = (dir: string, left: number): boolean => {
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return false;
+    }
+    for (const e of entries) {
+      if (e.isFile() && e.name.includes(id)) return true;
+      if (e.isDirectory() && left > 0 && walk(join(dir, e.name), left - 1)) return true;
+    }
+    return false;
+  };
+  return walk(root, depth);
 }
 
 /** The common part of every preset's environment: no telemetry, no update checks, the git identity. */

@@ -1,13 +1,14 @@
 // The presets' stream parsers, on lines the pinned CLIs printed against the scripted model, and
 // the outcome classification: every class, including the exits that look fine and are not.
-import { readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { classifyOutcome, EXIT_CONFIG, EXIT_TEMPFAIL, type SessionFacts } from "../../../src/agent/outcome.ts";
-import { claudeParser } from "../../../src/agent/presets/claude-code.ts";
-import { parseCodexLine } from "../../../src/agent/presets/codex.ts";
-import { parsePiLine } from "../../../src/agent/presets/pi.ts";
-import { type AgentEvent, statusIn } from "../../../src/agent/presets/types.ts";
+import { claudeCode, claudeParser } from "../../../src/agent/presets/claude-code.ts";
+import { codex, parseCodexLine } from "../../../src/agent/presets/codex.ts";
+import { parsePiLine, pi } from "../../../src/agent/presets/pi.ts";
+import { type AgentEvent, hasTranscript, type PresetContext, statusIn } from "../../../src/agent/presets/types.ts";
 
 const line = (o: unknown) => JSON.stringify(o);
 
@@ -255,5 +256,29 @@ describe("pinned versions", () => {
     expect(arg("CLAUDE_CODE_VERSION")).toBe(dev["@anthropic-ai/claude-code"]);
     expect(arg("CODEX_VERSION")).toBe(dev["@openai/codex"]);
     expect(arg("PI_VERSION")).toBe(dev["@mariozechner/pi-coding-agent"]);
+  });
+});
+
+describe("session continuity", () => {
+  it("resumes a conversation only where its transcript is in the session's HOME", () => {
+    const home = mkdtempSync(join(tmpdir(), "gt-presets-"));
+    try {
+      const ctx = { home } as PresetContext;
+      const id = "01a233d0-f5f5-7121-a5bd-7c7a292caaad";
+      for (const p of [claudeCode, codex, pi]) expect(p.resumable(ctx, id), p.cli).toBe(false);
+      mkdirSync(join(home, ".claude", "projects", "-repo"), { recursive: true });
+      writeFileSync(join(home, ".claude", "projects", "-repo", `${id}.jsonl`), "{}\n");
+      mkdirSync(join(home, ".codex", "sessions", "2026", "12", "01"), { recursive: true });
+      writeFileSync(
+        join(home, ".codex", "sessions", "2026", "12", "01", `rollout-2026-12-01T22-00-00-${id}.jsonl`),
+        "",
+      );
+      mkdirSync(join(home, ".pi", "agent", "sessions", "--repo--"), { recursive: true });
+      writeFileSync(join(home, ".pi", "agent", "sessions", "--repo--", `2026-12-01_${id}.jsonl`), "");
+      for (const p of [claudeCode, codex, pi]) expect(p.resumable(ctx, id), p.cli).toBe(true);
+      expect(hasTranscript(home, "../../etc")).toBe(false);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 });
