@@ -13,6 +13,7 @@ import type { KubeHttp } from "../../../src/controller/kube-http.ts";
 import { adminHttp, convoyManifest, create } from "../../support/gastown.ts";
 import { createNamespace, kubeConfig, waitFor } from "../../support/kube.ts";
 import { type ModelServer, startModelServer } from "../../support/model-server.ts";
+import { pollUntil } from "../../support/processes.ts";
 import {
   type CliOperator,
   cliTown,
@@ -133,6 +134,16 @@ describe.each(CLIS)("%s as every agent of a town", (cli) => {
         cacheRead: a.cacheRead + u.cacheRead,
       }));
     expect(served.output).toBeGreaterThan(0);
+    // The convoy lands on the landing's Done; that session gets its last answer and exits after.
+    const root = join(op.sessionsDir, ns);
+    await pollUntil(
+      "every session to log its usage",
+      () =>
+        readdirSync(root).every((pod) =>
+          readFileSync(join(root, pod, "session.log"), "utf8").includes("gt run: usage:"),
+        ),
+      60_000,
+    );
     const logged = loggedUsage(op.sessionsDir, ns);
     expect({ input: logged.input, output: logged.output, cacheRead: logged.cacheRead }).toEqual(served);
 
