@@ -124,16 +124,6 @@ describe.each(CLIS)("%s as every agent of a town", (cli) => {
     );
     expect(cSessions).toHaveLength(1);
 
-    // Usage, as each CLI counted it from the model's answers, adds up to exactly what was served.
-    const served = [...new Set(model.requests.map((r) => r.bead).filter((b): b is string => !!b))]
-      .map((b) => model.usageServed(b))
-      .map(({ input, output, cacheRead }) => ({ input, output, cacheRead }))
-      .reduce((a, u) => ({
-        input: a.input + u.input,
-        output: a.output + u.output,
-        cacheRead: a.cacheRead + u.cacheRead,
-      }));
-    expect(served.output).toBeGreaterThan(0);
     // The convoy lands on the landing's Done; that session gets its last answer and exits after.
     const root = join(op.sessionsDir, ns);
     await pollUntil(
@@ -144,6 +134,16 @@ describe.each(CLIS)("%s as every agent of a town", (cli) => {
         ),
       60_000,
     );
+    // Usage, as each CLI counted it from the model's answers, adds up to exactly what was served.
+    const served = [...new Set(model.requests.map((r) => r.bead).filter((b): b is string => !!b))]
+      .map((b) => model.usageServed(b))
+      .map(({ input, output, cacheRead }) => ({ input, output, cacheRead }))
+      .reduce((a, u) => ({
+        input: a.input + u.input,
+        output: a.output + u.output,
+        cacheRead: a.cacheRead + u.cacheRead,
+      }));
+    expect(served.output).toBeGreaterThan(0);
     const logged = loggedUsage(op.sessionsDir, ns);
     expect({ input: logged.input, output: logged.output, cacheRead: logged.cacheRead }).toEqual(served);
 
