@@ -5,6 +5,7 @@
 // permission mode, which Claude Code reports only in its result while it exits 0; Lost is an agent
 // that ended without a word — an exit 0 without `gt done` is still a lost session.
 import type { AgentEvent } from "./presets/types.ts";
+import type { Termination } from "./termination.ts";
 
 export const OUTCOME_CLASSES = [
   "Completed",
@@ -100,4 +101,24 @@ export function classifyOutcome(f: SessionFacts): Outcome {
     message: `the agent exited 0 without calling ${what}${asked}; the work is not reported`,
     exitCode: 1,
   };
+}
+
+/**
+ * What the operator is told about an outcome (the session's termination line): Configuration holds
+ * the work until the Town changes (a refused key, a permission mode that cannot work); Transient fails
+ * the attempt with the normal back-off. Completed and a stop explain nothing.
+ */
+const TERMINATIONS: Partial<Record<OutcomeClass, Omit<Termination, "message">>> = {
+  AuthError: { reason: "ModelAuthFailed", kind: "Configuration" },
+  PermissionDenied: { reason: "ToolPermissionDenied", kind: "Configuration" },
+  RateLimited: { reason: "ModelRateLimited", kind: "Transient" },
+  Overloaded: { reason: "ModelOverloaded", kind: "Transient" },
+  ModelUnreachable: { reason: "ModelUnreachable", kind: "Transient" },
+  AgentError: { reason: "AgentFailed", kind: "Transient" },
+  Lost: { reason: "AgentExitedWithoutDone", kind: "Transient" },
+};
+
+export function outcomeTermination(o: Outcome): Termination | undefined {
+  const t = TERMINATIONS[o.class];
+  return t ? { ...t, message: o.message } : undefined;
 }

@@ -11,10 +11,11 @@ import { shellQuote } from "./git.ts";
 import { type Heartbeat, reportsFiled, type SessionActivity } from "./heartbeat.ts";
 import { DELIVERED_NUDGES } from "./hook.ts";
 import { pendingNudges } from "./nudges.ts";
-import { classifyOutcome } from "./outcome.ts";
+import { classifyOutcome, outcomeTermination } from "./outcome.ts";
 import type { Preset, PresetContext, Usage } from "./presets/types.ts";
 import { buildInstructions, buildPrompt, nudgeText } from "./prompt.ts";
 import { supervise } from "./supervise.ts";
+import { writeTermination } from "./termination.ts";
 
 export interface RunPresetOptions {
   preset: Preset;
@@ -147,6 +148,8 @@ export async function runPreset(o: RunPresetOptions): Promise<number> {
   o.log(`${o.preset.cli} exited ${result.signal ? `on ${result.signal}` : `with status ${result.exitCode}`}`);
   o.log(`outcome ${outcome.class}: ${outcome.message}`);
   o.log(`usage: ${usageText(result.usage)}`);
+  const termination = outcomeTermination(outcome);
+  if (termination) writeTermination(termination);
   annotations[LEASE_ANNOTATIONS.outcome] = JSON.stringify({ class: outcome.class, message: outcome.message });
   if (result.cliSession) annotations[LEASE_ANNOTATIONS.cliSession] = result.cliSession;
   o.setAnnotations(() => ({ ...annotations, [LEASE_ANNOTATIONS.usage]: JSON.stringify(result.usage) }));

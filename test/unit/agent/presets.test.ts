@@ -4,11 +4,18 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { classifyOutcome, EXIT_CONFIG, EXIT_TEMPFAIL, type SessionFacts } from "../../../src/agent/outcome.ts";
+import {
+  classifyOutcome,
+  EXIT_CONFIG,
+  EXIT_TEMPFAIL,
+  outcomeTermination,
+  type SessionFacts,
+} from "../../../src/agent/outcome.ts";
 import { claudeCode, claudeParser } from "../../../src/agent/presets/claude-code.ts";
 import { codex, parseCodexLine } from "../../../src/agent/presets/codex.ts";
 import { parsePiLine, pi } from "../../../src/agent/presets/pi.ts";
 import { type AgentEvent, hasTranscript, type PresetContext, statusIn } from "../../../src/agent/presets/types.ts";
+import { writeTermination } from "../../../src/agent/termination.ts";
 
 const line = (o: unknown) => JSON.stringify(o);
 
@@ -279,6 +286,33 @@ describe("session continuity", () => {
       expect(hasTranscript(home, "../../etc")).toBe(false);
     } finally {
       rmSync(home, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("the termination message", () => {
+  it("writes one JSON line for a failed outcome, with a kind the operator acts on", () => {
+    const dir = mkdtempSync(join(tmpdir(), "gt-termination-"));
+    try {
+      const path = join(dir, "termination-log");
+      const auth = classifyOutcome({
+        exitCode: 1,
+        signal: null,
+        reported: [],
+        events: [{ kind: "error", status: 401, message: "invalid x-api-key" }],
+        role: "Polecat",
+        keySecret: "model-key/api-key",
+      });
+      writeTermination(outcomeTermination(auth)!, { GT_TERMINATION_LOG: path });
+      expect(JSON.parse(readFileSync(path, "utf8"))).toEqual({
+        reason: "ModelAuthFailed",
+        kind: "Configuration",
+        message: expect.stringContaining("Secret model-key, key api-key"),
+      });
+      expect(outcomeTermination({ class: "Overloaded", message: "529", exitCode: 75 })?.kind).toBe("Transient");
+      expect(outcomeTermination({ class: "Completed", message: "ok", exitCode: 0 })).toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
