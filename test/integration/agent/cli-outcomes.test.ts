@@ -80,6 +80,9 @@ describe("Claude Code session outcomes", () => {
     expect(log).toMatch(
       /outcome AuthError: the model API refused the API key in Secret model-key, key api-key \(HTTP 401\)/,
     );
+    // The same, for the operator, in the session's termination message.
+    const termination = readFileSync(join(op.sessionsDir, ns, agent.status!.pod!, "termination-log"), "utf8");
+    expect(JSON.parse(termination)).toMatchObject({ reason: "ModelAuthFailed", kind: "Configuration" });
     // Not retried ten times with back-off: the CLI's retries are capped and a 401 is not retried.
     expect(model.requestsFor("badkey").filter((r) => r.status === 401).length).toBeLessThanOrEqual(3);
   }, 400_000);
