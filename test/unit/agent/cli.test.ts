@@ -192,7 +192,8 @@ describe("gt tools fail with one clear line", () => {
   });
 });
 
-describe("the gt binary", () => {
+// Each case starts Node with the TypeScript sources: seconds on a loaded machine.
+describe("the gt binary", { timeout: 60_000 }, () => {
   const run = (args: string[], env: NodeJS.ProcessEnv = { PATH: process.env.PATH }) =>
     spawnSync(process.execPath, [MAIN, ...args], { env, encoding: "utf8" });
 

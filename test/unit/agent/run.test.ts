@@ -59,7 +59,8 @@ function gtRun(o: Origin, agentCommand: string[]) {
   };
 }
 
-describe("gt run", () => {
+// Each case runs gt run (Node, git, a child agent): seconds on a loaded machine.
+describe("gt run", { timeout: 60_000 }, () => {
   it("prepares the repository and the prompt, puts gt on PATH, and exits with the agent's status", async () => {
     const o = createOrigin();
     const script = [
