@@ -94,12 +94,27 @@ export async function runPreset(o: RunPresetOptions): Promise<number> {
     stderr: (c) => process.stderr.write(c),
   });
   o.onSignal((signal) => sup.kill(signal));
-  o.setAnnotations(() => ({ ...annotations, [LEASE_ANNOTATIONS.usage]: JSON.stringify(sup.usage()) }));
+  o.setAnnotations(() => {
+    const conversation = sup.cliSession();
+    return {
+      ...annotations,
+      [LEASE_ANNOTATIONS.usage]: JSON.stringify(sup.usage()),
+      ...(conversation ? { [LEASE_ANNOTATIONS.cliSession]: conversation } : {}),
+    };
+  });
 
   let hooked = 0;
   const record = (key: string, via: string) => {
     annotations[LEASE_ANNOTATIONS.nudgeDelivered] = JSON.stringify({ key, via, time: new Date().toISOString() });
     if (key.startsWith("user@")) annotations[LEASE_ANNOTATIONS.userNudgeDelivered] = key.slice(5);
+  };
+  /** A nudge the session could not take (the CLI already ended): the Agent says so. */
+  const recordFailed = (key: string, why: string) => {
+    annotations[LEASE_ANNOTATIONS.nudgeDelivered] = JSON.stringify({
+      key,
+      failed: why,
+      time: new Date().toISOString(),
+    });
   };
   let lastQueued = "";
   let polling = false;
@@ -111,7 +126,13 @@ export async function runPreset(o: RunPresetOptions): Promise<number> {
       let changed = false;
       for (const n of pendingNudges(agent, sessionStart, delivered)) {
         const via = sup.nudge(nudgeText(n));
-        if (via === "not-running") break;
+        if (via === "not-running") {
+          delivered.add(n.key);
+          recordFailed(n.key, `the ${o.preset.cli} session had already ended`);
+          o.log(`nudge ${n.key} not delivered: the ${o.preset.cli} session had already ended`);
+          changed = true;
+          break;
+        }
         delivered.add(n.key);
         o.log(`nudge ${n.key} ${via === "hook" ? "queued for the next tool boundary" : `delivered (${via})`}`);
         if (via === "hook") lastQueued = n.key;

@@ -31,6 +31,8 @@ export interface Supervisor {
   nudge(text: string): "hook" | "stdin" | "resume" | "not-running";
   kill(signal: NodeJS.Signals): void;
   usage(): Usage;
+  /** The CLI's conversation id, once its stream named it (published early, so a crash keeps it). */
+  cliSession(): string | undefined;
   readonly finished: Promise<SupervisedRun>;
 }
 
@@ -216,6 +218,7 @@ export function supervise(o: {
       child?.kill(signal);
     },
     usage: () => addUsage(total, run),
+    cliSession: () => cliSession,
     finished,
   };
 }

@@ -102,6 +102,25 @@ export const AgentStatusSchema = z
       .max(MAX_NUDGES)
       .optional()
       .describe("GUPP nudges sent to the agent, newest last, at most 20."),
+    nudgeDelivery: z
+      .object({
+        nudge: z
+          .string()
+          .max(128)
+          .describe("Which nudge: <tier>@<time> for GUPP's (status.nudges), user@<id> for spec.nudge."),
+        result: z
+          .enum(["Delivered", "Failed"])
+          .describe("Delivered into the running session, or Failed (message says why)."),
+        via: z
+          .string()
+          .max(32)
+          .optional()
+          .describe("How it reached the session: hook (Claude Code, at the next tool boundary), resume, stdin."),
+        message: z.string().max(256).optional().describe("Why delivery failed."),
+        time: timestamp().describe("When gt run delivered it (or gave up)."),
+      })
+      .optional()
+      .describe("The last nudge the running session received or could not receive, as its gt run reported it."),
     conditions: conditionList().describe(
       "Ready (False while Stalled), Stalled (GUPPForceStop), Escalated and SessionFailed (the last session could not start, removed at the next dispatch).",
     ),

@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { MAX_CHECKPOINT_BYTES } from "./agent.ts";
 import { conditionList, dnsLabel, objectName, observedGeneration, priority, resource, timestamp } from "./meta.ts";
+import { BeadUsageSchema, BudgetSchema } from "./usage.ts";
 
 export const BEAD_TYPES = ["Issue", "MergeRequest"] as const;
 export type BeadType = (typeof BEAD_TYPES)[number];
@@ -91,6 +92,9 @@ export const BeadSpecSchema = z
       .describe(
         "Raise it (e.g. absent or 0 to 1) to retry a Failed or held bead: its budgets are reset, its history kept in status.",
       ),
+    budget: BudgetSchema.optional().describe(
+      "Spend cap of this bead's sessions (status.usage). At the cap its session is stopped and the bead held (BudgetExceeded, not a failure); raise it to continue.",
+    ),
   })
   .describe(
     "The work, written by a person (single work items) or by the controller (convoy tasks, merge requests, reworks, landings).",
@@ -279,6 +283,21 @@ export const BeadStatusSchema = z
       })
       .optional()
       .describe("Why the last session failed, in the runtime's or the agent's own words; cleared once a session runs."),
+    usage: BeadUsageSchema.optional(),
+    conversation: z
+      .object({
+        id: z
+          .string()
+          .min(1)
+          .max(256)
+          .describe("The CLI's own session id (Claude Code session_id, Codex thread, pi session)."),
+        agent: z.string().max(253).describe("The agent whose session left it."),
+        session: z.int().min(0).describe("That agent's session number."),
+      })
+      .optional()
+      .describe(
+        "The coding-agent conversation the bead's last session left: the next session resumes it where the CLI can (kept with the checkpoint).",
+      ),
     conditions: conditionList().describe(
       "Ready (True when Closed; else False naming why, e.g. Blocked, WaitingForCapacity, UnknownRig), Blocked (blockers open), Stalled (Failed, held or on an unknown rig).",
     ),

@@ -1,6 +1,7 @@
 // Convoy: a batch of tasks with dependencies. The controller turns each task into a Bead.
 import { z } from "zod";
 import { conditionList, dnsLabel, objectName, observedGeneration, priority, resource, timestamp } from "./meta.ts";
+import { BudgetSchema, UsageSchema } from "./usage.ts";
 
 export const MERGE_MODES = ["ReviewThenLand", "ReviewAndMerge"] as const;
 export type MergeMode = (typeof MERGE_MODES)[number];
@@ -62,6 +63,9 @@ export const ConvoySpecSchema = z
       .max(1000)
       .optional()
       .describe("Raise it to retry the convoy: its failed tasks are retried and its landing attempts reset."),
+    budget: BudgetSchema.optional().describe(
+      "Spend cap of all the convoy's beads (status.usage). At the cap its open beads are held (BudgetExceeded) and running ones finish; raise it to continue.",
+    ),
     tasks: z
       .array(TaskSchema)
       .min(1)
@@ -139,6 +143,9 @@ export const ConvoyStatusSchema = z
         "ReviewThenLand: the landing merge requests <convoy>-landing-<n> that merge the feature branch into the rig's default branch; limits.maxDispatchAttempts failed ones fail the convoy.",
       ),
     retry: z.int().min(0).optional().describe("The last spec.retry the controller acted on."),
+    usage: UsageSchema.optional().describe(
+      "What the convoy's beads spent (tasks, merge requests, reworks, landing), summed.",
+    ),
     conditions: conditionList().describe(
       "Ready, and Stalled while something needs a person: InvalidTasks, TasksFailed, TasksHeld, LandingFailed, Cancelled.",
     ),

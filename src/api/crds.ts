@@ -11,7 +11,7 @@ import { TownSpecSchema, TownStatusSchema } from "./town.ts";
 
 interface PrinterColumn {
   name: string;
-  type: "string" | "integer" | "date" | "boolean";
+  type: "string" | "integer" | "number" | "date" | "boolean";
   jsonPath: string;
   priority?: number;
   description?: string;
@@ -64,6 +64,19 @@ export const KINDS: KindDefinition[] = [
       { name: "Phase", type: "string", jsonPath: ".status.phase" },
       { name: "Progress", type: "string", jsonPath: ".status.progress.summary" },
       { name: "Mode", type: "string", jsonPath: ".spec.mergeMode" },
+      {
+        name: "Tokens",
+        type: "integer",
+        jsonPath: ".status.usage.tokens",
+        description: "Tokens its beads' sessions used",
+      },
+      {
+        name: "Cost",
+        type: "number",
+        jsonPath: ".status.usage.costUSD",
+        description: "USD, where the CLI reports it",
+        priority: 1,
+      },
       { name: "Town", type: "string", jsonPath: ".spec.town", priority: 1 },
       age,
     ],
@@ -83,6 +96,14 @@ export const KINDS: KindDefinition[] = [
       { name: "Rig", type: "string", jsonPath: ".spec.rig" },
       { name: "Assignee", type: "string", jsonPath: ".status.assignee" },
       { name: "Convoy", type: "string", jsonPath: ".spec.convoy" },
+      { name: "Tokens", type: "integer", jsonPath: ".status.usage.tokens", description: "Tokens its sessions used" },
+      {
+        name: "Cost",
+        type: "number",
+        jsonPath: ".status.usage.costUSD",
+        description: "USD, where the CLI reports it",
+        priority: 1,
+      },
       { name: "Title", type: "string", jsonPath: ".spec.title", priority: 1 },
       { name: "Reason", type: "string", jsonPath: ".status.reason", priority: 1 },
       age,

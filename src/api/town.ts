@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { SEVERITIES } from "./agent-report.ts";
 import { conditionList, dnsLabel, duration, observedGeneration, resource, timestamp } from "./meta.ts";
+import { DayUsageSchema, TownBudgetSchema, UsageSchema } from "./usage.ts";
 
 export const MERGE_STRATEGIES = ["Direct", "PullRequest"] as const;
 export type MergeStrategy = (typeof MERGE_STRATEGIES)[number];
@@ -622,6 +623,7 @@ export const TownSpecSchema = z
       .describe(
         "RFC 3339 time; failed sessions before this instant do not count: set it to now to close an open circuit breaker.",
       ),
+    budget: TownBudgetSchema.optional(),
   })
   .describe(
     "The desired town, written by a person: rigs, how agent sessions run, limits, timeouts and the levers that move held work.",
@@ -720,6 +722,10 @@ export const TownStatusSchema = z
       .describe(
         "The circuit breaker: limits.maxFailedSessions failed sessions within timeouts.circuitBreakerWindow open it; it closes as they age out or with spec.circuitBreakerReset.",
       ),
+    usage: UsageSchema.optional().describe(
+      "What the sessions of the town's beads spent, summed (deleted beads take theirs along).",
+    ),
+    usageToday: DayUsageSchema.optional(),
   })
   .describe(
     "What the controller observed and decided for the town: counts, escalations, the circuit breaker, conditions.",

@@ -187,5 +187,54 @@ export function leaseObservation(o: KubeObject): LeaseObservation | undefined {
     activityKind: a[LEASE_ANNOTATIONS.activityKind],
     activeTools: Number.isFinite(tools) ? tools : 0,
     ...(Number.isFinite(session) && a[LEASE_ANNOTATIONS.session] !== undefined ? { session } : {}),
+    ...optional("usage", leaseUsage(a[LEASE_ANNOTATIONS.usage])),
+    ...optional("cliSession", cliSession(a[LEASE_ANNOTATIONS.cliSession])),
+    ...optional("nudgeDelivery", nudgeDelivery(a[LEASE_ANNOTATIONS.nudgeDelivered])),
+  };
+}
+
+const optional = <K extends string, V>(k: K, v: V | undefined) =>
+  (v === undefined ? {} : { [k]: v }) as { [P in K]?: V };
+
+function json(v: string | undefined): Record<string, unknown> | undefined {
+  if (!v) return undefined;
+  try {
+    const o: unknown = JSON.parse(v);
+    return o && typeof o === "object" && !Array.isArray(o) ? (o as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Annotations are written by agents: anything not a non-negative finite count reads as 0. */
+function leaseUsage(v: string | undefined): LeaseObservation["usage"] {
+  const o = json(v);
+  if (!o) return undefined;
+  const n = (k: string) => {
+    const x = o[k];
+    return typeof x === "number" && Number.isFinite(x) && x >= 0 ? x : 0;
+  };
+  return {
+    inputTokens: Math.round(n("inputTokens")),
+    outputTokens: Math.round(n("outputTokens")),
+    cacheReadTokens: Math.round(n("cacheReadTokens")),
+    cacheWriteTokens: Math.round(n("cacheWriteTokens")),
+    costUSD: n("costUSD"),
+  };
+}
+
+const cliSession = (v: string | undefined) => (v && v.length <= 256 ? v : undefined);
+
+function nudgeDelivery(v: string | undefined): LeaseObservation["nudgeDelivery"] {
+  const o = json(v);
+  const time = microTime(o?.time);
+  if (!o || typeof o.key !== "string" || time === undefined) return undefined;
+  const failed = typeof o.failed === "string" ? o.failed.slice(0, 256) : undefined;
+  return {
+    nudge: o.key.slice(0, 128),
+    result: failed === undefined ? "Delivered" : "Failed",
+    ...(typeof o.via === "string" ? { via: o.via.slice(0, 32) } : {}),
+    ...(failed === undefined ? {} : { message: failed }),
+    time,
   };
 }

@@ -4,6 +4,7 @@
 // are defined here (so every name lives in one place) and incremented by the reconciler. Every
 // per-town gastown_* series carries `namespace` and `town`: town names are unique per namespace only.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { Usage } from "../api/usage.ts";
 
 // controller-runtime's reconcile_time_seconds buckets: fine below a second, coarse up to a minute.
 const RECONCILE_BUCKETS = [
@@ -76,6 +77,58 @@ export interface DomainMetrics {
   escalationsOpen: Gauge<Town>;
   /** 1 for each condition a Town reports, by type, status and reason, as kube-state-metrics does. */
   townCondition: Gauge<Town | "type" | "status" | "reason">;
+  /** Tokens the town's sessions used (input, output, cache_read, cache_write), from its status. */
+  tokens: Counter<Town | "type">;
+  /** What the town's sessions cost, in USD, where the CLI reports a cost. */
+  costUSD: Counter<Town>;
+}
+
+/** What a Town's status.usage said when last seen, per counter set: the counters add what grew since. */
+const usageSeen = new WeakMap<Counter<Town | "type">, Map<string, Usage>>();
+const TOKEN_TYPES = [
+  ["input", "inputTokens"],
+  ["output", "outputTokens"],
+  ["cache_read", "cacheReadTokens"],
+  ["cache_write", "cacheWriteTokens"],
+] as const;
+
+/**
+ * Adds to gastown_tokens_total and gastown_cost_usd_total what the Town's status.usage grew by.
+ * The first sight of a town in this process is the baseline (a restart must not count history
+ * again); a sum that shrank (a bead deleted) moves the baseline down without counting.
+ * `undefined` usage with `forget` drops the town (it was deleted).
+ */
+export function countUsage(
+  m: DomainMetrics,
+  namespace: string,
+  town: string,
+  usage: Usage | undefined,
+  forget = false,
+): void {
+  const seen = usageSeen.get(m.tokens) ?? new Map<string, Usage>();
+  usageSeen.set(m.tokens, seen);
+  const key = `${namespace}/${town}`;
+  if (forget) {
+    seen.delete(key);
+    for (const [type] of TOKEN_TYPES) m.tokens.remove({ namespace, town, type });
+    m.costUSD.remove({ namespace, town });
+    return;
+  }
+  const now = usage ?? { tokens: 0, inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
+  const before = seen.get(key);
+  seen.set(key, now);
+  if (!before) {
+    // Series exist from the start (0), so rate() sees the first increase.
+    for (const [type] of TOKEN_TYPES) m.tokens.inc({ namespace, town, type }, 0);
+    m.costUSD.inc({ namespace, town }, 0);
+    return;
+  }
+  for (const [type, field] of TOKEN_TYPES) {
+    const grew = now[field] - before[field];
+    if (grew > 0) m.tokens.inc({ namespace, town, type }, grew);
+  }
+  const cost = (now.costUSD ?? 0) - (before.costUSD ?? 0);
+  if (cost > 0) m.costUSD.inc({ namespace, town }, cost);
 }
 
 /** Sets one gauge series per phase (0 for phases nobody is in, so a drained phase reads 0, not stale). */
@@ -321,6 +374,18 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       name: "gastown_session_start_failures_total",
       help: "Sessions the runtime could not start (admission or quota refusals, missing objects), by reason",
       labelNames: ["namespace", "town", "rig", "reason"] as const,
+      registers,
+    }),
+    tokens: new Counter({
+      name: "gastown_tokens_total",
+      help: "Tokens used by the town's agent sessions as their CLIs reported them, by type (input, output, cache_read, cache_write)",
+      labelNames: ["namespace", "town", "type"] as const,
+      registers,
+    }),
+    costUSD: new Counter({
+      name: "gastown_cost_usd_total",
+      help: "What the town's agent sessions cost in US dollars, where the CLI reports a cost",
+      labelNames: ["namespace", "town"] as const,
       registers,
     }),
     escalationsOpen: new Gauge({

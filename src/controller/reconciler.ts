@@ -18,7 +18,7 @@ import type { EventRecorder } from "./event-recorder.ts";
 import type { Expectations, ObjectRef } from "./expectations.ts";
 import type { KubeHttp } from "./kube-http.ts";
 import type { Logger } from "./logger.ts";
-import { type DomainMetrics, setPhaseGauge, setTownConditions } from "./metrics.ts";
+import { countUsage, type DomainMetrics, setPhaseGauge, setTownConditions } from "./metrics.ts";
 import { apiPath, splitTownKey, TOWNS } from "./resources.ts";
 
 export interface ReconcilerDeps {
@@ -143,6 +143,7 @@ export function createReconciler(deps: ReconcilerDeps) {
       for (const phase of AGENT_PHASES) deps.metrics.agents.remove({ namespace, town, phase });
       deps.metrics.escalationsOpen.remove({ namespace, town });
       setTownConditions(deps.metrics.townCondition, namespace, town, []);
+      countUsage(deps.metrics, namespace, town, undefined, true);
       return orphans(key, namespace, town, signal);
     }
     if (!expectations.satisfied(key, lookup)) {
@@ -192,6 +193,7 @@ export function createReconciler(deps: ReconcilerDeps) {
     );
     // As last written (one reconcile behind at most): what `kubectl get town` shows.
     setTownConditions(deps.metrics.townCondition, namespace, town, parsedTown.status?.conditions ?? []);
+    countUsage(deps.metrics, namespace, town, parsedTown.status?.usage);
     // One info line per transition: one transition is often several actions carrying the same
     // reason (the bead, its agent and its hook), and status writes without a reason follow from
     // others; those are details, at debug level.

@@ -46,6 +46,8 @@ export const SessionContextSchema = z.object({
   feedback: z.string().optional(),
   files: z.array(z.string()).optional(),
   checkpoint: z.string().optional(),
+  /** The CLI conversation the bead's last session left, resumed where the CLI can. */
+  cliSession: z.string().optional(),
 });
 export type SessionContext = z.infer<typeof SessionContextSchema>;
 

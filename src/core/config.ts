@@ -1,6 +1,7 @@
 // A town's settings as the rules use them: timeouts resolved from defaults into milliseconds.
 import { parseDuration } from "../api/meta.ts";
 import { LimitsSchema, type Rig, TimeoutsSchema, type Town } from "../api/town.ts";
+import type { Budget } from "../api/usage.ts";
 import { parseTime } from "./time.ts";
 
 export interface TimeoutsMs {
@@ -48,6 +49,8 @@ export interface TownConfig {
   acknowledged: ReadonlySet<string>;
   /** Failed sessions before this instant do not count towards the circuit breaker. */
   circuitBreakerReset?: number;
+  /** spec.budget.daily: what the town's sessions may spend per UTC day. */
+  dailyBudget?: Budget;
 }
 
 /** Resolves a Town into the rule settings. Missing blocks get the same defaults the CRD applies. */
@@ -76,6 +79,7 @@ export function townConfig(town: Town): TownConfig {
     suspend: spec.suspend ?? false,
     acknowledged: new Set(spec.acknowledgedEscalations ?? []),
     ...(reset === undefined ? {} : { circuitBreakerReset: reset }),
+    ...(spec.budget?.daily ? { dailyBudget: spec.budget.daily } : {}),
     timeouts: {
       heartbeatPeriod: ms("heartbeatPeriod"),
       heartbeatTimeout: ms("heartbeatTimeout"),

@@ -106,6 +106,8 @@ export class Draft {
   readonly resolved = new Set<string>();
   /** The town's circuit breaker holds all new dispatch (set after sessions were checked). */
   breakerOpen = false;
+  /** The town's daily budget is spent (rules/budgets.ts): why no new session starts. */
+  budgetSpent: string | undefined;
   /** Beads released from a configuration hold in this plan: they are tried at once. */
   readonly probing = new Set<string>();
 

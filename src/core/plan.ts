@@ -6,6 +6,7 @@ import type { Action } from "./actions.ts";
 import { Draft } from "./draft.ts";
 import { checkInvariants } from "./invariants.ts";
 import { reconcileBeads } from "./rules/beads.ts";
+import { budgeted, enforceBudgets } from "./rules/budgets.ts";
 import { cancelBeads } from "./rules/cancel.ts";
 import { evaluateCircuitBreaker } from "./rules/circuit-breaker.ts";
 import { reconcileConvoys } from "./rules/convoys.ts";
@@ -16,6 +17,7 @@ import { applyRetries } from "./rules/retry.ts";
 import { reconcileReviewQueue } from "./rules/review-queue.ts";
 import { reconcileSessions } from "./rules/sessions.ts";
 import { writeStatus } from "./rules/status.ts";
+import { recordUsage } from "./rules/usage.ts";
 import type { Snapshot } from "./snapshot.ts";
 
 export interface Plan {
@@ -29,9 +31,11 @@ export function plan(snapshot: Snapshot, now: number): Plan {
   const d = new Draft(snapshot, now);
   applyReports(d);
   reconcileSessions(d);
+  recordUsage(d, (b) => budgeted(d, b));
   evaluateCircuitBreaker(d);
   applyRetries(d);
   cancelBeads(d);
+  d.budgetSpent = enforceBudgets(d);
   reconcileReviewQueue(d);
   reconcileBeads(d);
   reconcileConvoys(d);

@@ -6,6 +6,7 @@ import type { Bead, BeadPhase, BeadSpec, BeadStatus, Resolution, RetryRecord } f
 import type { Convoy, ConvoyPhase, ConvoySpec } from "../api/convoy.ts";
 import type { Condition } from "../api/meta.ts";
 import type { Town, TownStatus } from "../api/town.ts";
+import type { Usage } from "../api/usage.ts";
 import { type TownConfig, townConfig } from "./config.ts";
 import { parseTime } from "./time.ts";
 
@@ -41,6 +42,24 @@ export interface SessionObservation {
   termination?: { reason: string; kind: "Configuration" | "Transient"; message: string };
 }
 
+/** What a session's CLI counted so far (the Lease's usage annotation); grows within a session. */
+export interface LeaseUsage {
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  costUSD: number;
+}
+
+/** The last nudge a session received (or could not), as its gt run wrote it on the Lease. */
+export interface NudgeDelivery {
+  nudge: string;
+  result: "Delivered" | "Failed";
+  via?: string;
+  message?: string;
+  time: number;
+}
+
 /** An agent's heartbeat Lease: renewTime and the activity watermark the runtime keeps in it. */
 export interface LeaseObservation {
   agent: string;
@@ -49,6 +68,10 @@ export interface LeaseObservation {
   activityKind?: string;
   activeTools: number;
   session?: number;
+  usage?: LeaseUsage;
+  /** The CLI's own conversation id, for the bead's next session to resume. */
+  cliSession?: string;
+  nudgeDelivery?: NudgeDelivery;
 }
 
 export interface SnapshotInput {
@@ -100,10 +123,26 @@ export interface BeadState {
   configurationProbes: number;
   /** Why the last session failed, in the runtime's or the agent's own words. */
   lastFailure?: { reason: string; message: string; time: number };
+  /** What the bead's sessions spent (rules/usage.ts). */
+  usage?: BeadUsage;
+  /** The CLI conversation the last session left, for the next one to resume. */
+  conversation?: { id: string; agent: string; session: number };
   conditions: readonly Condition[];
   observedGeneration?: number;
   /** Status was never written: the bead still needs its first status (phase Open). */
   fresh: boolean;
+}
+
+export interface SessionUsageState extends Usage {
+  agent: string;
+  session: number;
+  /** When the operator first saw it: the UTC day it counts against. */
+  time: number;
+  lastUpdateTime?: number;
+}
+
+export interface BeadUsage extends Usage {
+  sessions: readonly SessionUsageState[];
 }
 
 /** A bead that is held is not dispatched and not charged until the cause goes or it is retried. */
@@ -151,6 +190,7 @@ export interface AgentState {
   idleSince?: number;
   lastSessionExit?: { session: number; exitCode?: number; reason: string; time: number };
   nudges: Nudge[];
+  nudgeDelivery?: NudgeDelivery;
   conditions: readonly Condition[];
 }
 
@@ -180,6 +220,7 @@ export interface ConvoyState {
   featureBranch?: string;
   landing?: { attempts: number; attemptsBefore?: number; bead?: string; landedAt?: number };
   retry: number;
+  usage?: Usage;
   conditions: readonly Condition[];
   observedGeneration?: number;
 }
@@ -290,6 +331,15 @@ export function beadState(status: BeadStatus | undefined, created: number): Bead
       message: s.lastFailure.message,
       time: parseTime(s.lastFailure.time) ?? 0,
     },
+    usage: s.usage && {
+      ...s.usage,
+      sessions: s.usage.sessions.map((u) => ({
+        ...u,
+        time: parseTime(u.time) ?? created,
+        lastUpdateTime: parseTime(u.lastUpdateTime),
+      })),
+    },
+    conversation: s.conversation,
     conditions: s.conditions ?? [],
     observedGeneration: s.observedGeneration,
     fresh: s.phase === undefined,
@@ -343,6 +393,7 @@ function agentView(a: Agent): AgentView {
         time: parseTime(exit.time) ?? 0,
       },
       nudges: s.nudges ?? [],
+      nudgeDelivery: s.nudgeDelivery && { ...s.nudgeDelivery, time: parseTime(s.nudgeDelivery.time) ?? 0 },
       conditions: s.conditions ?? [],
     },
   };
@@ -379,6 +430,7 @@ function convoyView(c: Convoy): ConvoyView {
         landedAt: parseTime(s.landing.landedAt),
       },
       retry: s.retry ?? 0,
+      usage: s.usage,
       conditions: s.conditions ?? [],
       observedGeneration: s.observedGeneration,
     },
@@ -396,6 +448,9 @@ function saneLease(l: LeaseObservation): LeaseObservation {
     activityKind: l.activityKind,
     activeTools: finite(l.activeTools) ?? 0,
     session: finite(l.session),
+    ...(l.usage ? { usage: l.usage } : {}),
+    ...(l.cliSession ? { cliSession: l.cliSession } : {}),
+    ...(l.nudgeDelivery ? { nudgeDelivery: l.nudgeDelivery } : {}),
   };
 }
 

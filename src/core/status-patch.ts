@@ -28,7 +28,7 @@ export function withRemovals(before: unknown, after: unknown): unknown {
   return out;
 }
 
-const TIME_KEYS = new Set(["time", "landedAt", "since", "probeAt"]);
+const TIME_KEYS = new Set(["time", "landedAt", "since", "probeAt", "lastUpdateTime"]);
 
 /** Nested domain objects keep times as numbers under keys named time/landedAt/since: format them. */
 function toApiJson(value: unknown): unknown {
@@ -98,6 +98,8 @@ const BEAD_FIELDS: FieldMap<BeadState> = [
   ["sessionCharged", "sessionCharged", "plain"],
   ["configurationProbes", "configurationProbes", "plain"],
   ["lastFailure", "lastFailure", "json"],
+  ["usage", "usage", "json"],
+  ["conversation", "conversation", "json"],
   ["observedGeneration", "observedGeneration", "plain"],
   ["conditions", "conditions", "json"],
 ];
@@ -115,6 +117,7 @@ const AGENT_FIELDS: FieldMap<AgentState> = [
   ["idleSince", "idleSince", "time"],
   ["lastSessionExit", "lastSessionExit", "json"],
   ["nudges", "nudges", "json"],
+  ["nudgeDelivery", "nudgeDelivery", "json"],
   ["conditions", "conditions", "json"],
 ];
 
@@ -132,6 +135,7 @@ const CONVOY_FIELDS: FieldMap<ConvoyState> = [
   ["featureBranch", "featureBranch", "plain"],
   ["landing", "landing", "json"],
   ["retry", "retry", "plain"],
+  ["usage", "usage", "json"],
   ["observedGeneration", "observedGeneration", "plain"],
   ["conditions", "conditions", "json"],
 ];

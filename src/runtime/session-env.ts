@@ -55,6 +55,7 @@ export function sessionEnvFor(req: StartRequest, workspace: string): Record<stri
     ...(c.feedback ? { feedback: c.feedback } : {}),
     files: JSON.stringify(c.files ?? []),
     ...(c.checkpoint ? { checkpoint: c.checkpoint } : {}),
+    ...(c.cliSession ? { cliSession: c.cliSession } : {}),
     heartbeatPeriodSeconds: parseDuration(town.spec.timeouts.heartbeatPeriod) / 1000,
     agentCommand: JSON.stringify(agentCommand),
     agentCli: preset.cli,

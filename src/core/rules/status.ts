@@ -11,6 +11,7 @@ import { sameValue, withRemovals } from "../status-patch.ts";
 import { openBlockers } from "./beads.ts";
 import { breakerMessage, circuitBreakerStatus } from "./circuit-breaker.ts";
 import { mergeEscalations } from "./escalations.ts";
+import { townUsage, townUsageToday } from "./usage.ts";
 import { openReworks, why } from "./work.ts";
 
 function conditionEvents(before: readonly Condition[], after: readonly Condition[]): Why[] {
@@ -183,11 +184,13 @@ function desiredTownStatus(d: Draft, violations: Violation[]): TownStatus {
   const cannotStart = sessionStartTrouble(d);
   const notReady = breaker?.open
     ? { reason: "CircuitBreakerOpen", message: breakerMessage(d, breaker.recentFailures) }
-    : cannotStart
-      ? { reason: "AgentsCannotStart", message: cannotStart.message }
-      : violations.length > 0
-        ? { reason: "InvariantViolated", message: `invariant violated: ${violations[0]?.message}` }
-        : undefined;
+    : d.budgetSpent
+      ? { reason: "BudgetExceeded", message: d.budgetSpent }
+      : cannotStart
+        ? { reason: "AgentsCannotStart", message: cannotStart.message }
+        : violations.length > 0
+          ? { reason: "InvariantViolated", message: `invariant violated: ${violations[0]?.message}` }
+          : undefined;
   let conditions = setCondition(
     town.status.conditions ?? [],
     notReady
@@ -240,7 +243,16 @@ function desiredTownStatus(d: Draft, violations: Violation[]): TownStatus {
     violations: violations.slice(0, 20),
     ...(escalations.length > 0 || town.status.escalations ? { escalations } : {}),
     ...(breaker ? { circuitBreaker: breaker } : {}),
+    ...usageStatus(d),
   };
+}
+
+/** The town's spend, once any session reported some (a town without agents' usage writes none). */
+function usageStatus(d: Draft): Pick<TownStatus, "usage" | "usageToday"> {
+  const usage = townUsage(d);
+  const status = d.snap.town.status;
+  if (!usage && !status.usage && !status.usageToday) return {};
+  return { ...(usage ? { usage } : {}), usageToday: townUsageToday(d) };
 }
 
 function townStatus(d: Draft, violations: Violation[]): void {

@@ -47,6 +47,7 @@ function sessionContext(d: Draft, bead: BeadView): SessionContext {
     ...(bead.spec.files ? { files: bead.spec.files } : {}),
     // A checkpoint belongs to its bead: only this bead's next session gets it.
     ...(bead.state.checkpoint ? { checkpoint: bead.state.checkpoint.data } : {}),
+    ...(bead.state.conversation ? { cliSession: bead.state.conversation.id } : {}),
   };
 }
 
@@ -54,6 +55,7 @@ function sessionContext(d: Draft, bead: BeadView): SessionContext {
 export function dispatchBlocked(d: Draft): string | undefined {
   if (d.snap.config.suspend) return "the town is suspended";
   if (d.breakerOpen) return "the circuit breaker is open";
+  if (d.budgetSpent) return "the town's daily budget is spent";
   return undefined;
 }
 

@@ -39,7 +39,8 @@ async function runSession(o: Origin, s: SessionEnv) {
 
 const parents = (o: Origin, rev: string) => git(o.bare, "rev-list", "--parents", "-n", "1", rev).split(" ").slice(1);
 
-describe("demo polecat", () => {
+// Real git in every case: seconds on a loaded machine.
+describe("demo polecat", { timeout: 60_000 }, () => {
   it("adds beads/<bead>.md with the title and description, commits, pushes its branch and reports Done", async () => {
     const o = createOrigin();
     const { calls } = await runSession(
@@ -121,7 +122,7 @@ describe("demo polecat", () => {
   });
 });
 
-describe("demo refinery", () => {
+describe("demo refinery", { timeout: 60_000 }, () => {
   const refinery = (o: Origin, overrides: Parameters<typeof session>[1]) =>
     session(o, { role: "Refinery", agent: "gt-app-refinery", bead: "b1-mr-1", branch: "gt/app/b1", ...overrides });
 
