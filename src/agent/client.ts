@@ -10,6 +10,14 @@ import { formatMicroTime } from "../controller/clock.ts";
 import { createKubeHttp, type KubeHttp } from "../controller/kube-http.ts";
 import { AGENTS, apiPath, BEADS, LEASE_ANNOTATIONS, LEASES, REPORTS } from "../controller/resources.ts";
 
+/** Lease annotations one session writes about itself (src/agent/run-preset.ts). */
+const PER_SESSION = [
+  LEASE_ANNOTATIONS.usage,
+  LEASE_ANNOTATIONS.cliSession,
+  LEASE_ANNOTATIONS.nudgeDelivered,
+  LEASE_ANNOTATIONS.outcome,
+] as const;
+
 export interface AgentIdentity {
   namespace: string;
   town: string;
@@ -67,7 +75,15 @@ export class AgentClient {
     now = Date.now(),
     extra: Record<string, string> = {},
   ): Promise<void> {
-    const annotations: Record<string, string> = { ...extra, [LEASE_ANNOTATIONS.session]: String(this.id.session) };
+    // The Lease outlives sessions and a merge patch keeps what it does not name: what belongs to one
+    // session is cleared unless this one says it, or the operator would count the last session's
+    // usage again as this one's. (userNudgeDelivered is kept on purpose: a new session must not
+    // repeat the nudge.)
+    const annotations: Record<string, string | null> = {
+      ...Object.fromEntries(PER_SESSION.map((k) => [k, null])),
+      ...extra,
+      [LEASE_ANNOTATIONS.session]: String(this.id.session),
+    };
     if (activity) {
       annotations[LEASE_ANNOTATIONS.activityTime] = new Date(activity.time).toISOString();
       annotations[LEASE_ANNOTATIONS.activityKind] = activity.kind;

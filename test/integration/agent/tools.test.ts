@@ -178,4 +178,25 @@ describe("gt tools with the agent's own credentials", () => {
       hb.stop();
     }
   });
+
+  it("a new session's renewal clears what the last session said about itself, not the user nudge it took", async () => {
+    const leasePath = `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${AGENT}`;
+    const admin = adminHttp();
+    const old = new AgentClient(me.kubeConfig, { namespace: ns, town: "gt", agent: AGENT, session: 7 });
+    await old.heartbeat(`${AGENT}-7`, undefined, Date.now(), {
+      [LEASE_ANNOTATIONS.usage]: JSON.stringify({ inputTokens: 500 }),
+      [LEASE_ANNOTATIONS.cliSession]: "conversation-7",
+      [LEASE_ANNOTATIONS.userNudgeDelivered]: "n1",
+    });
+    const next = new AgentClient(me.kubeConfig, { namespace: ns, town: "gt", agent: AGENT, session: 8 });
+    await next.heartbeat(`${AGENT}-8`);
+    const lease = await admin.json<{ metadata: { annotations?: Record<string, string> } }>({
+      method: "GET",
+      path: leasePath,
+    });
+    expect(lease.metadata.annotations?.[LEASE_ANNOTATIONS.session]).toBe("8");
+    expect(lease.metadata.annotations?.[LEASE_ANNOTATIONS.usage]).toBeUndefined();
+    expect(lease.metadata.annotations?.[LEASE_ANNOTATIONS.cliSession]).toBeUndefined();
+    expect(lease.metadata.annotations?.[LEASE_ANNOTATIONS.userNudgeDelivered]).toBe("n1");
+  });
 });
