@@ -27,7 +27,11 @@ export const UserNudgeSchema = z.object({
     .max(63)
     .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/)
     .describe("Names this nudge; change it to send another (kubectl gt nudge uses the time)."),
-  message: z.string().min(1).max(1024),
+  message: z
+    .string()
+    .min(1)
+    .max(1024)
+    .describe("What the running session is told: added to its next model request, once."),
 });
 export type UserNudge = z.infer<typeof UserNudgeSchema>;
 

@@ -114,6 +114,12 @@ describe("Claude Code: activity versus GUPP, and nudges into the running session
       key: `warn@${warns[0]!.time}`,
       via: "hook",
     });
+    // And on the Agent, for kubectl: delivered, how and when.
+    expect(agent.status?.nudgeDelivery).toMatchObject({
+      nudge: `warn@${warns[0]!.time}`,
+      result: "Delivered",
+      via: "hook",
+    });
     expect(s.op.trap.violations()).toEqual([]);
   }, 400_000);
 
