@@ -105,7 +105,12 @@ export function createKubeHttp(kubeConfig: KubeConfig): KubeHttp {
     }
     const payload = request.body === undefined ? undefined : JSON.stringify(request.body);
     const headers: Record<string, string> = { Accept: "application/json" };
-    if (payload !== undefined) headers["Content-Type"] = request.contentType ?? "application/json";
+    if (payload !== undefined) {
+      headers["Content-Type"] = request.contentType ?? "application/json";
+      // Without a length, node sends a DELETE's body unframed and the API server never reads it:
+      // DeleteOptions (preconditions, grace period, propagation) would be silently dropped.
+      headers["Content-Length"] = String(Buffer.byteLength(payload));
+    }
     const options: https.RequestOptions = { method: request.method, headers };
     await kubeConfig.applyToHTTPSOptions(options);
     const transport = url.protocol === "http:" ? http : https;
