@@ -310,8 +310,9 @@ export function createActuator(deps: ActuatorDeps) {
         return;
       }
       case "DeleteAgent":
-        record(b, s, "Agent", a.name, a.why, "Delete");
+        // After the delete: a refused precondition (the agent was re-hooked) collected nothing.
         await remove(b, AGENTS, a.name, { uid: a.uid, resourceVersion: a.resourceVersion });
+        record(b, s, "Agent", a.name, a.why, "Delete");
         return;
       case "DeleteReport":
         await remove(b, REPORTS, a.name);
