@@ -21,6 +21,8 @@ export interface PollRequest {
 
 export interface PullRequestPoller {
   request(r: PollRequest): void;
+  /** Resolves once no poll is in flight (each one's answer is written or given up on). */
+  idle(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -140,6 +142,9 @@ export function createPullRequestPoller(o: PollerOptions): PullRequestPoller {
           pending.delete(p);
         });
       pending.add(p);
+    },
+    async idle() {
+      while (pending.size > 0) await Promise.allSettled([...pending]);
     },
     async close() {
       closed = true;

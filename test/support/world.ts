@@ -1,16 +1,21 @@
 // An in-memory world that applies actions to objects exactly as the actuator applies them to the
 // API: creates are idempotent (AlreadyExists is success), deletes too (NotFound is success),
 // writes carry resourceVersion preconditions (a conflict stops the batch), status writes are
-// JSON merge patches, and a failed write caused by a report is charged to that report. The unit
-// tests and the simulation drive it; it lives with the test doubles because nothing in the operator
-// runs it, and the simulation's safety claims hold only as far as it agrees with the actuator.
-import type { Agent } from "../../src/api/agent.ts";
-import type { AgentReport } from "../../src/api/agent-report.ts";
-import { type Bead, BeadSpecSchema } from "../../src/api/bead.ts";
-import type { Convoy } from "../../src/api/convoy.ts";
+// JSON merge patches validated and defaulted by the CRD's schema (a write that changes nothing
+// keeps the version), a failed write caused by a report is charged to that report (a stale view
+// is not), created objects carry the operator's labels and owners, and Events are recorded as the
+// actuator records them. The unit tests and the simulation drive it; it lives with the test
+// doubles because nothing in the operator runs it, and the simulation's safety claims hold only
+// as far as it agrees with the actuator: test/integration/contract/ checks that it does.
+import type { z } from "zod";
+import { type Agent, AgentStatusSchema } from "../../src/api/agent.ts";
+import { type AgentReport, AgentReportStatusSchema } from "../../src/api/agent-report.ts";
+import { type Bead, BeadSpecSchema, BeadStatusSchema } from "../../src/api/bead.ts";
+import { type Convoy, ConvoyStatusSchema } from "../../src/api/convoy.ts";
 import { API_VERSION } from "../../src/api/meta.ts";
-import type { Town } from "../../src/api/town.ts";
-import type { Action } from "../../src/core/actions.ts";
+import { type Town, TownStatusSchema } from "../../src/api/town.ts";
+import { truncateUtf8 } from "../../src/controller/event-recorder.ts";
+import type { Action, Why } from "../../src/core/actions.ts";
 import type { LeaseObservation, SessionObservation, Snapshot } from "../../src/core/snapshot.ts";
 import { buildSnapshot } from "../../src/core/snapshot.ts";
 import { formatTime } from "../../src/core/time.ts";
@@ -19,15 +24,17 @@ import { formatTime } from "../../src/core/time.ts";
 export const POD_GRACE_MS = 30_000;
 
 export class ApplyError extends Error {
-  readonly code: "Conflict" | "NotFound" | "Injected";
+  /** Conflict and NotFound are a stale view (replan); Injected and Invalid are refusals (charged). */
+  readonly code: "Conflict" | "NotFound" | "Injected" | "Invalid";
   constructor(code: ApplyError["code"], message: string) {
     super(message);
     this.code = code;
   }
 }
 
+/** An Event as the actuator records it: on the object it is about (Bead, Agent, AgentReport, …). */
 export interface RecordedEvent {
-  kind: string;
+  kind: "Town" | "Convoy" | "Bead" | "Agent" | "AgentReport";
   name: string;
   reason: string;
   message: string;
@@ -50,6 +57,25 @@ export interface ApplyResult {
 export type Forge = (url: string) => { state: "Open" | "Merged" | "Closed"; mergeCommit?: string } | Error;
 
 type Meta = { name: string; uid: string; resourceVersion: string; generation: number; creationTimestamp: string };
+
+interface Batch {
+  /** resourceVersions this batch's own writes returned: later writes in the batch chain on them. */
+  written: Map<string, string>;
+  recorded: Set<string>;
+  agentsAtStart: ReadonlySet<string>;
+  actions: number;
+}
+
+const STATUS_KIND = {
+  UpdateBeadStatus: "Bead",
+  UpdateAgentStatus: "Agent",
+  UpdateReportStatus: "AgentReport",
+  UpdateConvoyStatus: "Convoy",
+  UpdateTownStatus: "Town",
+} as const;
+
+/** Labels the operator puts on what it creates, so its caches and selectors find them. */
+const MANAGED_BY = { "app.kubernetes.io/managed-by": "gastown-operator" };
 
 interface Stored {
   town: Town;
@@ -77,6 +103,16 @@ export function mergePatch<T>(target: T, patch: Record<string, unknown>): T {
     } else out[k] = v;
   }
   return out as T;
+}
+
+/**
+ * A written status as the API server stores it: validated against the CRD's schema, defaults
+ * filled in and unknown fields pruned (the CRDs are generated from the same zod schemas).
+ */
+function validStatus<S extends z.ZodType>(schema: S, kind: string, status: unknown): z.infer<S> {
+  const parsed = schema.safeParse(status);
+  if (!parsed.success) throw new ApplyError("Invalid", `${kind} status is invalid: ${parsed.error.message}`);
+  return parsed.data;
 }
 
 export class World {
@@ -143,7 +179,7 @@ export class World {
   /** A user edits a spec (e.g. cancel, staged): bumps generation and resourceVersion. */
   editBeadSpec(name: string, change: Partial<Bead["spec"]>): void {
     const b = this.bead(name);
-    this.state.beads.set(name, this.bump({ ...b, spec: { ...b.spec, ...change } }, true));
+    this.state.beads.set(name, this.revise(b, { ...b, spec: { ...b.spec, ...change } }, true));
   }
 
   editTownSpec(change: Partial<Town["spec"]>): void {
@@ -154,7 +190,7 @@ export class World {
   editConvoySpec(name: string, change: Partial<Convoy["spec"]>): void {
     const c = this.state.convoys.get(name);
     if (!c) throw new Error(`no convoy ${name}`);
-    this.state.convoys.set(name, this.bump({ ...c, spec: { ...c.spec, ...change } }, true));
+    this.state.convoys.set(name, this.revise(c, { ...c, spec: { ...c.spec, ...change } }, true));
   }
 
   /**
@@ -227,6 +263,9 @@ export class World {
   lease(agent: string): LeaseObservation | undefined {
     return this.state.leases.get(agent);
   }
+  get leases(): readonly LeaseObservation[] {
+    return [...this.state.leases.values()];
+  }
 
   snapshot(): Snapshot {
     return buildSnapshot({
@@ -261,6 +300,13 @@ export class World {
 
   // ---- applying a plan -------------------------------------------------------------------------
 
+  /** A new version of an object; one that changes nothing is no write and keeps its version. */
+  private revise<T extends { metadata: object }>(before: T, after: T, specChange = false): T {
+    const { metadata: _a, ...b } = before as T & { metadata: unknown };
+    const { metadata: _b, ...c } = after as T & { metadata: unknown };
+    return JSON.stringify(b) === JSON.stringify(c) ? before : this.bump(after, specChange);
+  }
+
   private bump<T extends { metadata: object }>(obj: T, specChange = false): T {
     const meta = obj.metadata as Meta;
     return {
@@ -271,19 +317,25 @@ export class World {
 
   /** Applies a plan's actions in order, stopping at the first error (the shell requeues). */
   apply(actions: readonly Action[], opts: ApplyOptions = {}): ApplyResult {
-    const written = new Map<string, string>();
+    const batch: Batch = {
+      written: new Map(),
+      recorded: new Set(),
+      agentsAtStart: new Set(this.state.agents.keys()),
+      actions: actions.length,
+    };
     const limit = Math.min(actions.length, opts.stopAfter ?? actions.length);
     for (let i = 0; i < limit; i++) {
       const action = actions[i] as Action;
       const injected = opts.fail?.(action, i);
       try {
         if (injected) throw new ApplyError("Injected", injected);
-        this.applyOne(action, written);
+        this.applyOne(action, batch);
         this.log.push(action);
-        this.recordEvents(action);
+        this.recordEvents(action, batch);
       } catch (e) {
         if (!(e instanceof ApplyError)) throw e;
-        if (action.cause) this.chargeReport(action.cause, e.message);
+        // Like the actuator: a stale view is replanned, not held against the report.
+        if (action.cause && (e.code === "Injected" || e.code === "Invalid")) this.chargeReport(action.cause, e.message);
         return { applied: i, error: e };
       }
     }
@@ -298,16 +350,67 @@ export class World {
       name,
       this.bump({
         ...r,
-        status: { ...status, attempts: (status.attempts ?? 0) + 1, lastAttemptTime: formatTime(this.now), error },
+        status: {
+          ...status,
+          attempts: (status.attempts ?? 0) + 1,
+          lastAttemptTime: formatTime(this.now),
+          error: error.slice(0, 4000),
+        },
       }),
     );
   }
 
-  private recordEvents(action: Action): void {
-    const whys = "events" in action ? action.events : "why" in action ? [action.why] : [];
-    const name = "name" in action ? action.name : "agent" in action ? (action.agent ?? "") : "";
-    for (const w of whys) {
-      this.events.push({ kind: action.type, name, reason: w.reason, message: w.message, warning: w.warning ?? false });
+  /**
+   * The Events the actuator records: on the object each action is about, once per object, reason
+   * and message in a batch (a dispatch touches its agent three times with the same reason).
+   */
+  private recordEvents(a: Action, batch: Batch): void {
+    const record = (kind: RecordedEvent["kind"], name: string, w: Why) => {
+      const id = `${kind}/${name}/${w.reason}/${w.message}`;
+      if (batch.recorded.has(id)) return;
+      batch.recorded.add(id);
+      // The Events API holds 1 KB of note and 128 characters of reason; the recorder cuts both.
+      this.events.push({
+        kind,
+        name,
+        reason: w.reason.slice(0, 128),
+        message: truncateUtf8(w.message, 1024),
+        warning: w.warning ?? false,
+      });
+    };
+    switch (a.type) {
+      case "CreateBead":
+        record("Bead", a.name, a.why);
+        return;
+      case "CreateAgent":
+      case "DeleteAgent":
+        record("Agent", a.name, a.why);
+        return;
+      case "UpdateBeadStatus":
+      case "UpdateAgentStatus":
+      case "UpdateReportStatus":
+      case "UpdateConvoyStatus":
+      case "UpdateTownStatus":
+        for (const w of a.events) record(STATUS_KIND[a.type], a.name, w);
+        return;
+      case "SetHook":
+      case "StartSession":
+      case "Nudge":
+        record("Agent", a.agent, a.why);
+        return;
+      case "StopSession":
+        // An orphaned pod's agent is gone: there is no object to tell the story on.
+        if (batch.agentsAtStart.has(a.agent)) record("Agent", a.agent, a.why);
+        return;
+      case "Escalate":
+        // The rule that raised it already told the agent's own story; the escalation is the town's.
+        record("Town", this.state.town.metadata.name, a.why);
+        return;
+      case "DeleteReport":
+      case "PollPullRequest":
+        return;
+      default:
+        a satisfies never;
     }
   }
 
@@ -321,23 +424,26 @@ export class World {
     }
   }
 
-  private applyOne(a: Action, written: Map<string, string>): void {
+  private applyOne(a: Action, batch: Batch): void {
     const s = this.state;
+    const written = batch.written;
     switch (a.type) {
       case "CreateBead": {
         if (s.beads.has(a.name)) return;
         const spec = BeadSpecSchema.parse(a.spec);
-        const owner = a.ownerConvoy
-          ? {
-              ownerReferences: [
-                { apiVersion: API_VERSION, kind: "Convoy", name: a.ownerConvoy.name, uid: a.ownerConvoy.uid },
-              ],
-            }
-          : {};
+        const labels: Record<string, string> = { ...MANAGED_BY, "gastown.dev/town": s.town.metadata.name };
+        if (spec.convoy) labels["gastown.dev/convoy"] = spec.convoy;
+        const owner = a.ownerConvoy && {
+          apiVersion: API_VERSION,
+          kind: "Convoy",
+          name: a.ownerConvoy.name,
+          uid: a.ownerConvoy.uid,
+          blockOwnerDeletion: true,
+        };
         const bead = this.stamp<Bead>({
           apiVersion: API_VERSION,
           kind: "Bead",
-          metadata: { name: a.name, ...owner },
+          metadata: { name: a.name, labels, ...(owner ? { ownerReferences: [owner] } : {}) },
           spec,
         });
         s.beads.set(a.name, bead);
@@ -346,32 +452,51 @@ export class World {
       }
       case "CreateAgent": {
         if (s.agents.has(a.name)) return;
+        const town = s.town.metadata;
         const agent = this.stamp<Agent>({
           apiVersion: API_VERSION,
           kind: "Agent",
-          metadata: { name: a.name },
-          spec: { town: s.town.metadata.name, role: a.role, rig: a.rig },
+          metadata: {
+            name: a.name,
+            labels: {
+              ...MANAGED_BY,
+              "gastown.dev/town": town.name,
+              "gastown.dev/rig": a.rig,
+              "gastown.dev/role": a.role.toLowerCase(),
+            },
+            ownerReferences: [
+              { apiVersion: API_VERSION, kind: "Town", name: town.name, uid: town.uid ?? "", blockOwnerDeletion: true },
+            ],
+          },
+          spec: { town: town.name, role: a.role, rig: a.rig },
         });
         s.agents.set(a.name, agent);
         written.set(`Agent/${a.name}`, agent.metadata.resourceVersion as string);
         return;
       }
       case "UpdateBeadStatus":
-        this.patchStatus(s.beads, "Bead", a, written);
+        this.patchStatus(s.beads, "Bead", BeadStatusSchema, a, written);
         return;
       case "UpdateAgentStatus":
-        this.patchStatus(s.agents, "Agent", a, written);
+        this.patchStatus(s.agents, "Agent", AgentStatusSchema, a, written);
         return;
       case "UpdateReportStatus":
-        this.patchStatus(s.reports, "AgentReport", a, written);
+        this.patchStatus(s.reports, "AgentReport", AgentReportStatusSchema, a, written);
         return;
       case "UpdateConvoyStatus":
-        this.patchStatus(s.convoys, "Convoy", a, written);
+        this.patchStatus(s.convoys, "Convoy", ConvoyStatusSchema, a, written);
         return;
       case "UpdateTownStatus": {
         const key = `Town/${a.name}`;
         this.precondition(key, s.town.metadata.resourceVersion as string, a.resourceVersion, written);
-        s.town = this.bump({ ...s.town, status: mergePatch(s.town.status ?? {}, a.status) as Town["status"] });
+        // The shell adds when the reconcile ran, how long planning took and how much it did.
+        const lastReconcile = { time: formatTime(this.now), durationMs: 0, actions: batch.actions };
+        const status = validStatus(
+          TownStatusSchema,
+          "Town",
+          mergePatch(s.town.status ?? {}, { ...a.status, lastReconcile }),
+        );
+        s.town = this.revise(s.town, { ...s.town, status });
         written.set(key, s.town.metadata.resourceVersion as string);
         return;
       }
@@ -383,7 +508,7 @@ export class World {
         const spec = { ...agent.spec };
         if (a.hook === null) delete spec.hook;
         else spec.hook = a.hook;
-        const next = this.bump({ ...agent, spec }, true);
+        const next = this.revise(agent, { ...agent, spec }, true);
         s.agents.set(a.agent, next);
         written.set(key, next.metadata.resourceVersion as string);
         return;
@@ -391,6 +516,8 @@ export class World {
       case "StartSession": {
         if (s.sessions.has(a.pod)) return;
         if (!s.agents.has(a.agent)) throw new ApplyError("NotFound", `agent ${a.agent} not found`);
+        // The agent's identity comes first: its ServiceAccount, Role and an empty heartbeat Lease.
+        if (!s.leases.has(a.agent)) s.leases.set(a.agent, { agent: a.agent, activeTools: 0 });
         s.sessions.set(a.pod, {
           name: a.pod,
           agent: a.agent,
@@ -414,8 +541,11 @@ export class World {
         if (!agent) return;
         this.precondition(`Agent/${a.name}`, agent.metadata.resourceVersion as string, a.resourceVersion, written);
         s.agents.delete(a.name);
-        // Owner references take the agent's sessions and lease with it.
-        for (const [pod, session] of s.sessions) if (session.agent === a.name) s.sessions.delete(pod);
+        // Owner references take the agent's sessions and lease with it: the garbage collector
+        // deletes the pods, which then terminate like any deleted pod (finishDeletions).
+        for (const [pod, session] of s.sessions) {
+          if (session.agent === a.name) s.sessions.set(pod, { ...session, deleting: true });
+        }
         s.leases.delete(a.name);
         return;
       }
@@ -428,20 +558,27 @@ export class World {
       case "Nudge":
       case "Escalate":
         return;
+      default:
+        // A new action type needs its effect here (and its row in the contract suite).
+        a satisfies never;
     }
   }
 
   private patchStatus<T extends { metadata: object; status?: unknown }>(
     store: Map<string, T>,
     kind: string,
+    schema: z.ZodType,
     a: { name: string; resourceVersion: string; status: Record<string, unknown> },
     written: Map<string, string>,
   ): void {
     const obj = store.get(a.name);
     if (!obj) throw new ApplyError("NotFound", `${kind} ${a.name} not found`);
-    const key = `${kind === "AgentReport" ? "AgentReport" : kind}/${a.name}`;
+    const key = `${kind}/${a.name}`;
     this.precondition(key, (obj.metadata as Meta).resourceVersion, a.resourceVersion, written);
-    const next = this.bump({ ...obj, status: mergePatch(obj.status ?? {}, a.status) });
+    const next = this.revise(obj, {
+      ...obj,
+      status: validStatus(schema, kind, mergePatch(obj.status ?? {}, a.status)),
+    });
     store.set(a.name, next);
     written.set(key, (next.metadata as Meta).resourceVersion);
   }
@@ -463,6 +600,7 @@ export class World {
             consecutiveErrors: 0,
             ...(answer.mergeCommit ? { mergeCommit: answer.mergeCommit } : {}),
           };
-    this.state.beads.set(bead, this.bump({ ...b, status: { ...b.status, pullRequest: next } }));
+    const status = validStatus(BeadStatusSchema, "Bead", { ...b.status, pullRequest: next });
+    this.state.beads.set(bead, this.revise(b, { ...b, status }));
   }
 }

@@ -8,6 +8,7 @@ import { MIN, T0, town } from "../core/builders.ts";
 import { bead, convoy } from "../core/harness.ts";
 
 const why = { reason: "Test", message: "test" };
+const OLD = new Date(T0 - MIN).toISOString();
 
 describe("mergePatch (RFC 7386)", () => {
   it.each([
@@ -250,6 +251,12 @@ describe("idempotent creates and deletes", () => {
       applied: 1,
     });
     expect(w.agents).toEqual([]);
+    // The garbage collector deletes the agent's pods: they terminate, then they are gone.
+    expect(w.sessions.map((s) => [s.name, s.deleting])).toEqual([
+      ["gt-app-toast-1", true],
+      ["other-1", false],
+    ]);
+    w.finishDeletions();
     expect(w.sessions.map((s) => s.name)).toEqual(["other-1"]);
     expect(w.lease("gt-app-toast")).toBeUndefined();
   });
@@ -278,10 +285,21 @@ describe("failed writes are charged to the report that caused them", () => {
     expect(w.reports[0]?.status).toMatchObject({ attempts: 2, error: "again" });
   });
 
-  it("a conflict on a caused write is charged too", () => {
+  it("a conflict on a caused write is not charged: a stale view is replanned, as the actuator does", () => {
     const { w, report } = setup();
-    w.apply([beadWrite("x", "stale", { phase: "InReview" }, report)]);
-    expect(w.reports[0]?.status?.attempts).toBe(1);
+    expect(w.apply([beadWrite("x", "stale", { phase: "InReview" }, report)]).error?.code).toBe("Conflict");
+    expect(w.reports[0]?.status).toBeUndefined();
+  });
+
+  it("a status the API server would refuse is charged (the CRD schema is the zod schema)", () => {
+    const { w, report } = setup();
+    const result = w.apply([beadWrite("x", rv(w, "x"), { phase: "Sleeping" }, report)]);
+    expect(result.error?.code).toBe("Invalid");
+    expect(w.reports[0]?.status).toMatchObject({
+      attempts: 1,
+      error: expect.stringContaining("Bead status is invalid"),
+    });
+    expect(w.bead("x").status).toBeUndefined();
   });
 
   it("a failure without a cause, or with a cause that no longer exists, charges nothing", () => {
@@ -308,9 +326,16 @@ describe("apply bookkeeping", () => {
     expect(w.log).toHaveLength(1);
   });
 
-  it("every applied action's whys become recorded events", () => {
+  it("records the actuator's Events: on the object, once per object, reason and message in a batch", () => {
     const w = world();
+    const nudge: Action = {
+      type: "Nudge",
+      agent: "gt-app-toast",
+      tier: "warn",
+      why: { reason: "NudgeWarn", message: "n" },
+    };
     w.apply([
+      createAgent,
       {
         type: "UpdateBeadStatus",
         name: "x",
@@ -318,20 +343,84 @@ describe("apply bookkeeping", () => {
         status: { phase: "Open" },
         events: [why, { reason: "Warn", message: "w", warning: true }],
       },
-      { type: "Nudge", agent: "gt-app-toast", tier: "warn", why: { reason: "NudgeWarn", message: "n" } },
+      nudge,
+      nudge,
       {
         type: "Escalate",
         agent: "gt-app-toast",
         severity: "High",
         why: { reason: "Escalated", message: "e", warning: true },
       },
+      { type: "StopSession", agent: "gt-app-gone", pod: "gt-app-gone-1", why },
+      { type: "DeleteReport", name: "r", why: { reason: "ReportCollected", message: "old" } },
     ]);
+    w.apply([nudge]);
     expect(w.events).toEqual([
-      { kind: "UpdateBeadStatus", name: "x", reason: "Test", message: "test", warning: false },
-      { kind: "UpdateBeadStatus", name: "x", reason: "Warn", message: "w", warning: true },
-      { kind: "Nudge", name: "gt-app-toast", reason: "NudgeWarn", message: "n", warning: false },
-      { kind: "Escalate", name: "gt-app-toast", reason: "Escalated", message: "e", warning: true },
+      { kind: "Agent", name: "gt-app-toast", reason: "Test", message: "test", warning: false },
+      { kind: "Bead", name: "x", reason: "Test", message: "test", warning: false },
+      { kind: "Bead", name: "x", reason: "Warn", message: "w", warning: true },
+      { kind: "Agent", name: "gt-app-toast", reason: "NudgeWarn", message: "n", warning: false },
+      { kind: "Agent", name: "gt-app-toast", reason: "Escalated", message: "e", warning: true },
+      { kind: "Town", name: "gt", reason: "Escalated", message: "gt-app-toast: e", warning: true },
+      { kind: "Agent", name: "gt-app-toast", reason: "NudgeWarn", message: "n", warning: false },
     ]);
+  });
+
+  it("labels and owns what it creates, gives a new agent its lease, stamps the town's last reconcile", () => {
+    const w = world();
+    w.addConvoy(convoy("c", [{ name: "a" }]));
+    const uid = w.convoys[0]?.metadata.uid as string;
+    w.now = T0 + MIN;
+    w.apply([
+      createAgent,
+      {
+        type: "CreateBead",
+        name: "c-a",
+        spec: { ...bead("c-a").spec, convoy: "c" },
+        ownerConvoy: { name: "c", uid },
+        why,
+      },
+      {
+        type: "StartSession",
+        agent: "gt-app-toast",
+        role: "Polecat",
+        rig: "app",
+        session: 1,
+        pod: "gt-app-toast-1",
+        bead: "c-a",
+        context: {
+          beadTitle: "t",
+          beadDescription: "",
+          branch: "b",
+          baseBranch: "m",
+          targetBranch: "m",
+          mergeStrategy: "Direct",
+          gates: [],
+        },
+        why,
+      },
+      {
+        type: "UpdateTownStatus",
+        name: "gt",
+        resourceVersion: w.town.metadata.resourceVersion as string,
+        status: {},
+        events: [],
+      },
+    ]);
+    expect(w.agent("gt-app-toast")?.metadata).toMatchObject({
+      labels: { "gastown.dev/town": "gt", "gastown.dev/rig": "app", "gastown.dev/role": "polecat" },
+      ownerReferences: [{ kind: "Town", name: "gt", uid: "town-uid", blockOwnerDeletion: true }],
+    });
+    expect(w.bead("c-a").metadata).toMatchObject({
+      labels: { "gastown.dev/town": "gt", "gastown.dev/convoy": "c" },
+      ownerReferences: [{ kind: "Convoy", name: "c", uid }],
+    });
+    expect(w.lease("gt-app-toast")).toEqual({ agent: "gt-app-toast", activeTools: 0 });
+    expect(w.town.status).toMatchObject({
+      lastReconcile: { time: new Date(T0 + MIN).toISOString(), durationMs: 0, actions: 4 },
+      rigCount: 0,
+      openBeads: 0,
+    });
   });
 
   it.each([
@@ -343,13 +432,13 @@ describe("apply bookkeeping", () => {
     {
       name: "an error keeps the last good poll and counts the error",
       forge: () => new Error("forge down"),
-      pr: { state: "Open", lastPolledTime: "old", lastAttemptTime: "t", lastError: "forge down", consecutiveErrors: 3 },
+      pr: { state: "Open", lastPolledTime: OLD, lastAttemptTime: "t", lastError: "forge down", consecutiveErrors: 3 },
     },
   ])("PollPullRequest records what the forge said: $name", ({ forge, pr }) => {
     const w = world();
     w.apply([
       beadWrite("x", rv(w, "x"), {
-        pullRequest: { state: "Open", lastPolledTime: "old", lastAttemptTime: "old", consecutiveErrors: 2 },
+        pullRequest: { state: "Open", lastPolledTime: OLD, lastAttemptTime: OLD, consecutiveErrors: 2 },
       }),
     ]);
     w.forge = forge;
@@ -414,5 +503,28 @@ describe("apply bookkeeping", () => {
     expect(a < b).toBe(true);
     expect(b.endsWith("-done")).toBe(true);
     expect(w.addReport({ town: "gt", agent: "a", bead: "x", session: 1, type: "Done" }, "mine")).toBe("mine");
+  });
+});
+
+describe("writes that change nothing", () => {
+  it("keep the resourceVersion, as the API server does: a later write from the same view applies", () => {
+    const w = world();
+    w.apply([beadWrite("x", rv(w, "x"), { reason: "A" })]);
+    const read = rv(w, "x");
+    expect(w.apply([beadWrite("x", read, { reason: "A" })])).toEqual({ applied: 1 });
+    expect(rv(w, "x")).toBe(read);
+    expect(w.apply([beadWrite("x", read, { reason: "B" })])).toEqual({ applied: 1 });
+    expect(rv(w, "x")).not.toBe(read);
+  });
+});
+
+describe("Event notes", () => {
+  it("are cut to the 1 KB the Events API holds, as the recorder cuts them", () => {
+    const w = world();
+    const long = "ü".repeat(600);
+    w.apply([{ type: "Nudge", agent: "a", tier: "warn", why: { reason: "NudgeWarn", message: long } }]);
+    const note = w.events[0]?.message ?? "";
+    expect(Buffer.byteLength(note)).toBeLessThanOrEqual(1024);
+    expect(note.endsWith("…")).toBe(true);
   });
 });
