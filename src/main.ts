@@ -2,9 +2,9 @@
 // shut down gracefully (release leadership, finish in-flight reconciles, flush Events).
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
-import { KubeConfig } from "@kubernetes/client-node";
 import { createLogger } from "./controller/logger.ts";
 import { startOperator } from "./controller/operator.ts";
+import { type LoadedConnection, loadConnection } from "./kube/config.ts";
 import { createPodRuntime } from "./runtime/pod-runtime.ts";
 
 const HELP = `gastown-operator — reconciles Gas Town resources (towns, convoys, beads, agents)
@@ -76,12 +76,11 @@ async function main(): Promise<void> {
   if (f.runtime !== "pod" && f.runtime !== "process")
     fail(`--runtime must be pod or process, got ${JSON.stringify(f.runtime)}`);
   if (f["log-format"] !== "json" && f["log-format"] !== "text") fail(`--log-format must be json or text`);
-  const kc = new KubeConfig();
+  let kc: LoadedConnection;
   try {
-    if (f.kubeconfig) kc.loadFromFile(f.kubeconfig);
-    else kc.loadFromDefault();
+    kc = await loadConnection(f.kubeconfig);
   } catch (e) {
-    fail(`cannot load the kubeconfig: ${(e as Error).message}`);
+    return fail(`cannot load the kubeconfig: ${(e as Error).message}`);
   }
   const namespace = f.namespace ?? process.env.WATCH_NAMESPACE ?? undefined;
   const logger = createLogger({ level: f["log-level"], component: "operator", format: f["log-format"] });

@@ -7,8 +7,8 @@ import type { AgentReportSpec } from "../api/agent-report.ts";
 import type { Bead } from "../api/bead.ts";
 import { API_VERSION } from "../api/meta.ts";
 import { formatMicroTime } from "../controller/clock.ts";
-import { createKubeHttp, type KubeHttp } from "../controller/kube-http.ts";
 import { AGENTS, apiPath, BEADS, LEASE_ANNOTATIONS, LEASES, REPORTS } from "../controller/resources.ts";
+import { createKubeHttp, type KubeHttp } from "../kube/http.ts";
 
 /** Lease annotations one session writes about itself (src/agent/run-preset.ts). */
 const PER_SESSION = [

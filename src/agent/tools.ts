@@ -10,7 +10,7 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { MAX_CHECKPOINT_BYTES } from "../api/agent.ts";
 import { SEVERITIES } from "../api/agent-report.ts";
 import { readSessionEnv, type SessionEnv } from "../api/session.ts";
-import { KubeApiError } from "../controller/kube-http.ts";
+import { KubeApiError } from "../kube/errors.ts";
 import { AgentClient, type ReportInput } from "./client.ts";
 import { ACTIVITY_DIR_ENV, markToolActivity, recordReport } from "./heartbeat.ts";
 

@@ -8,11 +8,12 @@ import { API_VERSION } from "../api/meta.ts";
 import type { Town } from "../api/town.ts";
 import type { Action, ActionOf, Why } from "../core/actions.ts";
 import type { Snapshot } from "../core/snapshot.ts";
+import { isAlreadyExists, isConflict, isNotFound, isTransient, KubeApiError } from "../kube/errors.ts";
+import type { KubeHttp } from "../kube/http.ts";
 import type { SessionRuntime } from "../runtime/session-runtime.ts";
 import type { Clock } from "./clock.ts";
 import type { EventRecorder, ObjectReference } from "./event-recorder.ts";
 import type { Expectations } from "./expectations.ts";
-import { isConflict, isNotFound, isTransient, KubeApiError, type KubeHttp } from "./kube-http.ts";
 import type { Logger } from "./logger.ts";
 import type { DomainMetrics } from "./metrics.ts";
 import type { PullRequestPoller } from "./pr-poller.ts";
@@ -111,15 +112,10 @@ export function createActuator(deps: ActuatorDeps) {
     });
   }
 
-  function count(verb: string, r: Resource): void {
-    deps.metrics.apiWrites.inc({ verb, resource: r.plural });
-  }
-
   async function create(b: Batch, s: BatchState, kind: "Bead" | "Agent", body: Record<string, unknown>): Promise<void> {
     const r = RESOURCE_OF[kind];
     const ns = b.snapshot.config.namespace;
     const name = (body.metadata as { name: string }).name;
-    count("create", r);
     try {
       const created = await http.json<{ metadata: { resourceVersion: string; uid: string } }>({
         method: "POST",
@@ -132,7 +128,7 @@ export function createActuator(deps: ActuatorDeps) {
       expectations.expectCreate(b.key, { resource: r.plural, namespace: ns, name });
     } catch (e) {
       // AlreadyExists is success; a later write that needs its resourceVersion will see a stale view.
-      if (!(e instanceof KubeApiError && e.statusCode === 409)) throw e;
+      if (!isAlreadyExists(e)) throw e;
     }
   }
 
@@ -151,7 +147,6 @@ export function createActuator(deps: ActuatorDeps) {
     const expected = s.written.get(key) ?? planned;
     if (expected === "")
       throw new StaleViewError(`${key} was created by this plan but already existed: the view is stale`);
-    count(subresource ? "patch-status" : "patch", r);
     try {
       const res = await http.json<{ metadata: { resourceVersion: string } }>({
         method: "PATCH",
@@ -170,7 +165,6 @@ export function createActuator(deps: ActuatorDeps) {
 
   async function remove(b: Batch, r: Resource, name: string, preconditions?: { uid: string; resourceVersion: string }) {
     const ns = b.snapshot.config.namespace;
-    count("delete", r);
     try {
       await http.json({
         method: "DELETE",
@@ -288,7 +282,6 @@ export function createActuator(deps: ActuatorDeps) {
       case "StartSession": {
         const uid = s.uids.get(`Agent/${a.agent}`) ?? b.snapshot.agents.get(a.agent)?.uid;
         if (!uid) throw new StaleViewError(`agent ${a.agent} has no known uid`);
-        count("create", { group: "", version: "v1", plural: "pods", kind: "Pod" });
         try {
           await deps.runtime.start({ namespace: ns, town: b.town, agent: { name: a.agent, uid }, action: a });
         } catch (e) {
@@ -303,7 +296,6 @@ export function createActuator(deps: ActuatorDeps) {
       }
       case "StopSession": {
         const uid = deps.runtime.lookup(ns, a.pod)?.metadata.uid;
-        count("delete", { group: "", version: "v1", plural: "pods", kind: "Pod" });
         await deps.runtime.stop(ns, a.agent, a.pod);
         if (uid) expectations.expectDelete(b.key, { resource: "pods", namespace: ns, name: a.pod }, uid);
         if (b.snapshot.agents.has(a.agent)) record(b, s, "Agent", a.agent, a.why, "StopSession");

@@ -8,10 +8,10 @@ import { BeadSchema } from "../api/bead.ts";
 import { ConvoySchema } from "../api/convoy.ts";
 import { TownSchema } from "../api/town.ts";
 import type { LeaseObservation } from "../core/snapshot.ts";
+import type { KubeHttp } from "../kube/http.ts";
+import { createInformer, type Informer, type KubeObject } from "../kube/informer.ts";
+import { createKubeListWatch } from "../kube/list-watch.ts";
 import type { Clock } from "./clock.ts";
-import { createInformer, type Informer, type KubeObject } from "./informer.ts";
-import type { KubeHttp } from "./kube-http.ts";
-import { createKubeListWatch } from "./list-watch.ts";
 import type { Logger } from "./logger.ts";
 import {
   AGENTS,

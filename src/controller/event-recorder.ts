@@ -3,9 +3,10 @@
 // aggregated, not flooded: an identical event within the window bumps the existing Event's series,
 // and series writes for one Event are coalesced to at most one per interval (the count written is
 // always the exact total so far). A token bucket per regarding object caps new Events.
+
+import { isNotFound, isTransient } from "../kube/errors.ts";
 import type { Clock, TimerHandle } from "./clock.ts";
 import { formatMicroTime, systemClock } from "./clock.ts";
-import { isNotFound, isTransient } from "./kube-http.ts";
 import type { Logger } from "./logger.ts";
 import { silentLogger } from "./logger.ts";
 import type { EventRecorderMetrics } from "./metrics.ts";
@@ -213,12 +214,10 @@ export function createEventRecorder(options: EventRecorderOptions): EventRecorde
     try {
       if (!e.created) {
         await sink.create(toEvent(e, count));
-        metrics?.writes.inc({ verb: "create", resource: "events" });
         e.created = true;
       } else {
         const series = { count, lastObservedTime: formatMicroTime(e.lastObservedTime) };
         await sink.patchSeries(e.namespace, e.name, series);
-        metrics?.writes.inc({ verb: "patch", resource: "events" });
       }
       e.written = count;
     } catch (err) {

@@ -1,10 +1,11 @@
 // The real EventSink: events.k8s.io/v1 Events in the regarding object's namespace. A series
 // update is a merge patch of `series` alone, the only part of an Event that changes.
-import type { KubeConfig } from "@kubernetes/client-node";
+import type { KubeConnection } from "../kube/config.ts";
+import { createKubeHttp, type KubeHttp } from "../kube/http.ts";
+import { collectionPath } from "../kube/paths.ts";
 import type { EventSink } from "./event-recorder.ts";
-import { collectionPath, createKubeHttp, type KubeHttp } from "./kube-http.ts";
 
-export function createEventSink(client: KubeConfig | KubeHttp): EventSink {
+export function createEventSink(client: KubeConnection | KubeHttp): EventSink {
   const api = "json" in client ? client : createKubeHttp(client);
   const events = (namespace: string) =>
     collectionPath({ group: "events.k8s.io", version: "v1", plural: "events", namespace });

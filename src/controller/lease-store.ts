@@ -1,8 +1,10 @@
 // The real LeaseStore: one coordination.k8s.io/v1 Lease. Updates are merge patches that carry the
 // resourceVersion we read, which the apiserver treats as a precondition (409 when it moved), so
 // they are as race-safe as a PUT while leaving labels and annotations set by others alone.
-import type { KubeConfig } from "@kubernetes/client-node";
-import { collectionPath, createKubeHttp, isConflict, isNotFound, type KubeHttp } from "./kube-http.ts";
+import type { KubeConnection } from "../kube/config.ts";
+import { isAlreadyExists, isConflict, isNotFound } from "../kube/errors.ts";
+import { createKubeHttp, type KubeHttp } from "../kube/http.ts";
+import { collectionPath } from "../kube/paths.ts";
 import { type LeaderRecord, LeaseConflictError, type LeaseSnapshot, type LeaseStore } from "./leader-election.ts";
 
 interface WireLease {
@@ -25,7 +27,7 @@ function toSnapshot(lease: WireLease): LeaseSnapshot {
 }
 
 export function createLeaseStore(
-  client: KubeConfig | KubeHttp,
+  client: KubeConnection | KubeHttp,
   lease: { namespace: string; name: string; labels?: Record<string, string> },
 ): LeaseStore {
   const api = "json" in client ? client : createKubeHttp(client);
@@ -37,7 +39,9 @@ export function createLeaseStore(
   });
   const path = `${leases}/${encodeURIComponent(lease.name)}`;
   const conflict = (err: unknown, what: string) =>
-    isConflict(err) || isNotFound(err) ? new LeaseConflictError(`${what}: ${(err as Error).message}`) : err;
+    isConflict(err) || isAlreadyExists(err) || isNotFound(err)
+      ? new LeaseConflictError(`${what}: ${(err as Error).message}`)
+      : err;
 
   return {
     async get(signal) {

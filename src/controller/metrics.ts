@@ -54,8 +54,6 @@ export interface LeaderElectionMetrics {
 
 export interface EventRecorderMetrics {
   dropped: Counter<"reason">;
-  /** The shared API-write counter; the recorder counts its own writes under resource "events". */
-  writes: Counter<"verb" | "resource">;
 }
 
 type Town = "namespace" | "town";
@@ -402,7 +400,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     }),
     apiWrites: new Counter({
       name: "gastown_api_writes_total",
-      help: "Writes the operator sent to the Kubernetes API",
+      help: "Writes the operator sent to the Kubernetes API (every POST, PUT, PATCH and DELETE, counted by src/kube)",
       labelNames: ["verb", "resource"] as const,
       registers,
     }),
@@ -415,7 +413,6 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       labelNames: ["reason"] as const,
       registers,
     }),
-    writes: gastown.apiWrites,
   };
 
   return { registry, reconcile, workqueue, leaderElection, events, gastown };

@@ -2,7 +2,9 @@
 // of towns drained by workers that reconcile. Watch events only enqueue; deadlines come back as
 // delayed re-adds; a periodic resync is only a safety net.
 import { performance } from "node:perf_hooks";
-import type { KubeConfig } from "@kubernetes/client-node";
+import type { KubeConnection } from "../kube/config.ts";
+import { createKubeHttp, type KubeHttp, MUTATING, type RequestRecord } from "../kube/http.ts";
+import type { KubeObject } from "../kube/informer.ts";
 import type { SessionRuntime } from "../runtime/session-runtime.ts";
 import { createActuator } from "./actuator.ts";
 import { createCaches, townKeysOf, Validator } from "./caches.ts";
@@ -11,8 +13,6 @@ import { createEventRecorder } from "./event-recorder.ts";
 import { createEventSink } from "./event-sink.ts";
 import { createExpectations } from "./expectations.ts";
 import { type HttpServer, startHttpServer } from "./http-server.ts";
-import type { KubeObject } from "./informer.ts";
-import { createKubeHttp, type KubeHttp } from "./kube-http.ts";
 import { createLeaderElector, type LeaderElector } from "./leader-election.ts";
 import { createLeaseStore } from "./lease-store.ts";
 import type { Logger } from "./logger.ts";
@@ -24,7 +24,8 @@ import { townKey } from "./resources.ts";
 import { createWorkQueue, type WorkQueue } from "./work-queue.ts";
 
 export interface OperatorOptions {
-  kubeConfig: KubeConfig;
+  /** A LoadedConnection (src/kube/config.ts) or client-node's KubeConfig. */
+  kubeConfig: KubeConnection;
   /** Watch one namespace; undefined: all namespaces the operator can read. */
   namespace?: string;
   runtime: (http: KubeHttp) => SessionRuntime;
@@ -52,12 +53,27 @@ export interface Operator {
 }
 
 const CONTROLLER = "town";
+/** The field manager of every write the operator makes (metadata.managedFields). */
+export const FIELD_MANAGER = "gastown-operator";
+
+const WRITE_VERB = { POST: "create", PUT: "update", PATCH: "patch", DELETE: "delete" } as const;
+
+/** gastown_api_writes_total: every mutating request, as it leaves the process (src/kube). */
+function countWrite(metrics: Metrics, r: RequestRecord): void {
+  if (!MUTATING.has(r.method)) return;
+  const verb = WRITE_VERB[r.method as keyof typeof WRITE_VERB];
+  const status = r.subresource === "status";
+  metrics.gastown.apiWrites.inc({
+    verb: status ? `${verb}-status` : verb,
+    resource: r.subresource && !status ? `${r.resource}/${r.subresource}` : r.resource,
+  });
+}
 
 export async function startOperator(o: OperatorOptions): Promise<Operator> {
   const clock = o.clock ?? systemClock;
   const logger = o.logger;
   const metrics = o.metrics ?? createMetrics();
-  const http = createKubeHttp(o.kubeConfig);
+  const http = createKubeHttp(o.kubeConfig, { fieldManager: FIELD_MANAGER, onRequest: (r) => countWrite(metrics, r) });
   const caches = createCaches({ http, ...(o.namespace ? { namespace: o.namespace } : {}), clock, logger });
   const runtime = o.runtime(http);
   const expectations = createExpectations({ clock, logger });

@@ -3,9 +3,9 @@
 // fail or wait. Calls go only to hosts on the operator's allow-list, at a bounded rate, with the
 // token from the rig's Secret (never logged).
 import type { Rig, Town } from "../api/town.ts";
+import type { KubeHttp } from "../kube/http.ts";
 import type { Clock } from "./clock.ts";
 import { sleep } from "./clock.ts";
-import type { KubeHttp } from "./kube-http.ts";
 import type { Logger } from "./logger.ts";
 import { createTokenBucket } from "./rate-limit.ts";
 import { apiPath, BEADS } from "./resources.ts";

@@ -1,12 +1,8 @@
 // The API resources the operator reads and writes, and the labels that tie them to a town.
 import { GROUP, VERSION } from "../api/meta.ts";
+import type { Resource } from "../kube/paths.ts";
 
-export interface Resource {
-  group: string;
-  version: string;
-  plural: string;
-  kind: string;
-}
+export { apiPath, type Resource } from "../kube/paths.ts";
 
 export const TOWNS: Resource = { group: GROUP, version: VERSION, plural: "towns", kind: "Town" };
 export const CONVOYS: Resource = { group: GROUP, version: VERSION, plural: "convoys", kind: "Convoy" };
@@ -61,12 +57,6 @@ export const LEASE_ANNOTATIONS = {
 } as const;
 
 export const BEAD_ANNOTATION = "gastown.dev/bead";
-
-export function apiPath(r: Resource, namespace?: string, name?: string, sub?: string): string {
-  const base = r.group === "" ? `/api/${r.version}` : `/apis/${r.group}/${r.version}`;
-  const ns = namespace ? `/namespaces/${namespace}` : "";
-  return `${base}${ns}/${r.plural}${name ? `/${name}` : ""}${sub ? `/${sub}` : ""}`;
-}
 
 /** Work queue keys are "<namespace>/<town>". */
 export function townKey(namespace: string, town: string): string {

@@ -3,9 +3,9 @@
 // it works on. Everything is owned by the Agent, so deleting the agent takes it all away.
 
 import { GROUP, VERSION } from "../api/meta.ts";
-import type { KubeHttp } from "../controller/kube-http.ts";
-import { KubeApiError } from "../controller/kube-http.ts";
 import { AGENTS, apiPath, LABELS, LEASES, MANAGED_BY, recommendedLabels } from "../controller/resources.ts";
+import { isAlreadyExists, isNotFound } from "../kube/errors.ts";
+import type { KubeHttp } from "../kube/http.ts";
 
 export interface AgentRef {
   namespace: string;
@@ -15,8 +15,6 @@ export interface AgentRef {
   /** Town.spec.agents.serviceAccountAnnotations (e.g. a cloud workload identity), set at creation. */
   serviceAccountAnnotations?: Record<string, string>;
 }
-
-const isAlreadyExists = (e: unknown) => e instanceof KubeApiError && e.statusCode === 409;
 
 function owner(agent: AgentRef) {
   return [
@@ -139,7 +137,7 @@ export function createAgentIdentities(http: KubeHttp): AgentIdentities {
           await patchRoleRules(http, agent, beads);
           return;
         } catch (e) {
-          if (!(e instanceof KubeApiError && e.statusCode === 404)) throw e;
+          if (!isNotFound(e)) throw e;
           known.delete(agent.uid);
         }
       }

@@ -2,12 +2,13 @@
 // of every session fact: phase, start, exit code, eviction, OOM, deletion.
 import { parseDuration } from "../api/meta.ts";
 import type { Clock } from "../controller/clock.ts";
-import { createInformer, type Informer, type KubeObject } from "../controller/informer.ts";
-import { isNotFound, KubeApiError, type KubeHttp } from "../controller/kube-http.ts";
-import { createKubeListWatch } from "../controller/list-watch.ts";
 import type { Logger } from "../controller/logger.ts";
 import { BEAD_ANNOTATION, LABELS, MANAGED_BY, townKey } from "../controller/resources.ts";
 import type { SessionObservation, SessionPhase } from "../core/snapshot.ts";
+import { isAlreadyExists, isNotFound, KubeApiError } from "../kube/errors.ts";
+import type { KubeHttp } from "../kube/http.ts";
+import { createInformer, type Informer, type KubeObject } from "../kube/informer.ts";
+import { createKubeListWatch } from "../kube/list-watch.ts";
 import { createAgentIdentities } from "./agent-identity.ts";
 import { sessionPod } from "./pod-spec.ts";
 import type { SessionRuntime, StartRequest } from "./session-runtime.ts";
@@ -184,7 +185,7 @@ export function createPodRuntime(o: PodRuntimeOptions): SessionRuntime {
       try {
         await o.http.json({ method: "POST", path: path(req.namespace), body: sessionPod(req) });
       } catch (e) {
-        if (e instanceof Error && "statusCode" in e && e.statusCode === 409) return;
+        if (isAlreadyExists(e)) return;
         // E.g. the ServiceAccount was deleted behind our back: rebuild the identity next time.
         identities.forget(req.agent.uid);
         if (!isRefusal(e)) throw e;

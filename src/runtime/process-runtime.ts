@@ -9,15 +9,16 @@ import { readFileSync } from "node:fs";
 import { mkdir, open, readFile, rm, writeFile } from "node:fs/promises";
 import { constants } from "node:os";
 import { join, resolve } from "node:path";
-import type { KubeConfig } from "@kubernetes/client-node";
 import { stringify } from "yaml";
 import { parseDuration } from "../api/meta.ts";
 import { MODEL_API_KEY_ENV } from "../api/session.ts";
 import type { Town } from "../api/town.ts";
-import { isNotFound, type KubeHttp } from "../controller/kube-http.ts";
 import type { Logger } from "../controller/logger.ts";
 import { townKey } from "../controller/resources.ts";
 import type { SessionObservation } from "../core/snapshot.ts";
+import type { KubeConnection } from "../kube/config.ts";
+import { isNotFound } from "../kube/errors.ts";
+import type { KubeHttp } from "../kube/http.ts";
 import { createAgentIdentities, requestAgentToken } from "./agent-identity.ts";
 import { modelKeyRef, sessionEnvFor } from "./session-env.ts";
 import type { SessionRuntime, StartRequest } from "./session-runtime.ts";
@@ -31,7 +32,7 @@ export interface ProcessRuntimeOptions {
   /** The operator's API access: agent identities, tokens, and the Secrets the town names. */
   http: KubeHttp;
   /** The operator's kubeconfig: the sessions' kubeconfigs get its server and CA. */
-  kubeConfig: KubeConfig;
+  kubeConfig: KubeConnection;
   /** Sessions live in <dir>/<namespace>/<session>/ (workspace, home, kubeconfig, session.log). */
   dir: string;
   logger: Logger;
@@ -67,7 +68,7 @@ function signalGroup(pid: number | undefined, signal: NodeJS.Signals): void {
 }
 
 /** A kubeconfig that authenticates as the agent: the operator's server and CA, the agent's token. */
-async function agentKubeconfig(kc: KubeConfig, namespace: string, agent: string, token: string): Promise<string> {
+async function agentKubeconfig(kc: KubeConnection, namespace: string, agent: string, token: string): Promise<string> {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error("the operator's kubeconfig has no current cluster");
   const ca = cluster.caData ?? (cluster.caFile ? (await readFile(cluster.caFile)).toString("base64") : undefined);

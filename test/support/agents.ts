@@ -1,7 +1,7 @@
 // Acting as agents and as the kubelet, without vitest: test support shared with the benchmarks
 // (test/support/kube.ts registers vitest hooks when it loads, so modules here must not import it).
 import { KubeConfig } from "@kubernetes/client-node";
-import type { KubeHttp } from "../../src/controller/kube-http.ts";
+import type { KubeHttp } from "../../src/kube/http.ts";
 import { requestAgentToken } from "../../src/runtime/agent-identity.ts";
 
 /** A KubeConfig for `admin`'s cluster that authenticates as the agent's own ServiceAccount. */

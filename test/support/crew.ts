@@ -8,10 +8,11 @@
 
 import type { KubeConfig } from "@kubernetes/client-node";
 import { AgentClient, type ReportInput } from "../../src/agent/client.ts";
-import { createInformer, type Informer, type KubeObject } from "../../src/controller/informer.ts";
-import { createKubeHttp, KubeApiError, type KubeHttp } from "../../src/controller/kube-http.ts";
-import { createKubeListWatch } from "../../src/controller/list-watch.ts";
 import { BEAD_ANNOTATION, LABELS, MANAGED_BY } from "../../src/controller/resources.ts";
+import { KubeApiError } from "../../src/kube/errors.ts";
+import { createKubeHttp, type KubeHttp } from "../../src/kube/http.ts";
+import { createInformer, type Informer, type KubeObject } from "../../src/kube/informer.ts";
+import { createKubeListWatch } from "../../src/kube/list-watch.ts";
 import { agentKubeConfigOf, exitPod } from "./agents.ts";
 
 export interface Session {

@@ -1,9 +1,10 @@
 // Records every phase a bead or session pod goes through during a test, in the order the watch
 // delivered them, so a test can assert on the whole story afterwards (e.g. "never more than two
 // issues in progress at once", "dispatched only after its dependencies closed").
-import { createInformer, type Informer, type KubeObject } from "../../src/controller/informer.ts";
-import type { KubeHttp } from "../../src/controller/kube-http.ts";
-import { createKubeListWatch } from "../../src/controller/list-watch.ts";
+
+import type { KubeHttp } from "../../src/kube/http.ts";
+import { createInformer, type Informer, type KubeObject } from "../../src/kube/informer.ts";
+import { createKubeListWatch } from "../../src/kube/list-watch.ts";
 
 export interface Transition {
   at: number;

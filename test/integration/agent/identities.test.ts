@@ -2,7 +2,7 @@
 // ServiceAccount, Role, RoleBinding and Lease; later sessions only rewrite the Role's bead list;
 // an object deleted behind the operator's back is noticed and created again.
 import { beforeAll, describe, expect, it } from "vitest";
-import type { KubeHttp, KubeRequest } from "../../../src/controller/kube-http.ts";
+import type { KubeHttp, KubeRequest } from "../../../src/kube/http.ts";
 import { createAgentIdentities } from "../../../src/runtime/agent-identity.ts";
 import { adminHttp } from "../../support/gastown.ts";
 import { createNamespace } from "../../support/kube.ts";

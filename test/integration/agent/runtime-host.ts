@@ -1,8 +1,8 @@
 // A stand-in operator for the orphan test: it starts one session with the process runtime and then
 // idles until it is killed. Usage: node runtime-host.ts <kubeconfig> <dir> <StartRequest as JSON>
 import { KubeConfig } from "@kubernetes/client-node";
-import { createKubeHttp } from "../../../src/controller/kube-http.ts";
 import { silentLogger } from "../../../src/controller/logger.ts";
+import { createKubeHttp } from "../../../src/kube/http.ts";
 import { createProcessRuntime } from "../../../src/runtime/process-runtime.ts";
 import type { StartRequest } from "../../../src/runtime/session-runtime.ts";
 

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll } from "vitest";
 import { API_VERSION } from "../../../src/api/meta.ts";
-import type { KubeHttp } from "../../../src/controller/kube-http.ts";
+import type { KubeHttp } from "../../../src/kube/http.ts";
 import { ensureAgentIdentity } from "../../../src/runtime/agent-identity.ts";
 import { agentKubeConfig } from "../../support/gastown.ts";
 

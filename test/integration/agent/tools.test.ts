@@ -8,8 +8,8 @@ import { SessionActivity, startHeartbeat } from "../../../src/agent/heartbeat.ts
 import type { AgentReport } from "../../../src/api/agent-report.ts";
 import { API_VERSION } from "../../../src/api/meta.ts";
 import { sessionEnvVars } from "../../../src/api/session.ts";
-import type { KubeHttp } from "../../../src/controller/kube-http.ts";
 import { LEASE_ANNOTATIONS } from "../../../src/controller/resources.ts";
+import type { KubeHttp } from "../../../src/kube/http.ts";
 import { adminHttp, create } from "../../support/gastown.ts";
 import { createNamespace, kubeConfig, retryUntil, runKubectl, waitFor } from "../../support/kube.ts";
 import { actAsAgent, createAgent, runGt, tempDir } from "./support.ts";

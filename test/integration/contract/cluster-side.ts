@@ -15,8 +15,6 @@ import { type Clock, formatMicroTime, systemClock } from "../../../src/controlle
 import { createEventRecorder, type EventObject, type EventRecorder } from "../../../src/controller/event-recorder.ts";
 import { createEventSink } from "../../../src/controller/event-sink.ts";
 import { createExpectations } from "../../../src/controller/expectations.ts";
-import type { KubeObject } from "../../../src/controller/informer.ts";
-import type { KubeHttp } from "../../../src/controller/kube-http.ts";
 import { silentLogger } from "../../../src/controller/logger.ts";
 import { createMetrics } from "../../../src/controller/metrics.ts";
 import { createPullRequestPoller, type PullRequestPoller } from "../../../src/controller/pr-poller.ts";
@@ -33,6 +31,8 @@ import {
 } from "../../../src/controller/resources.ts";
 import type { Action } from "../../../src/core/actions.ts";
 import { buildSnapshot, type LeaseObservation, type Snapshot } from "../../../src/core/snapshot.ts";
+import type { KubeHttp } from "../../../src/kube/http.ts";
+import type { KubeObject } from "../../../src/kube/informer.ts";
 import { createPodRuntime, podObservation } from "../../../src/runtime/pod-runtime.ts";
 import type { SessionRuntime } from "../../../src/runtime/session-runtime.ts";
 import { waitForList } from "../../support/kube.ts";

@@ -2,8 +2,8 @@
 // in-memory world and through the real actuator on the local control plane, and after every
 // step both must hold the same objects, session pods, leases and Events (see contract.ts).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { KubeHttp } from "../../../src/controller/kube-http.ts";
-import { KubeApiError } from "../../../src/controller/kube-http.ts";
+import { KubeApiError } from "../../../src/kube/errors.ts";
+import type { KubeHttp } from "../../../src/kube/http.ts";
 import { TestForge } from "../../support/forge.ts";
 import { adminHttp, townManifest } from "../../support/gastown.ts";
 import { createNamespace, kubeConfig, retryUntil } from "../../support/kube.ts";

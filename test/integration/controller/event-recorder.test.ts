@@ -3,8 +3,8 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { createEventRecorder, type EventObject, type ObjectReference } from "../../../src/controller/event-recorder.ts";
 import { createEventSink } from "../../../src/controller/event-sink.ts";
-import { createKubeHttp } from "../../../src/controller/kube-http.ts";
 import { createMetrics } from "../../../src/controller/metrics.ts";
+import { createKubeHttp } from "../../../src/kube/http.ts";
 import { createNamespace, kubeConfig } from "../../support/kube.ts";
 
 const kc = kubeConfig();

@@ -1,9 +1,9 @@
 // Two electors on one real Lease: exactly one leads; when the leader crashes (stops renewing
 // without releasing) the other takes over once the lease expires; when it releases, at once.
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createKubeHttp } from "../../../src/controller/kube-http.ts";
 import { createLeaderElector, type LeaderElector } from "../../../src/controller/leader-election.ts";
 import { createLeaseStore } from "../../../src/controller/lease-store.ts";
+import { createKubeHttp } from "../../../src/kube/http.ts";
 import { createNamespace, kubeConfig } from "../../support/kube.ts";
 import { observed } from "./observed.ts";
 

@@ -4,8 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AgentReport } from "../../../src/api/agent-report.ts";
 import type { Convoy } from "../../../src/api/convoy.ts";
-import type { KubeHttp } from "../../../src/controller/kube-http.ts";
 import type { Operator } from "../../../src/controller/operator.ts";
+import type { KubeHttp } from "../../../src/kube/http.ts";
 import { Crew } from "../../support/crew.ts";
 import {
   adminHttp,

@@ -7,7 +7,7 @@ import { randomInt } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Convoy } from "../../../src/api/convoy.ts";
-import type { KubeHttp } from "../../../src/controller/kube-http.ts";
+import type { KubeHttp } from "../../../src/kube/http.ts";
 import { Crew } from "../../support/crew.ts";
 import {
   adminHttp,

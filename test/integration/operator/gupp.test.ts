@@ -4,8 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Agent } from "../../../src/api/agent.ts";
 import type { Town } from "../../../src/api/town.ts";
-import type { KubeHttp } from "../../../src/controller/kube-http.ts";
 import type { Operator } from "../../../src/controller/operator.ts";
+import type { KubeHttp } from "../../../src/kube/http.ts";
 import { Crew, finishWork, type Session } from "../../support/crew.ts";
 import {
   adminHttp,

@@ -2,7 +2,7 @@
 // 20 s and finishes the work.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Convoy } from "../../../src/api/convoy.ts";
-import type { KubeHttp } from "../../../src/controller/kube-http.ts";
+import type { KubeHttp } from "../../../src/kube/http.ts";
 import { Crew, finishWork } from "../../support/crew.ts";
 import {
   adminHttp,

@@ -3,8 +3,8 @@
 // as docs/rules.md (Sessions, Beads) says — and never Closed without a merge.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Bead } from "../../../src/api/bead.ts";
-import type { KubeHttp } from "../../../src/controller/kube-http.ts";
 import type { Operator } from "../../../src/controller/operator.ts";
+import type { KubeHttp } from "../../../src/kube/http.ts";
 import { Crew, finishWork, type Session } from "../../support/crew.ts";
 import {
   adminHttp,

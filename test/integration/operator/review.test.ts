@@ -2,8 +2,8 @@
 // a forge served by the test (merged, closed without merging, polling errors), and rework.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Bead } from "../../../src/api/bead.ts";
-import type { KubeHttp } from "../../../src/controller/kube-http.ts";
 import type { Operator } from "../../../src/controller/operator.ts";
+import type { KubeHttp } from "../../../src/kube/http.ts";
 import { Crew, finishWork } from "../../support/crew.ts";
 import { TestForge } from "../../support/forge.ts";
 import {

@@ -4,8 +4,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentClient } from "../../../src/agent/client.ts";
-import { createKubeHttp, type KubeHttp } from "../../../src/controller/kube-http.ts";
 import type { Operator } from "../../../src/controller/operator.ts";
+import { createKubeHttp, type KubeHttp } from "../../../src/kube/http.ts";
 import { Crew } from "../../support/crew.ts";
 import {
   adminHttp,

@@ -8,7 +8,8 @@ import { markToolActivity, SessionActivity } from "../../../src/agent/heartbeat.
 import { buildPrompt } from "../../../src/agent/prompt.ts";
 import { runTool, type ToolContext } from "../../../src/agent/tools.ts";
 import { sessionEnvVars } from "../../../src/api/session.ts";
-import { KubeApiError, type KubeHttp, type KubeRequest } from "../../../src/controller/kube-http.ts";
+import { KubeApiError } from "../../../src/kube/errors.ts";
+import type { KubeHttp, KubeRequest } from "../../../src/kube/http.ts";
 import { createOrigin, session } from "./fixtures.ts";
 
 const MAIN = join(import.meta.dirname, "..", "..", "..", "src", "agent", "main.ts");

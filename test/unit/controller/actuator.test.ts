@@ -38,7 +38,7 @@ function actuatorWith(http: KubeHttp) {
     expectations: createExpectations(),
     events: { record() {}, flush: async () => {} },
     metrics: createMetrics().gastown,
-    poller: { request() {}, close: async () => {} },
+    poller: { request() {}, close: async () => {}, idle: async () => {} },
     clock: systemClock,
     logger: silentLogger(),
   });

@@ -7,9 +7,9 @@ import {
   type EventSink,
   truncateUtf8,
 } from "../../../src/controller/event-recorder.ts";
-import { KubeApiError } from "../../../src/controller/kube-http.ts";
 import { createLogger } from "../../../src/controller/logger.ts";
 import { createMetrics } from "../../../src/controller/metrics.ts";
+import { KubeApiError } from "../../../src/kube/errors.ts";
 import { createFakeClock } from "./fake-clock.ts";
 
 /** An in-memory events API: what the apiserver would hold, plus a log of the calls made. */

@@ -27,7 +27,7 @@ export class SafetyChecks {
     const events = this.sim.world.events;
     for (; this.seenEvents < events.length; this.seenEvents++) {
       const e = events[this.seenEvents];
-      if (e?.kind !== "UpdateBeadStatus") continue;
+      if (e?.kind !== "Bead") continue;
       if (e.reason === "SessionCannotStart") this.refunded.set(e.name, (this.refunded.get(e.name) ?? 0) + 1);
       if (e.reason === "Retried") this.refunded.set(e.name, 0);
     }

@@ -1,13 +1,13 @@
 import { describe, expect, it } from "vitest";
+import { KubeApiError } from "../../../src/kube/errors.ts";
 import {
   createInformer,
   type KubeObject,
   type ListResult,
   type ListWatch,
   type WatchEvent,
-} from "../../../src/controller/informer.ts";
-import { KubeApiError } from "../../../src/controller/kube-http.ts";
-import { createFakeClock } from "./fake-clock.ts";
+} from "../../../src/kube/informer.ts";
+import { createFakeClock } from "../controller/fake-clock.ts";
 
 const cm = (name: string, rv: string, data: Record<string, string> = {}, namespace = "ns"): KubeObject => ({
   apiVersion: "v1",

@@ -4,9 +4,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
 import { afterEach, describe, expect, it } from "vitest";
-import type { WatchEvent } from "../../../src/controller/informer.ts";
-import { isGone, KubeApiError } from "../../../src/controller/kube-http.ts";
-import { createKubeListWatch } from "../../../src/controller/list-watch.ts";
+import { isGone, KubeApiError } from "../../../src/kube/errors.ts";
+import type { WatchEvent } from "../../../src/kube/informer.ts";
+import { createKubeListWatch } from "../../../src/kube/list-watch.ts";
 
 let server: Server | undefined;
 afterEach(async () => {
@@ -114,7 +114,9 @@ describe("kube list-watch transport", () => {
 
   it("reports 410 on connect as Gone and other statuses as API errors", async () => {
     let status = 410;
-    const { kc } = await serve((_req, res) => json(res, status, { kind: "Status", code: status, reason: "Expired" }));
+    const { kc } = await serve((_req, res) =>
+      json(res, status, { kind: "Status", code: status, reason: status === 410 ? "Expired" : "InternalError" }),
+    );
     const lw = createKubeListWatch(kc, configMaps);
     const gone = await watchOnce(lw).done;
     expect(isGone(gone)).toBe(true);

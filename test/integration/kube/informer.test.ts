@@ -3,11 +3,11 @@
 // happened while no watch was open. (410 Gone needs an etcd compaction, which a test cannot
 // trigger on demand; the unit tests drive that path through a fake transport.)
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createInformer, type Informer, type ListWatch, type WatchEvent } from "../../../src/controller/informer.ts";
-import { createKubeHttp } from "../../../src/controller/kube-http.ts";
-import { createKubeListWatch } from "../../../src/controller/list-watch.ts";
+import { createKubeHttp } from "../../../src/kube/http.ts";
+import { createInformer, type Informer, type ListWatch, type WatchEvent } from "../../../src/kube/informer.ts";
+import { createKubeListWatch } from "../../../src/kube/list-watch.ts";
 import { createNamespace, kubeConfig } from "../../support/kube.ts";
-import { observed } from "./observed.ts";
+import { observed } from "../controller/observed.ts";
 
 const kc = kubeConfig();
 const api = createKubeHttp(kc);
