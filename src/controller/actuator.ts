@@ -1,9 +1,10 @@
-// The actuator turns a plan's actions into API calls, in the plan's order. It knows nothing about
-// Gas Town rules; it knows the API's: creates and deletes are idempotent, status writes are merge
-// patches guarded by the resourceVersion the plan read (or the one our previous write in this
-// batch returned), the first real error stops the batch, and a failed write caused by a report
-// is charged to that report. After every write it records what the cache must show before the
-// town may be planned again (expectations), and it records an Event for every change.
+// The actuator turns a plan's actions into API calls: independent chains of them at once, each
+// chain in the plan's order (chains.ts). It knows nothing about Gas Town rules; it knows the API's:
+// creates and deletes are idempotent, status writes are merge patches guarded by the
+// resourceVersion the plan read (or the one our previous write in this batch returned), the first
+// real error stops its chain (and the summaries), and a failed write caused by a report is charged
+// to that report. After every write it records what the cache must show before the town may be
+// planned again (expectations), and it records an Event for every change.
 import { API_VERSION } from "../api/meta.ts";
 import type { Town } from "../api/town.ts";
 import type { Action, ActionOf, Why } from "../core/actions.ts";
@@ -11,6 +12,7 @@ import type { Snapshot } from "../core/snapshot.ts";
 import { isAlreadyExists, isConflict, isNotFound, isTransient, KubeApiError } from "../kube/errors.ts";
 import type { KubeHttp } from "../kube/http.ts";
 import type { SessionRuntime } from "../runtime/session-runtime.ts";
+import { splitIntoChains } from "./chains.ts";
 import type { Clock } from "./clock.ts";
 import type { EventRecorder, ObjectReference } from "./event-recorder.ts";
 import type { Expectations } from "./expectations.ts";
@@ -31,6 +33,8 @@ import {
 
 export interface ActuatorDeps {
   http: KubeHttp;
+  /** Chains of a plan applied at once (default 16); each chain is still applied in order. */
+  concurrency?: number;
   runtime: SessionRuntime;
   expectations: Expectations;
   events: EventRecorder;
@@ -83,6 +87,7 @@ type Kind = keyof typeof RESOURCE_OF;
 
 export function createActuator(deps: ActuatorDeps) {
   const { http, expectations, clock } = deps;
+  const concurrency = Math.max(1, deps.concurrency ?? 16);
 
   function ref(b: Batch, s: BatchState, kind: Kind, name: string): ObjectReference {
     const known =
@@ -363,24 +368,48 @@ export function createActuator(deps: ActuatorDeps) {
   }
 
   return {
+    /**
+     * Applies a plan: its independent chains concurrently (each in plan order, each stopping at
+     * its first failure), then the summaries if every chain went through. The outcome counts what
+     * was applied and carries the failure that comes first in plan order.
+     */
     async apply(b: Batch, actions: readonly Action[]): Promise<ApplyOutcome> {
       const s: BatchState = { written: new Map(), uids: new Map(), recorded: new Set() };
-      for (let i = 0; i < actions.length; i++) {
-        const a = actions[i] as Action;
+      const position = new Map(actions.map((a, i) => [a, i]));
+      const failures: { at: number; error: Error }[] = [];
+      let applied = 0;
+      const run = async (a: Action): Promise<boolean> => {
         try {
           await applyOne(b, s, a);
+          applied++;
           deps.metrics.actions.inc({
             namespace: b.snapshot.config.namespace,
             town: b.snapshot.config.name,
             type: a.type,
           });
+          return true;
         } catch (e) {
           const error = e instanceof Error ? e : new Error(String(e));
           if (a.cause && !b.signal?.aborted && chargeable(error)) await charge(b, a.cause, error);
-          return { applied: i, error };
+          failures.push({ at: position.get(a) ?? 0, error });
+          return false;
         }
-      }
-      return { applied: actions.length };
+      };
+      const { chains, last } = splitIntoChains(actions, {
+        beadOf: (name) => b.snapshot.beads.get(name)?.spec,
+        hookOf: (agent) => b.snapshot.agents.get(agent)?.state.hook,
+      });
+      let next = 0;
+      const worker = async () => {
+        for (let i = next++; i < chains.length; i = next++) {
+          for (const a of chains[i] as Action[]) if (!(await run(a))) break;
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(concurrency, chains.length) }, worker));
+      if (failures.length === 0) for (const a of last) if (!(await run(a))) break;
+      failures.sort((x, y) => x.at - y.at);
+      const first = failures[0];
+      return first ? { applied, error: first.error } : { applied };
     },
   };
 }

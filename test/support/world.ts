@@ -14,6 +14,7 @@ import { type Bead, BeadSpecSchema, BeadStatusSchema } from "../../src/api/bead.
 import { type Convoy, ConvoyStatusSchema } from "../../src/api/convoy.ts";
 import { API_VERSION } from "../../src/api/meta.ts";
 import { type Town, TownStatusSchema } from "../../src/api/town.ts";
+import { splitIntoChains } from "../../src/controller/chains.ts";
 import { truncateUtf8 } from "../../src/controller/event-recorder.ts";
 import type { Action, Why } from "../../src/core/actions.ts";
 import type { LeaseObservation, SessionObservation, Snapshot } from "../../src/core/snapshot.ts";
@@ -105,14 +106,29 @@ export function mergePatch<T>(target: T, patch: Record<string, unknown>): T {
   return out as T;
 }
 
-/**
- * A written status as the API server stores it: validated against the CRD's schema, defaults
- * filled in and unknown fields pruned (the CRDs are generated from the same zod schemas).
- */
-function validStatus<S extends z.ZodType>(schema: S, kind: string, status: unknown): z.infer<S> {
-  const parsed = schema.safeParse(status);
-  if (!parsed.success) throw new ApplyError("Invalid", `${kind} status is invalid: ${parsed.error.message}`);
-  return parsed.data;
+/** True when merging `patch` into `target` would change it (a no-op write is no write). */
+export function patchChanges(target: unknown, patch: Record<string, unknown>): boolean {
+  const isObject = (v: unknown): v is Record<string, unknown> =>
+    typeof v === "object" && v !== null && !Array.isArray(v);
+  const t = isObject(target) ? target : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) {
+      if (t[k] !== undefined) return true;
+    } else if (isObject(v) && isObject(t[k])) {
+      if (patchChanges(t[k], v)) return true;
+    } else if (JSON.stringify(t[k]) !== JSON.stringify(v)) return true;
+  }
+  return false;
+}
+
+export interface WorldOptions {
+  /**
+   * Validate every written status against its CRD schema and refuse invalid ones, as the API
+   * server does (the contract suite runs so). Off by default, for the simulation's speed; the
+   * Town's status is defaulted either way (its counters are the only status fields the CRDs
+   * default), so plans read the same as from the API.
+   */
+  strict?: boolean;
 }
 
 export class World {
@@ -123,8 +139,11 @@ export class World {
   readonly log: Action[] = [];
   forge: Forge = () => ({ state: "Open" });
 
-  constructor(town: Town, now: number) {
+  private readonly strict: boolean;
+
+  constructor(town: Town, now: number, opts: WorldOptions = {}) {
     this.now = now;
+    this.strict = opts.strict ?? false;
     this.state = {
       town: this.stamp(town),
       convoys: new Map(),
@@ -179,7 +198,8 @@ export class World {
   /** A user edits a spec (e.g. cancel, staged): bumps generation and resourceVersion. */
   editBeadSpec(name: string, change: Partial<Bead["spec"]>): void {
     const b = this.bead(name);
-    this.state.beads.set(name, this.revise(b, { ...b, spec: { ...b.spec, ...change } }, true));
+    if (!patchChanges(b.spec, change)) return;
+    this.state.beads.set(name, this.bump({ ...b, spec: { ...b.spec, ...change } }, true));
   }
 
   editTownSpec(change: Partial<Town["spec"]>): void {
@@ -190,7 +210,8 @@ export class World {
   editConvoySpec(name: string, change: Partial<Convoy["spec"]>): void {
     const c = this.state.convoys.get(name);
     if (!c) throw new Error(`no convoy ${name}`);
-    this.state.convoys.set(name, this.revise(c, { ...c, spec: { ...c.spec, ...change } }, true));
+    if (!patchChanges(c.spec, change)) return;
+    this.state.convoys.set(name, this.bump({ ...c, spec: { ...c.spec, ...change } }, true));
   }
 
   /**
@@ -300,11 +321,15 @@ export class World {
 
   // ---- applying a plan -------------------------------------------------------------------------
 
-  /** A new version of an object; one that changes nothing is no write and keeps its version. */
-  private revise<T extends { metadata: object }>(before: T, after: T, specChange = false): T {
-    const { metadata: _a, ...b } = before as T & { metadata: unknown };
-    const { metadata: _b, ...c } = after as T & { metadata: unknown };
-    return JSON.stringify(b) === JSON.stringify(c) ? before : this.bump(after, specChange);
+  /**
+   * A written status as the API server stores it: validated against the CRD's schema, defaults
+   * filled in and unknown fields pruned (the CRDs are generated from the same zod schemas).
+   */
+  private validStatus<S extends z.ZodType>(schema: S, kind: string, status: unknown): z.infer<S> {
+    if (!this.strict && kind !== "Town") return status as z.infer<S>;
+    const parsed = schema.safeParse(status);
+    if (!parsed.success) throw new ApplyError("Invalid", `${kind} status is invalid: ${parsed.error.message}`);
+    return parsed.data;
   }
 
   private bump<T extends { metadata: object }>(obj: T, specChange = false): T {
@@ -315,7 +340,12 @@ export class World {
     };
   }
 
-  /** Applies a plan's actions in order, stopping at the first error (the shell requeues). */
+  /**
+   * Applies a plan as the actuator does: each independent chain (src/controller/chains.ts) in
+   * order until its first error, the summaries (town and convoy status) only if no chain failed.
+   * The result counts what was applied and carries the first error in plan order (the shell
+   * requeues). With stopAfter, the controller died after the first n actions in plan order.
+   */
   apply(actions: readonly Action[], opts: ApplyOptions = {}): ApplyResult {
     const batch: Batch = {
       written: new Map(),
@@ -323,23 +353,40 @@ export class World {
       agentsAtStart: new Set(this.state.agents.keys()),
       actions: actions.length,
     };
-    const limit = Math.min(actions.length, opts.stopAfter ?? actions.length);
-    for (let i = 0; i < limit; i++) {
-      const action = actions[i] as Action;
-      const injected = opts.fail?.(action, i);
+    const position = new Map(actions.map((a, i) => [a, i]));
+    const errors: { at: number; error: ApplyError }[] = [];
+    let applied = 0;
+    const run = (action: Action): boolean => {
+      const at = position.get(action) ?? 0;
+      const injected = opts.fail?.(action, at);
       try {
         if (injected) throw new ApplyError("Injected", injected);
         this.applyOne(action, batch);
         this.log.push(action);
         this.recordEvents(action, batch);
+        applied++;
+        return true;
       } catch (e) {
         if (!(e instanceof ApplyError)) throw e;
         // Like the actuator: a stale view is replanned, not held against the report.
         if (action.cause && (e.code === "Injected" || e.code === "Invalid")) this.chargeReport(action.cause, e.message);
-        return { applied: i, error: e };
+        errors.push({ at, error: e });
+        return false;
       }
+    };
+    if (opts.stopAfter !== undefined) {
+      for (const action of actions.slice(0, opts.stopAfter)) if (!run(action)) break;
+    } else {
+      const { chains, last } = splitIntoChains(actions, {
+        beadOf: (name) => this.state.beads.get(name)?.spec,
+        hookOf: (agent) => this.state.agents.get(agent)?.spec.hook,
+      });
+      for (const chain of chains) for (const action of chain) if (!run(action)) break;
+      if (errors.length === 0) for (const action of last) if (!run(action)) break;
     }
-    return { applied: limit };
+    errors.sort((x, y) => x.at - y.at);
+    const first = errors[0];
+    return first ? { applied, error: first.error } : { applied };
   }
 
   private chargeReport(name: string, error: string): void {
@@ -491,12 +538,11 @@ export class World {
         this.precondition(key, s.town.metadata.resourceVersion as string, a.resourceVersion, written);
         // The shell adds when the reconcile ran, how long planning took and how much it did.
         const lastReconcile = { time: formatTime(this.now), durationMs: 0, actions: batch.actions };
-        const status = validStatus(
-          TownStatusSchema,
-          "Town",
-          mergePatch(s.town.status ?? {}, { ...a.status, lastReconcile }),
-        );
-        s.town = this.revise(s.town, { ...s.town, status });
+        const patch = { ...a.status, lastReconcile };
+        if (patchChanges(s.town.status, patch)) {
+          const status = this.validStatus(TownStatusSchema, "Town", mergePatch(s.town.status ?? {}, patch));
+          s.town = this.bump({ ...s.town, status });
+        }
         written.set(key, s.town.metadata.resourceVersion as string);
         return;
       }
@@ -508,7 +554,7 @@ export class World {
         const spec = { ...agent.spec };
         if (a.hook === null) delete spec.hook;
         else spec.hook = a.hook;
-        const next = this.revise(agent, { ...agent, spec }, true);
+        const next = spec.hook === agent.spec.hook ? agent : this.bump({ ...agent, spec }, true);
         s.agents.set(a.agent, next);
         written.set(key, next.metadata.resourceVersion as string);
         return;
@@ -575,10 +621,9 @@ export class World {
     if (!obj) throw new ApplyError("NotFound", `${kind} ${a.name} not found`);
     const key = `${kind}/${a.name}`;
     this.precondition(key, (obj.metadata as Meta).resourceVersion, a.resourceVersion, written);
-    const next = this.revise(obj, {
-      ...obj,
-      status: validStatus(schema, kind, mergePatch(obj.status ?? {}, a.status)),
-    });
+    const next = patchChanges(obj.status, a.status)
+      ? this.bump({ ...obj, status: this.validStatus(schema, kind, mergePatch(obj.status ?? {}, a.status)) })
+      : obj;
     store.set(a.name, next);
     written.set(key, (next.metadata as Meta).resourceVersion);
   }
@@ -600,7 +645,8 @@ export class World {
             consecutiveErrors: 0,
             ...(answer.mergeCommit ? { mergeCommit: answer.mergeCommit } : {}),
           };
-    const status = validStatus(BeadStatusSchema, "Bead", { ...b.status, pullRequest: next });
-    this.state.beads.set(bead, this.revise(b, { ...b, status }));
+    if (JSON.stringify(next) === JSON.stringify(b.status?.pullRequest)) return;
+    const status = this.validStatus(BeadStatusSchema, "Bead", { ...b.status, pullRequest: next });
+    this.state.beads.set(bead, this.bump({ ...b, status }));
   }
 }

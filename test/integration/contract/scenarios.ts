@@ -413,6 +413,33 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: "hand-written: a stale write stops its own chain; independent chains go on, summaries wait",
+    covers: ["CreateAgent", "UpdateBeadStatus"],
+    async run(c) {
+      await c.addBead("x");
+      await c.addBead("y");
+      const stale = c.bead("x").metadata.resourceVersion as string;
+      await c.apply([
+        { type: "UpdateBeadStatus", name: "x", resourceVersion: stale, status: { reason: "A" }, events: [] },
+      ]);
+      const town = c.world.world.town.metadata.resourceVersion as string;
+      const y = c.bead("y").metadata.resourceVersion as string;
+      await c.apply(
+        [
+          { type: "UpdateBeadStatus", name: "x", resourceVersion: stale, status: { reason: "B" }, events: [why("B")] },
+          { type: "UpdateBeadStatus", name: "x", resourceVersion: "", status: { reason: "C" }, events: [why("C")] },
+          { type: "CreateAgent", name: "gt-app-toast", role: "Polecat", rig: "app", why: why("PolecatCreated") },
+          { type: "UpdateBeadStatus", name: "y", resourceVersion: y, status: { reason: "D" }, events: [why("D")] },
+          { type: "UpdateTownStatus", name: "gt", resourceVersion: town, status: { rigCount: 7 }, events: [] },
+        ],
+        { outcome: { applied: 2, error: "stale" } },
+      );
+      expect(c.bead("x").status?.reason).toBe("A");
+      expect(c.bead("y").status?.reason).toBe("D");
+      expect(c.world.world.town.status?.rigCount).not.toBe(7);
+    },
+  },
+  {
     name: "hand-written: Events are recorded once per batch and counted across batches",
     covers: ["Nudge", "Escalate"],
     async run(c) {

@@ -14,7 +14,7 @@ export class WorldSide {
 
   constructor(town: Town, now: number, forge: Forge) {
     const { status: _none, ...rest } = town;
-    this.world = new World(rest as Town, now);
+    this.world = new World(rest as Town, now, { strict: true });
     this.world.forge = forge;
   }
 

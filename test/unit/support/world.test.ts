@@ -33,7 +33,7 @@ describe("mergePatch (RFC 7386)", () => {
 });
 
 function world(): World {
-  const w = new World(town(), T0);
+  const w = new World(town(), T0, { strict: true });
   w.addBead(bead("x"));
   return w;
 }
@@ -59,17 +59,32 @@ describe("status writes", () => {
     expect(w.bead("x").metadata.generation).toBe(1);
   });
 
-  it("a write from a stale view conflicts and stops the batch", () => {
+  it("a write from a stale view conflicts and stops its chain; independent work and no summaries go on", () => {
     const w = world();
     const stale = rv(w, "x");
     w.apply([beadWrite("x", stale, { phase: "InProgress" })]);
-    const result = w.apply([beadWrite("x", stale, { phase: "Failed" }), createAgent]);
-    expect(result.applied).toBe(0);
+    const town = w.town.metadata.resourceVersion as string;
+    const result = w.apply([
+      beadWrite("x", stale, { phase: "Failed" }),
+      beadWrite("x", "", { reason: "after the conflict" }),
+      createAgent,
+      { type: "UpdateTownStatus", name: "gt", resourceVersion: town, status: { rigCount: 9 }, events: [] },
+    ]);
+    expect(result.applied).toBe(1);
     expect(result.error).toBeInstanceOf(ApplyError);
     expect(result.error?.code).toBe("Conflict");
     expect(result.error?.message).toContain(`plan read ${stale}`);
-    expect(w.bead("x").status?.phase).toBe("InProgress");
-    expect(w.agents).toEqual([]);
+    expect(w.bead("x").status).toMatchObject({ phase: "InProgress" });
+    expect(w.bead("x").status?.reason).toBeUndefined();
+    expect(w.agents.map((a) => a.metadata.name)).toEqual(["gt-app-toast"]);
+    expect(w.town.status).toBeUndefined();
+  });
+
+  it("with stopAfter, the controller died after a prefix of the plan", () => {
+    const w = world();
+    const result = w.apply([createAgent, beadWrite("x", rv(w, "x"), { phase: "Open" })], { stopAfter: 1 });
+    expect(result).toEqual({ applied: 1 });
+    expect(w.bead("x").status).toBeUndefined();
   });
 
   it("writes to one object in one batch chain: each carries the version the plan read", () => {
@@ -269,12 +284,17 @@ describe("failed writes are charged to the report that caused them", () => {
     return { w, report };
   };
 
-  it("an injected failure on a caused write: attempts + 1, lastAttemptTime, error; the batch stops there", () => {
+  it("an injected failure on a caused write: attempts + 1, lastAttemptTime, error; its chain stops there", () => {
     const { w, report } = setup();
     w.now = T0 + MIN;
-    const actions = [beadWrite("x", rv(w, "x"), { phase: "InReview" }, report), createAgent];
+    const actions = [
+      beadWrite("x", rv(w, "x"), { phase: "InReview" }, report),
+      { type: "UpdateReportStatus", name: report, resourceVersion: "", status: { outcome: "Applied" }, events: [] },
+      createAgent,
+    ] as Action[];
     const result = w.apply(actions, { fail: (a) => (a.type === "UpdateBeadStatus" ? "webhook denied" : undefined) });
-    expect(result.applied).toBe(0);
+    expect(result.applied).toBe(1);
+    expect(w.agents).toHaveLength(1);
     expect(result.error).toMatchObject({ code: "Injected", message: "webhook denied" });
     expect(w.reports[0]?.status).toEqual({
       attempts: 1,
@@ -355,15 +375,20 @@ describe("apply bookkeeping", () => {
       { type: "DeleteReport", name: "r", why: { reason: "ReportCollected", message: "old" } },
     ]);
     w.apply([nudge]);
-    expect(w.events).toEqual([
-      { kind: "Agent", name: "gt-app-toast", reason: "Test", message: "test", warning: false },
-      { kind: "Bead", name: "x", reason: "Test", message: "test", warning: false },
-      { kind: "Bead", name: "x", reason: "Warn", message: "w", warning: true },
-      { kind: "Agent", name: "gt-app-toast", reason: "NudgeWarn", message: "n", warning: false },
-      { kind: "Agent", name: "gt-app-toast", reason: "Escalated", message: "e", warning: true },
-      { kind: "Town", name: "gt", reason: "Escalated", message: "gt-app-toast: e", warning: true },
-      { kind: "Agent", name: "gt-app-toast", reason: "NudgeWarn", message: "n", warning: false },
-    ]);
+    // Chains are applied one after another, so the order is by chain, not by plan.
+    const byKind = (a: { kind: string; name: string; reason: string }, b: typeof a) =>
+      `${a.kind}/${a.name}/${a.reason}`.localeCompare(`${b.kind}/${b.name}/${b.reason}`);
+    expect([...w.events].sort(byKind)).toEqual(
+      [
+        { kind: "Agent", name: "gt-app-toast", reason: "Test", message: "test", warning: false },
+        { kind: "Bead", name: "x", reason: "Test", message: "test", warning: false },
+        { kind: "Bead", name: "x", reason: "Warn", message: "w", warning: true },
+        { kind: "Agent", name: "gt-app-toast", reason: "NudgeWarn", message: "n", warning: false },
+        { kind: "Agent", name: "gt-app-toast", reason: "Escalated", message: "e", warning: true },
+        { kind: "Town", name: "gt", reason: "Escalated", message: "gt-app-toast: e", warning: true },
+        { kind: "Agent", name: "gt-app-toast", reason: "NudgeWarn", message: "n", warning: false },
+      ].sort(byKind),
+    );
   });
 
   it("labels and owns what it creates, gives a new agent its lease, stamps the town's last reconcile", () => {

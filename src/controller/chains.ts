@@ -1,0 +1,137 @@
+// Which of a plan's actions depend on each other. The plan's order keeps every prefix safe (see
+// core/actions.ts), but most of that order only matters within one piece of work: a bead's claim,
+// its agent's hook, session and status; a report's effects and then the report's own status.
+// Actions that touch the same objects, directly or through the work they belong to, form one
+// chain and keep their plan order; different chains are independent, so the actuator applies
+// them concurrently, and one chain's failure does not hold back the others.
+//
+// Objects are joined by what they name: an action's object, its agent and bead (hook, session,
+// poll), the report that caused it; an agent belongs with the work it is hooked to when the plan
+// starts (so a release stays after the bead's own write); a bead belongs to the issue it was made
+// from (a merge request to its source, a rework to its merge request), so a merge, the source's
+// closing and its sibling merge requests stay in order. The town's and the convoys' status are summaries of everything
+// else: they come last, and only when every chain went through.
+import type { BeadSpec } from "../api/bead.ts";
+import type { Action } from "../core/actions.ts";
+
+export interface Chains {
+  /** Independent chains, each in plan order; chains in the order of their first action. */
+  chains: Action[][];
+  /** Summaries, in plan order, applied after all chains (and only if none failed). */
+  last: Action[];
+}
+
+/** What the split needs to know of a bead: where it comes from. */
+export type BeadOrigin = Pick<BeadSpec, "source" | "reworkOf">;
+
+export interface PlanView {
+  /** The bead's origin as the plan read it (beads the plan creates are read from the plan). */
+  beadOf(name: string): BeadOrigin | undefined;
+  /** The agent's hook as the plan read it. */
+  hookOf(agent: string): string | undefined;
+}
+
+export function splitIntoChains(actions: readonly Action[], view: PlanView): Chains {
+  const beadOf = (name: string) => view.beadOf(name);
+  const created = new Map<string, BeadOrigin>();
+  for (const a of actions) if (a.type === "CreateBead") created.set(a.name, a.spec);
+  const origin = (name: string) => created.get(name) ?? beadOf(name);
+  const roots = new Map<string, string>();
+  const work = (bead: string): string => {
+    const known = roots.get(bead);
+    if (known) return known;
+    let key = `Bead/${bead}`;
+    const seen = new Set<string>();
+    for (let name = bead; !seen.has(name); ) {
+      seen.add(name);
+      const o = origin(name);
+      const next = o?.source?.kind === "Bead" ? o.source.name : o?.reworkOf;
+      if (o?.source?.kind === "Convoy") {
+        key = `Convoy/${o.source.name}`;
+        break;
+      }
+      if (!next) {
+        key = `Bead/${name}`;
+        break;
+      }
+      name = next;
+    }
+    roots.set(bead, key);
+    return key;
+  };
+
+  const parent = new Map<string, string>();
+  const find = (k: string): string => {
+    let r = k;
+    while (parent.has(r) && parent.get(r) !== r) r = parent.get(r) as string;
+    for (let n = k; n !== r; ) {
+      const next = parent.get(n) as string;
+      parent.set(n, r);
+      n = next;
+    }
+    if (!parent.has(r)) parent.set(r, r);
+    return r;
+  };
+  const union = (keys: string[]) => {
+    const [first, ...rest] = keys.map(find);
+    for (const k of rest) if (k !== first) parent.set(k, first as string);
+  };
+
+  const last: Action[] = [];
+  const keyed: [Action, string][] = [];
+  for (const a of actions) {
+    const keys = objectsOf(a, work);
+    if (keys === undefined) {
+      last.push(a);
+      continue;
+    }
+    if (a.cause) keys.push(`AgentReport/${a.cause}`);
+    for (const k of [...keys]) {
+      const hooked = k.startsWith("Agent/") ? view.hookOf(k.slice("Agent/".length)) : undefined;
+      if (hooked) keys.push(work(hooked));
+    }
+    union(keys);
+    keyed.push([a, keys[0] as string]);
+  }
+  const byRoot = new Map<string, Action[]>();
+  for (const [a, key] of keyed) {
+    const root = find(key);
+    const chain = byRoot.get(root);
+    if (chain) chain.push(a);
+    else byRoot.set(root, [a]);
+  }
+  return { chains: [...byRoot.values()], last };
+}
+
+/** The objects an action reads or writes, by kind/name; undefined for the summaries. */
+function objectsOf(a: Action, work: (bead: string) => string): string[] | undefined {
+  switch (a.type) {
+    case "CreateBead":
+    case "UpdateBeadStatus":
+      return [work(a.name)];
+    case "CreateAgent":
+    case "UpdateAgentStatus":
+    case "DeleteAgent":
+      return [`Agent/${a.name}`];
+    case "SetHook":
+      return a.hook ? [`Agent/${a.agent}`, work(a.hook)] : [`Agent/${a.agent}`];
+    case "StartSession":
+      return [`Agent/${a.agent}`, work(a.bead)];
+    case "StopSession":
+    case "Nudge":
+      return [`Agent/${a.agent}`];
+    case "Escalate":
+      return a.bead ? [`Agent/${a.agent}`, work(a.bead)] : [`Agent/${a.agent}`];
+    case "UpdateReportStatus":
+    case "DeleteReport":
+      return [`AgentReport/${a.name}`];
+    case "PollPullRequest":
+      return [work(a.bead)];
+    case "UpdateConvoyStatus":
+    case "UpdateTownStatus":
+      return undefined;
+    default:
+      // A new action type must say what it touches (and whether it is a summary).
+      return a satisfies never;
+  }
+}
