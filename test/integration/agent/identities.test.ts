@@ -1,10 +1,15 @@
 // Agent identities against the real apiserver: the first session of an agent creates its
 // ServiceAccount, Role, RoleBinding and Lease; later sessions only rewrite the Role's bead list;
-// an object deleted behind the operator's back is noticed and created again.
+// an object deleted behind the operator's back is noticed and created again; an object with the
+// agent's name the operator did not make is never adopted, and the session does not start.
 import { beforeAll, describe, expect, it } from "vitest";
+import { TownSchema } from "../../../src/api/town.ts";
+import { silentLogger } from "../../../src/controller/logger.ts";
 import type { KubeHttp, KubeRequest } from "../../../src/kube/http.ts";
-import { createAgentIdentities } from "../../../src/runtime/agent-identity.ts";
-import { adminHttp } from "../../support/gastown.ts";
+import { createAgentIdentities, IdentityConflictError } from "../../../src/runtime/agent-identity.ts";
+import { createPodRuntime } from "../../../src/runtime/pod-runtime.ts";
+import type { StartRequest } from "../../../src/runtime/session-runtime.ts";
+import { adminHttp, townManifest } from "../../support/gastown.ts";
 import { createNamespace } from "../../support/kube.ts";
 import { createAgent } from "./support.ts";
 
@@ -66,5 +71,108 @@ describe("agent identities", () => {
     identities.forget(uid);
     await identities.ensure(agent, ["b5"], 90);
     await admin.json({ method: "GET", path: `/api/v1/namespaces/${ns}/serviceaccounts/${AGENT}` });
+  });
+
+  const startRequest = (agent: string, agentUid: string): StartRequest => ({
+    namespace: ns,
+    town: TownSchema.parse({ ...townManifest("gt"), metadata: { name: "gt", namespace: ns } }),
+    agent: { name: agent, uid: agentUid },
+    action: {
+      type: "StartSession",
+      agent,
+      role: "Polecat",
+      rig: "app",
+      session: 1,
+      pod: `${agent}-1`,
+      bead: "b1",
+      context: {
+        beadTitle: "t",
+        beadDescription: "",
+        branch: "gt/app/b1",
+        baseBranch: "main",
+        targetBranch: "main",
+        mergeStrategy: "Direct",
+        gates: [],
+      },
+      why: { reason: "Dispatched", message: "test" },
+    },
+  });
+
+  it.each([
+    {
+      kind: "Role",
+      plural: "roles",
+      path: () => `${rbac()}/roles`,
+      body: (name: string) => ({
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "Role",
+        metadata: { name },
+        rules: [{ apiGroups: [""], resources: ["secrets"], verbs: ["get", "list"] }],
+      }),
+    },
+    {
+      kind: "ServiceAccount",
+      plural: "serviceaccounts",
+      path: () => `/api/v1/namespaces/${ns}/serviceaccounts`,
+      body: (name: string) => ({ apiVersion: "v1", kind: "ServiceAccount", metadata: { name } }),
+    },
+    {
+      kind: "RoleBinding",
+      plural: "rolebindings",
+      path: () => `${rbac()}/rolebindings`,
+      body: (name: string) => ({
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "RoleBinding",
+        metadata: { name },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "admin" },
+        subjects: [{ kind: "ServiceAccount", name, namespace: ns }],
+      }),
+    },
+  ])("a planted $kind with the agent's name is not adopted: start() fails naming it and the fix", async (c) => {
+    const agent = `gt-app-planted-${c.kind.toLowerCase()}`;
+    const agentUid = await createAgent(admin, ns, agent);
+    const planted = await admin.json<{ metadata: { resourceVersion: string } }>({
+      method: "POST",
+      path: c.path(),
+      body: c.body(agent),
+    });
+    const runtime = createPodRuntime({ http: admin, namespace: ns, logger: silentLogger() });
+    const failure = await runtime.start(startRequest(agent, agentUid)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(failure).toBeInstanceOf(IdentityConflictError);
+    const message = (failure as Error).message;
+    expect(message).toContain(
+      `${c.kind} ${ns}/${agent} already exists and has no controller reference to Agent ${agent}`,
+    );
+    expect(message).toContain(`kubectl -n ${ns} delete ${c.plural} ${agent}`);
+    // Untouched, and no session was started with it.
+    const after = await admin.json<{ metadata: { resourceVersion: string } }>({
+      method: "GET",
+      path: `${c.path()}/${agent}`,
+    });
+    expect(after.metadata.resourceVersion).toBe(planted.metadata.resourceVersion);
+    const pod = await admin.json({ method: "GET", path: `/api/v1/namespaces/${ns}/pods/${agent}-1` }).then(
+      () => "created",
+      () => "absent",
+    );
+    expect(pod).toBe("absent");
+  });
+
+  it("replaces what an earlier Agent of the same name left behind", async () => {
+    const agent = "gt-app-reborn";
+    const first = await createAgent(admin, ns, agent);
+    await createAgentIdentities(admin).ensure({ namespace: ns, town: "gt", name: agent, uid: first }, ["b1"], 90);
+    // The Agent is deleted and made again, likely before the garbage collector took its identity:
+    // what it left is either gone or controlled by the old uid, never a reason to refuse.
+    await admin.json({ method: "DELETE", path: `/apis/gastown.dev/v1alpha1/namespaces/${ns}/agents/${agent}` });
+    const second = await createAgent(admin, ns, agent);
+    await createAgentIdentities(admin).ensure({ namespace: ns, town: "gt", name: agent, uid: second }, ["b2"], 90);
+    const role = await admin.json<{ metadata: { ownerReferences: { uid: string }[] } }>({
+      method: "GET",
+      path: `${rbac()}/roles/${agent}`,
+    });
+    expect(role.metadata.ownerReferences.map((r) => r.uid)).toEqual([second]);
   });
 });
