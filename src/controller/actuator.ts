@@ -30,6 +30,7 @@ import {
   recommendedLabels,
   TOWNS,
 } from "./resources.ts";
+import { transitionOf } from "./transition-events.ts";
 
 export interface ActuatorDeps {
   http: KubeHttp;
@@ -78,8 +79,8 @@ export function chargeable(error: Error): boolean {
 interface BatchState {
   written: Map<string, string>;
   uids: Map<string, string>;
-  /** One Event per object and reason per plan: a dispatch touches the agent three times. */
-  recorded: Set<string>;
+  /** What the plan did to each object, in order: one Event per object per plan (transition-events.ts). */
+  story: Map<string, { kind: Kind; name: string; action: string; whys: Why[] }>;
 }
 
 const RESOURCE_OF = { Bead: BEADS, Agent: AGENTS, AgentReport: REPORTS, Convoy: CONVOYS, Town: TOWNS } as const;
@@ -104,17 +105,19 @@ export function createActuator(deps: ActuatorDeps) {
     return { apiVersion: API_VERSION, kind, namespace: b.snapshot.config.namespace, name, uid: known ?? "" };
   }
 
-  function record(b: Batch, s: BatchState, kind: Kind, name: string, why: Why, action: string): void {
-    const id = `${kind}/${name}/${why.reason}/${why.message}`;
-    if (s.recorded.has(id)) return;
-    s.recorded.add(id);
-    deps.events.record({
-      regarding: ref(b, s, kind, name),
-      type: why.warning ? "Warning" : "Normal",
-      reason: why.reason,
-      action,
-      note: why.message,
-    });
+  function record(_b: Batch, s: BatchState, kind: Kind, name: string, why: Why, action: string): void {
+    const key = `${kind}/${name}`;
+    const told = s.story.get(key);
+    if (told) told.whys.push(why);
+    else s.story.set(key, { kind, name, action, whys: [why] });
+  }
+
+  /** Records the plan's Events, one per object, once its writes are done (or stopped). */
+  function tell(b: Batch, s: BatchState): void {
+    for (const { kind, name, action, whys } of s.story.values()) {
+      const t = transitionOf(whys);
+      if (t) deps.events.record({ regarding: ref(b, s, kind, name), action, ...t });
+    }
   }
 
   async function create(b: Batch, s: BatchState, kind: "Bead" | "Agent", body: Record<string, unknown>): Promise<void> {
@@ -374,7 +377,7 @@ export function createActuator(deps: ActuatorDeps) {
      * was applied and carries the failure that comes first in plan order.
      */
     async apply(b: Batch, actions: readonly Action[]): Promise<ApplyOutcome> {
-      const s: BatchState = { written: new Map(), uids: new Map(), recorded: new Set() };
+      const s: BatchState = { written: new Map(), uids: new Map(), story: new Map() };
       const position = new Map(actions.map((a, i) => [a, i]));
       const failures: { at: number; error: Error }[] = [];
       let applied = 0;
@@ -405,8 +408,12 @@ export function createActuator(deps: ActuatorDeps) {
           for (const a of chains[i] as Action[]) if (!(await run(a))) break;
         }
       };
-      await Promise.all(Array.from({ length: Math.min(concurrency, chains.length) }, worker));
-      if (failures.length === 0) for (const a of last) if (!(await run(a))) break;
+      try {
+        await Promise.all(Array.from({ length: Math.min(concurrency, chains.length) }, worker));
+        if (failures.length === 0) for (const a of last) if (!(await run(a))) break;
+      } finally {
+        tell(b, s);
+      }
       failures.sort((x, y) => x.at - y.at);
       const first = failures[0];
       return first ? { applied, error: first.error } : { applied };

@@ -9,8 +9,10 @@
 // poll), the report that caused it; an agent belongs with the work it is hooked to when the plan
 // starts (so a release stays after the bead's own write); a bead belongs to the issue it was made
 // from (a merge request to its source, a rework to its merge request), so a merge, the source's
-// closing and its sibling merge requests stay in order. The town's and the convoys' status are summaries of everything
-// else: they come last, and only when every chain went through.
+// closing and its sibling merge requests stay in order; a bead's writes follow those of the beads
+// it depends on (a dependent is dispatched only after its blocker's closing is written). The
+// town's and the convoys' status are summaries of everything else, and a convoy's landing merge
+// request follows from all its members: these come last, and only when every chain went through.
 import type { BeadSpec } from "../api/bead.ts";
 import type { Action } from "../core/actions.ts";
 
@@ -22,7 +24,7 @@ export interface Chains {
 }
 
 /** What the split needs to know of a bead: where it comes from. */
-export type BeadOrigin = Pick<BeadSpec, "source" | "reworkOf">;
+export type BeadOrigin = Partial<Pick<BeadSpec, "source" | "reworkOf" | "dependsOn">>;
 
 export interface PlanView {
   /** The bead's origin as the plan read it (beads the plan creates are read from the plan). */
@@ -80,12 +82,15 @@ export function splitIntoChains(actions: readonly Action[], view: PlanView): Cha
   const last: Action[] = [];
   const keyed: [Action, string][] = [];
   for (const a of actions) {
-    const keys = objectsOf(a, work);
+    const keys = a.type === "CreateBead" && a.spec.source?.kind === "Convoy" ? undefined : objectsOf(a, work);
     if (keys === undefined) {
       last.push(a);
       continue;
     }
     if (a.cause) keys.push(`AgentReport/${a.cause}`);
+    const bead =
+      "bead" in a && a.bead ? a.bead : a.type === "UpdateBeadStatus" || a.type === "CreateBead" ? a.name : undefined;
+    for (const dep of (bead ? origin(bead)?.dependsOn : undefined) ?? []) keys.push(work(dep));
     for (const k of [...keys]) {
       const hooked = k.startsWith("Agent/") ? view.hookOf(k.slice("Agent/".length)) : undefined;
       if (hooked) keys.push(work(hooked));

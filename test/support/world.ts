@@ -16,6 +16,7 @@ import { API_VERSION } from "../../src/api/meta.ts";
 import { type Town, TownStatusSchema } from "../../src/api/town.ts";
 import { splitIntoChains } from "../../src/controller/chains.ts";
 import { truncateUtf8 } from "../../src/controller/event-recorder.ts";
+import { transitionOf } from "../../src/controller/transition-events.ts";
 import type { Action, Why } from "../../src/core/actions.ts";
 import type { LeaseObservation, SessionObservation, Snapshot } from "../../src/core/snapshot.ts";
 import { buildSnapshot } from "../../src/core/snapshot.ts";
@@ -62,7 +63,8 @@ type Meta = { name: string; uid: string; resourceVersion: string; generation: nu
 interface Batch {
   /** resourceVersions this batch's own writes returned: later writes in the batch chain on them. */
   written: Map<string, string>;
-  recorded: Set<string>;
+  /** What the batch did to each object, in order: one Event per object (transition-events.ts). */
+  story: Map<string, { kind: RecordedEvent["kind"]; name: string; whys: Why[] }>;
   agentsAtStart: ReadonlySet<string>;
   actions: number;
 }
@@ -344,12 +346,12 @@ export class World {
    * Applies a plan as the actuator does: each independent chain (src/controller/chains.ts) in
    * order until its first error, the summaries (town and convoy status) only if no chain failed.
    * The result counts what was applied and carries the first error in plan order (the shell
-   * requeues). With stopAfter, the controller died after the first n actions in plan order.
+   * requeues). With stopAfter, the controller died after n actions, sent round-robin from its chains.
    */
   apply(actions: readonly Action[], opts: ApplyOptions = {}): ApplyResult {
     const batch: Batch = {
       written: new Map(),
-      recorded: new Set(),
+      story: new Map(),
       agentsAtStart: new Set(this.state.agents.keys()),
       actions: actions.length,
     };
@@ -374,16 +376,33 @@ export class World {
         return false;
       }
     };
+    const { chains, last } = splitIntoChains(actions, {
+      beadOf: (name) => this.state.beads.get(name)?.spec,
+      hookOf: (agent) => this.state.agents.get(agent)?.spec.hook,
+    });
     if (opts.stopAfter !== undefined) {
-      for (const action of actions.slice(0, opts.stopAfter)) if (!run(action)) break;
+      // The controller died after n writes of its concurrent chains: they went out round-robin,
+      // so what is applied is a prefix of every chain, not a prefix of the plan.
+      let budget = opts.stopAfter;
+      const stopped = new Set<number>();
+      for (let step = 0; budget > 0 && stopped.size < chains.length; step++) {
+        for (let c = 0; c < chains.length && budget > 0; c++) {
+          const chain = chains[c] as Action[];
+          if (stopped.has(c)) continue;
+          if (step >= chain.length) {
+            stopped.add(c);
+            continue;
+          }
+          budget--;
+          if (!run(chain[step] as Action)) stopped.add(c);
+        }
+      }
+      if (budget > 0 && errors.length === 0) for (const action of last.slice(0, budget)) if (!run(action)) break;
     } else {
-      const { chains, last } = splitIntoChains(actions, {
-        beadOf: (name) => this.state.beads.get(name)?.spec,
-        hookOf: (agent) => this.state.agents.get(agent)?.spec.hook,
-      });
       for (const chain of chains) for (const action of chain) if (!run(action)) break;
       if (errors.length === 0) for (const action of last) if (!run(action)) break;
     }
+    this.tell(batch);
     errors.sort((x, y) => x.at - y.at);
     const first = errors[0];
     return first ? { applied, error: first.error } : { applied };
@@ -408,22 +427,14 @@ export class World {
   }
 
   /**
-   * The Events the actuator records: on the object each action is about, once per object, reason
-   * and message in a batch (a dispatch touches its agent three times with the same reason).
+   * The Events the actuator records: on the object each action is about, one per object per
+   * batch, telling everything the batch did to it (see transition-events.ts).
    */
   private recordEvents(a: Action, batch: Batch): void {
     const record = (kind: RecordedEvent["kind"], name: string, w: Why) => {
-      const id = `${kind}/${name}/${w.reason}/${w.message}`;
-      if (batch.recorded.has(id)) return;
-      batch.recorded.add(id);
-      // The Events API holds 1 KB of note and 128 characters of reason; the recorder cuts both.
-      this.events.push({
-        kind,
-        name,
-        reason: w.reason.slice(0, 128),
-        message: truncateUtf8(w.message, 1024),
-        warning: w.warning ?? false,
-      });
+      const told = batch.story.get(`${kind}/${name}`);
+      if (told) told.whys.push(w);
+      else batch.story.set(`${kind}/${name}`, { kind, name, whys: [w] });
     };
     switch (a.type) {
       case "CreateBead":
@@ -458,6 +469,21 @@ export class World {
         return;
       default:
         a satisfies never;
+    }
+  }
+
+  private tell(batch: Batch): void {
+    for (const { kind, name, whys } of batch.story.values()) {
+      const t = transitionOf(whys);
+      // The Events API holds 1 KB of note and 128 characters of reason; the recorder cuts both.
+      if (t)
+        this.events.push({
+          kind,
+          name,
+          reason: t.reason.slice(0, 128),
+          message: truncateUtf8(t.note, 1024),
+          warning: t.type === "Warning",
+        });
     }
   }
 

@@ -138,3 +138,30 @@ describe("splitting a plan into chains", () => {
     expect(splitIntoChains(merge, view).chains).toHaveLength(1);
   });
 });
+
+describe("what must wait for other work", () => {
+  it("a dependent's dispatch follows its blocker's closing; a landing waits for every member", () => {
+    const deps = {
+      beadOf: (name: string) =>
+        name === "c-b"
+          ? { dependsOn: ["c-a"] }
+          : name === "c-landing-1"
+            ? { source: { kind: "Convoy" as const, name: "c" } }
+            : undefined,
+      hookOf: () => undefined,
+    };
+    const landing: Action = {
+      type: "CreateBead",
+      name: "c-landing-1",
+      spec: { source: { kind: "Convoy", name: "c" } } as never,
+      why,
+    };
+    const plan = [beadStatus("c-a"), landing, beadStatus("c-b"), hook("toast", "c-b"), beadStatus("other")];
+    const { chains, last } = splitIntoChains(plan, deps);
+    expect(names(chains)).toEqual([
+      ["UpdateBeadStatus:c-a", "UpdateBeadStatus:c-b", "SetHook:toast"],
+      ["UpdateBeadStatus:other"],
+    ]);
+    expect(last).toEqual([landing]);
+  });
+});

@@ -80,11 +80,19 @@ describe("status writes", () => {
     expect(w.town.status).toBeUndefined();
   });
 
-  it("with stopAfter, the controller died after a prefix of the plan", () => {
+  it("with stopAfter, the controller died after n writes sent round-robin from its chains", () => {
     const w = world();
-    const result = w.apply([createAgent, beadWrite("x", rv(w, "x"), { phase: "Open" })], { stopAfter: 1 });
-    expect(result).toEqual({ applied: 1 });
-    expect(w.bead("x").status).toBeUndefined();
+    w.addBead(bead("y"));
+    const plan: Action[] = [
+      beadWrite("x", rv(w, "x"), { reason: "x1" }),
+      beadWrite("x", rv(w, "x"), { reason: "x2" }),
+      beadWrite("y", rv(w, "y"), { reason: "y1" }),
+      createAgent,
+    ];
+    expect(w.apply(plan, { stopAfter: 3 })).toEqual({ applied: 3 });
+    expect(w.bead("x").status?.reason).toBe("x1");
+    expect(w.bead("y").status?.reason).toBe("y1");
+    expect(w.agents).toHaveLength(1);
   });
 
   it("writes to one object in one batch chain: each carries the version the plan read", () => {
@@ -346,7 +354,7 @@ describe("apply bookkeeping", () => {
     expect(w.log).toHaveLength(1);
   });
 
-  it("records the actuator's Events: on the object, once per object, reason and message in a batch", () => {
+  it("records the actuator's Events: one per object per batch, telling all it did, on the object", () => {
     const w = world();
     const nudge: Action = {
       type: "Nudge",
@@ -375,20 +383,16 @@ describe("apply bookkeeping", () => {
       { type: "DeleteReport", name: "r", why: { reason: "ReportCollected", message: "old" } },
     ]);
     w.apply([nudge]);
-    // Chains are applied one after another, so the order is by chain, not by plan.
-    const byKind = (a: { kind: string; name: string; reason: string }, b: typeof a) =>
-      `${a.kind}/${a.name}/${a.reason}`.localeCompare(`${b.kind}/${b.name}/${b.reason}`);
-    expect([...w.events].sort(byKind)).toEqual(
-      [
-        { kind: "Agent", name: "gt-app-toast", reason: "Test", message: "test", warning: false },
-        { kind: "Bead", name: "x", reason: "Test", message: "test", warning: false },
-        { kind: "Bead", name: "x", reason: "Warn", message: "w", warning: true },
-        { kind: "Agent", name: "gt-app-toast", reason: "NudgeWarn", message: "n", warning: false },
-        { kind: "Agent", name: "gt-app-toast", reason: "Escalated", message: "e", warning: true },
-        { kind: "Town", name: "gt", reason: "Escalated", message: "gt-app-toast: e", warning: true },
-        { kind: "Agent", name: "gt-app-toast", reason: "NudgeWarn", message: "n", warning: false },
-      ].sort(byKind),
-    );
+    const byObject = (a: { kind: string; name: string }, b: typeof a) =>
+      `${a.kind}/${a.name}`.localeCompare(`${b.kind}/${b.name}`);
+    expect(w.events.slice(0, 3).sort(byObject)).toEqual([
+      { kind: "Agent", name: "gt-app-toast", reason: "Test", message: "test; n; e", warning: true },
+      { kind: "Bead", name: "x", reason: "Test", message: "test; w", warning: true },
+      { kind: "Town", name: "gt", reason: "Escalated", message: "gt-app-toast: e", warning: true },
+    ]);
+    expect(w.events.slice(3)).toEqual([
+      { kind: "Agent", name: "gt-app-toast", reason: "NudgeWarn", message: "n", warning: false },
+    ]);
   });
 
   it("labels and owns what it creates, gives a new agent its lease, stamps the town's last reconcile", () => {
