@@ -346,7 +346,7 @@ export function beadState(status: BeadStatus | undefined, created: number): Bead
   };
 }
 
-function beadView(b: Bead): BeadView {
+export function beadView(b: Bead): BeadView {
   const r = ref(b.metadata);
   const pr = b.status?.pullRequest;
   const owner = b.metadata.ownerReferences?.find((o) => o.kind === "Convoy")?.name;
@@ -366,7 +366,7 @@ function beadView(b: Bead): BeadView {
   };
 }
 
-function agentView(a: Agent): AgentView {
+export function agentView(a: Agent): AgentView {
   const s = a.status ?? {};
   const exit = s.lastSessionExit;
   return {
@@ -399,7 +399,7 @@ function agentView(a: Agent): AgentView {
   };
 }
 
-function reportView(r: AgentReport): ReportView {
+export function reportView(r: AgentReport): ReportView {
   const s = r.status ?? {};
   return {
     ...ref(r.metadata),
@@ -414,7 +414,7 @@ function reportView(r: AgentReport): ReportView {
   };
 }
 
-function convoyView(c: Convoy): ConvoyView {
+export function convoyView(c: Convoy): ConvoyView {
   const s = c.status ?? {};
   return {
     ...ref(c.metadata),
@@ -462,19 +462,44 @@ function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
 
 const byCreation = (a: ObjectRef, b: ObjectRef) => a.created - b.created || (a.name < b.name ? -1 : 1);
 
+/** The parts of a snapshot already turned into views (a shell may keep them per object version). */
+export interface SnapshotViews {
+  town: Town;
+  convoys: readonly ConvoyView[];
+  beads: readonly BeadView[];
+  agents: readonly AgentView[];
+  reports: readonly ReportView[];
+  sessions: readonly SessionObservation[];
+  leases: readonly LeaseObservation[];
+}
+
 /** Builds the snapshot of one town. Objects of other towns in the input are ignored. */
 export function buildSnapshot(input: SnapshotInput): Snapshot {
+  const town = input.town.metadata.name;
+  return snapshotFromViews({
+    town: input.town,
+    convoys: input.convoys.filter((c) => c.spec.town === town).map(convoyView),
+    beads: input.beads.filter((b) => b.spec.town === town).map(beadView),
+    agents: input.agents.filter((a) => a.spec.town === town).map(agentView),
+    reports: input.reports.filter((r) => r.spec.town === town).map(reportView),
+    sessions: input.sessions,
+    leases: input.leases,
+  });
+}
+
+/**
+ * The snapshot from views of the town's own objects (what buildSnapshot does after making the
+ * views): the indexes, the orders, the lease and session joins. Views are not copied or changed.
+ */
+export function snapshotFromViews(input: SnapshotViews): Snapshot {
   const config = townConfig(input.town);
-  const town = config.name;
   const beads = new Map<string, BeadView>();
   const activeBeads: BeadView[] = [];
   const mergeRequestsBySource = new Map<string, BeadView[]>();
   const reworksByMergeRequest = new Map<string, BeadView[]>();
   const membersByConvoy = new Map<string, BeadView[]>();
   const retryRequests: BeadView[] = [];
-  for (const b of input.beads) {
-    if (b.spec.town !== town) continue;
-    const v = beadView(b);
+  for (const v of input.beads) {
     beads.set(v.name, v);
     if ((v.spec.retry ?? 0) > v.state.retry) retryRequests.push(v);
     if (!isTerminal(v.state.phase)) activeBeads.push(v);
@@ -484,16 +509,12 @@ export function buildSnapshot(input: SnapshotInput): Snapshot {
   }
   activeBeads.sort(byCreation);
   const agents = new Map<string, AgentView>();
-  for (const a of input.agents) if (a.spec.town === town) agents.set(a.metadata.name, agentView(a));
+  for (const a of input.agents) agents.set(a.name, a);
   const convoys = new Map<string, ConvoyView>();
-  for (const c of input.convoys) if (c.spec.town === town) convoys.set(c.metadata.name, convoyView(c));
+  for (const c of input.convoys) convoys.set(c.name, c);
   const pendingReports: ReportView[] = [];
   const processedReports: ReportView[] = [];
-  for (const r of input.reports) {
-    if (r.spec.town !== town) continue;
-    const v = reportView(r);
-    (v.state.outcome === undefined ? pendingReports : processedReports).push(v);
-  }
+  for (const v of input.reports) (v.state.outcome === undefined ? pendingReports : processedReports).push(v);
   pendingReports.sort(byCreation);
   const sessionsByAgent = new Map<string, SessionObservation[]>();
   for (const s of input.sessions) if (agents.has(s.agent)) push(sessionsByAgent, s.agent, s);
