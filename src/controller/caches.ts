@@ -1,15 +1,29 @@
-// Informers for the five Gas Town kinds and the agents' heartbeat Leases, indexed by town. Every
-// object read from the API is validated with its zod schema before a rule sees it; an object that
-// fails (which the CRD schema should make impossible) is left out and logged once per version.
+// Informers for the five Gas Town kinds and the agents' heartbeat Leases, indexed by town. The
+// caches keep what the plan needs, not whole objects: every Gas Town object is validated with its
+// zod schema once, when its version arrives, and stored parsed (defaults filled in, unknown fields
+// and the metadata nothing reads dropped); an object that fails (which the CRD schema should make
+// impossible) is stored as a marker with just its identity, left out of snapshots and logged once
+// per version. The snapshot's views of cached objects are made once per version too (Views), so a
+// reconcile of a large town only assembles what it already has.
 import type { z } from "zod";
 import { AgentSchema } from "../api/agent.ts";
 import { AgentReportSchema } from "../api/agent-report.ts";
 import { BeadSchema } from "../api/bead.ts";
 import { ConvoySchema } from "../api/convoy.ts";
-import { TownSchema } from "../api/town.ts";
-import type { LeaseObservation } from "../core/snapshot.ts";
+import { type Town, TownSchema } from "../api/town.ts";
+import {
+  type AgentView,
+  agentView,
+  type BeadView,
+  beadView,
+  type ConvoyView,
+  convoyView,
+  type LeaseObservation,
+  type ReportView,
+  reportView,
+} from "../core/snapshot.ts";
 import type { KubeHttp } from "../kube/http.ts";
-import { createInformer, type Informer, type KubeObject } from "../kube/informer.ts";
+import { createInformer, type Informer, type KubeObject, type ObjectMeta } from "../kube/informer.ts";
 import { createKubeListWatch } from "../kube/list-watch.ts";
 import type { Clock } from "./clock.ts";
 import type { Logger } from "./logger.ts";
@@ -49,7 +63,69 @@ export interface CachesOptions {
   logger: Logger;
 }
 
-function informerFor(r: Resource, o: CachesOptions, labelSelector?: string): Informer {
+/** Marks a cached object that did not match its schema (see the header). */
+const INVALID = "gastownInvalid";
+
+/**
+ * The metadata the shell and the rules read: identity, versions, times, labels (indexes and
+ * selectors), owner references (a bead's owning convoy).
+ */
+function trimmedMeta(m: ObjectMeta): ObjectMeta {
+  return {
+    name: m.name,
+    ...(m.namespace ? { namespace: m.namespace } : {}),
+    ...(m.uid ? { uid: m.uid } : {}),
+    ...(m.resourceVersion ? { resourceVersion: m.resourceVersion } : {}),
+    ...(m.generation !== undefined ? { generation: m.generation } : {}),
+    ...(m.creationTimestamp !== undefined ? { creationTimestamp: m.creationTimestamp } : {}),
+    ...(m.deletionTimestamp !== undefined ? { deletionTimestamp: m.deletionTimestamp } : {}),
+    ...(m.labels ? { labels: m.labels } : {}),
+    ...(m.ownerReferences ? { ownerReferences: m.ownerReferences } : {}),
+  };
+}
+
+/** The cached form of a Gas Town object: parsed by its schema, or an identity-only marker. */
+export function parsedForm(schema: z.ZodType, logger: Logger, reported = new Set<string>()) {
+  return (o: KubeObject): KubeObject => {
+    const metadata = trimmedMeta(o.metadata);
+    const result = schema.safeParse({ ...o, metadata });
+    if (result.success) return result.data as KubeObject;
+    const id = `${o.kind}/${o.metadata.namespace}/${o.metadata.name}@${o.metadata.resourceVersion}`;
+    if (!reported.has(id)) {
+      reported.add(id);
+      logger.warn(
+        { object: id, issues: result.error.issues.slice(0, 5) },
+        "ignoring an object that does not match its schema",
+      );
+    }
+    const town = (o.spec as { town?: unknown } | undefined)?.town;
+    return {
+      apiVersion: o.apiVersion,
+      kind: o.kind,
+      metadata,
+      ...(typeof town === "string" ? { spec: { town } } : {}),
+      [INVALID]: true,
+    };
+  };
+}
+
+/** A Lease as cached: its identity, labels, the activity annotations and renewTime. */
+function leaseForm(o: KubeObject): KubeObject {
+  const annotations: Record<string, string> = {};
+  for (const k of Object.values(LEASE_ANNOTATIONS)) {
+    const v = o.metadata.annotations?.[k];
+    if (v !== undefined) annotations[k] = v;
+  }
+  const renewTime = (o.spec as { renewTime?: unknown } | undefined)?.renewTime;
+  return {
+    apiVersion: o.apiVersion,
+    kind: o.kind,
+    metadata: { ...trimmedMeta(o.metadata), annotations },
+    spec: renewTime === undefined ? {} : { renewTime },
+  };
+}
+
+function informerFor(r: Resource, o: CachesOptions, transform: (x: KubeObject) => KubeObject, labelSelector?: string) {
   return createInformer({
     name: `${r.plural}${r.group ? `.${r.group}` : ""}`,
     listWatch: createKubeListWatch(o.http, {
@@ -61,6 +137,7 @@ function informerFor(r: Resource, o: CachesOptions, labelSelector?: string): Inf
     }),
     ...(o.clock ? { clock: o.clock } : {}),
     logger: o.logger,
+    transform,
   });
 }
 
@@ -76,13 +153,15 @@ const labelTown = (o: KubeObject): string[] => {
 
 export function createCaches(o: CachesOptions): Caches {
   const managed = `${LABELS.managedBy}=${MANAGED_BY}`;
+  const reported = new Set<string>();
+  const parsed = (schema: z.ZodType) => parsedForm(schema, o.logger, reported);
   const caches = {
-    towns: informerFor(TOWNS, o),
-    convoys: informerFor(CONVOYS, o),
-    beads: informerFor(BEADS, o),
-    agents: informerFor(AGENTS, o),
-    reports: informerFor(REPORTS, o),
-    leases: informerFor(LEASES, o, managed),
+    towns: informerFor(TOWNS, o, parsed(TownSchema)),
+    convoys: informerFor(CONVOYS, o, parsed(ConvoySchema)),
+    beads: informerFor(BEADS, o, parsed(BeadSchema)),
+    agents: informerFor(AGENTS, o, parsed(AgentSchema)),
+    reports: informerFor(REPORTS, o, parsed(AgentReportSchema)),
+    leases: informerFor(LEASES, o, leaseForm, managed),
   };
   caches.towns.addIndex(TOWN_INDEX, (t) => [townKey(t.metadata.namespace ?? "", t.metadata.name)]);
   for (const i of [caches.convoys, caches.beads, caches.agents, caches.reports]) i.addIndex(TOWN_INDEX, specTown);
@@ -110,59 +189,59 @@ export function townKeysOf(plural: string, o: KubeObject): string[] {
 }
 
 /**
- * Parses cached objects with their schema. Cached objects are frozen and replaced on every change,
- * so a WeakMap keyed by the object itself memoises the parse exactly once per version.
+ * The snapshot's views of cached objects, made once per object version: cached objects are
+ * frozen and replaced on every change, so a WeakMap keyed by the object is exact and forgets
+ * what the cache forgot.
  */
-export class Validator {
-  private readonly parsed = new WeakMap<object, unknown>();
-  private readonly logger: Logger;
-  private readonly reported = new Set<string>();
+export class Views {
+  private readonly memo = new WeakMap<object, unknown>();
 
-  constructor(logger: Logger) {
-    this.logger = logger;
-  }
-
-  private parse<S extends z.ZodType>(schema: S, o: KubeObject): z.infer<S> | undefined {
-    if (this.parsed.has(o)) return this.parsed.get(o) as z.infer<S> | undefined;
-    const result = schema.safeParse(o);
-    const value = result.success ? result.data : undefined;
-    if (!result.success) {
-      const id = `${o.kind}/${o.metadata.namespace}/${o.metadata.name}@${o.metadata.resourceVersion}`;
-      if (!this.reported.has(id)) {
-        this.reported.add(id);
-        this.logger.warn(
-          { object: id, issues: result.error.issues.slice(0, 5) },
-          "ignoring an object that does not match its schema",
-        );
-      }
+  private of<V>(o: KubeObject, make: (x: never) => V): V | undefined {
+    if (INVALID in o) return undefined;
+    let v = this.memo.get(o) as V | undefined;
+    if (v === undefined) {
+      v = make(o as never);
+      this.memo.set(o, v);
     }
-    this.parsed.set(o, value);
-    return value;
+    return v;
   }
 
-  all<S extends z.ZodType>(schema: S, objects: readonly KubeObject[]): z.infer<S>[] {
-    const out: z.infer<S>[] = [];
-    for (const o of objects) {
-      const v = this.parse(schema, o);
+  private all<V>(os: readonly KubeObject[], make: (x: never) => V): V[] {
+    const out: V[] = [];
+    for (const o of os) {
+      const v = this.of(o, make);
       if (v !== undefined) out.push(v);
     }
     return out;
   }
 
-  town(o: KubeObject) {
-    return this.parse(TownSchema, o);
+  /** The cached objects themselves (parsed; invalid ones left out), for rules that read them whole. */
+  objects<T>(os: readonly KubeObject[]): T[] {
+    return os.filter((o) => !(INVALID in o)) as unknown as T[];
   }
-  convoys(os: readonly KubeObject[]) {
-    return this.all(ConvoySchema, os);
+
+  town(o: KubeObject): Town | undefined {
+    return INVALID in o ? undefined : (o as unknown as Town);
   }
-  beads(os: readonly KubeObject[]) {
-    return this.all(BeadSchema, os);
+  convoys(os: readonly KubeObject[]): ConvoyView[] {
+    return this.all(os, convoyView);
   }
-  agents(os: readonly KubeObject[]) {
-    return this.all(AgentSchema, os);
+  beads(os: readonly KubeObject[]): BeadView[] {
+    return this.all(os, beadView);
   }
-  reports(os: readonly KubeObject[]) {
-    return this.all(AgentReportSchema, os);
+  agents(os: readonly KubeObject[]): AgentView[] {
+    return this.all(os, agentView);
+  }
+  reports(os: readonly KubeObject[]): ReportView[] {
+    return this.all(os, reportView);
+  }
+  leases(os: readonly KubeObject[]): LeaseObservation[] {
+    const out: LeaseObservation[] = [];
+    for (const o of os) {
+      const l = this.of(o, leaseObservation);
+      if (l) out.push(l);
+    }
+    return out;
   }
 }
 

@@ -67,6 +67,7 @@ export interface DomainMetrics {
   invariantViolations: Counter<Town | "invariant">;
   reportLag: Histogram<Town | "type">;
   planDuration: Histogram<Town>;
+  snapshotDuration: Histogram<Town>;
   actions: Counter<Town | "type">;
   apiWrites: Counter<"verb" | "resource">;
   /** A session that could not be started (the runtime refused: admission, quota, missing objects). */
@@ -358,6 +359,13 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     planDuration: new Histogram({
       name: "gastown_plan_duration_seconds",
       help: "Time spent in the pure planner per town",
+      labelNames: ["namespace", "town"] as const,
+      buckets: PLAN_BUCKETS,
+      registers,
+    }),
+    snapshotDuration: new Histogram({
+      name: "gastown_snapshot_duration_seconds",
+      help: "Time spent assembling a town's snapshot from the caches (validated views), per reconcile",
       labelNames: ["namespace", "town"] as const,
       buckets: PLAN_BUCKETS,
       registers,

@@ -7,7 +7,7 @@ import { createKubeHttp, type KubeHttp, MUTATING, type RequestRecord } from "../
 import type { KubeObject } from "../kube/informer.ts";
 import type { SessionRuntime } from "../runtime/session-runtime.ts";
 import { createActuator } from "./actuator.ts";
-import { createCaches, townKeysOf, Validator } from "./caches.ts";
+import { createCaches, townKeysOf, Views } from "./caches.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { createEventRecorder } from "./event-recorder.ts";
 import { createEventSink } from "./event-sink.ts";
@@ -99,7 +99,7 @@ export async function startOperator(o: OperatorOptions): Promise<Operator> {
     http,
     events,
     caches,
-    validator: new Validator(logger),
+    views: new Views(),
     runtime,
     expectations,
     actuator,

@@ -2,21 +2,23 @@
 // run the pure plan, apply it, and ask to be woken at the plan's next deadline.
 import { performance } from "node:perf_hooks";
 import { AGENT_PHASES } from "../api/agent.ts";
+import type { Bead } from "../api/bead.ts";
 import { BEAD_PHASES } from "../api/bead.ts";
+import type { Convoy } from "../api/convoy.ts";
 import type { Condition } from "../api/meta.ts";
 import { API_VERSION } from "../api/meta.ts";
 import type { Town, Violation } from "../api/town.ts";
 import { setCondition } from "../core/conditions.ts";
 import { planOrphans } from "../core/orphans.ts";
 import { plan } from "../core/plan.ts";
-import { buildSnapshot, type LeaseObservation } from "../core/snapshot.ts";
+import { snapshotFromViews } from "../core/snapshot.ts";
+import type { KubeHttp } from "../kube/http.ts";
 import type { SessionRuntime } from "../runtime/session-runtime.ts";
 import { type Actuator, StaleViewError } from "./actuator.ts";
-import { type Caches, leaseObservation, TOWN_INDEX, type Validator } from "./caches.ts";
+import { type Caches, TOWN_INDEX, type Views } from "./caches.ts";
 import type { Clock } from "./clock.ts";
 import type { EventRecorder } from "./event-recorder.ts";
 import type { Expectations, ObjectRef } from "./expectations.ts";
-import type { KubeHttp } from "./kube-http.ts";
 import type { Logger } from "./logger.ts";
 import { countUsage, type DomainMetrics, setPhaseGauge, setTownConditions } from "./metrics.ts";
 import { apiPath, splitTownKey, TOWNS } from "./resources.ts";
@@ -25,7 +27,7 @@ export interface ReconcilerDeps {
   http: KubeHttp;
   events: EventRecorder;
   caches: Caches;
-  validator: Validator;
+  views: Views;
   runtime: SessionRuntime;
   expectations: Expectations;
   actuator: Actuator;
@@ -42,7 +44,7 @@ export interface ReconcileResult {
 const SLACK_MS = 1000;
 
 export function createReconciler(deps: ReconcilerDeps) {
-  const { caches, validator, runtime, expectations, clock } = deps;
+  const { caches, views, runtime, expectations, clock } = deps;
   const lastViolations = new Map<string, Set<string>>();
 
   const lookup = (ref: ObjectRef) =>
@@ -64,8 +66,8 @@ export function createReconciler(deps: ReconcilerDeps) {
   /** Convoys and beads naming a town that does not exist say so (TownNotFound). */
   async function orphans(key: string, namespace: string, town: string, signal?: AbortSignal): Promise<ReconcileResult> {
     const byTown = (c: Caches["beads"]) => c.byIndex(TOWN_INDEX, key);
-    const convoys = validator.convoys(byTown(caches.convoys));
-    const beads = validator.beads(byTown(caches.beads));
+    const convoys = views.objects<Convoy>(byTown(caches.convoys));
+    const beads = views.objects<Bead>(byTown(caches.beads));
     const actions = planOrphans({ town, namespace, convoys, beads }, clock.now());
     if (actions.length === 0) return {};
     // The actuator writes within a town's batch; a town that does not exist gets a placeholder
@@ -76,10 +78,10 @@ export function createReconciler(deps: ReconcilerDeps) {
       metadata: { name: town, namespace },
       spec: { rigs: [] },
     } as unknown as Town;
-    const snapshot = buildSnapshot({
+    const snapshot = snapshotFromViews({
       town: placeholder,
-      convoys,
-      beads,
+      convoys: views.convoys(byTown(caches.convoys)),
+      beads: views.beads(byTown(caches.beads)),
       agents: [],
       reports: [],
       sessions: [],
@@ -152,20 +154,20 @@ export function createReconciler(deps: ReconcilerDeps) {
       const at = expectations.expiresAt(key);
       return { requeueAfterMs: at === undefined ? SLACK_MS : Math.max(0, at - clock.now()) };
     }
-    const parsedTown = validator.town(townObject);
+    const parsedTown = views.town(townObject);
     if (!parsedTown) return {};
     const byTown = (c: Caches["beads"]) => c.byIndex(TOWN_INDEX, key);
-    const snapshot = buildSnapshot({
+    const assembling = performance.now();
+    const snapshot = snapshotFromViews({
       town: parsedTown,
-      convoys: validator.convoys(byTown(caches.convoys)),
-      beads: validator.beads(byTown(caches.beads)),
-      agents: validator.agents(byTown(caches.agents)),
-      reports: validator.reports(byTown(caches.reports)),
+      convoys: views.convoys(byTown(caches.convoys)),
+      beads: views.beads(byTown(caches.beads)),
+      agents: views.agents(byTown(caches.agents)),
+      reports: views.reports(byTown(caches.reports)),
       sessions: runtime.observe(namespace, town),
-      leases: byTown(caches.leases)
-        .map(leaseObservation)
-        .filter((l): l is LeaseObservation => l !== undefined),
+      leases: views.leases(byTown(caches.leases)),
     });
+    deps.metrics.snapshotDuration.observe({ namespace, town }, (performance.now() - assembling) / 1000);
     const now = clock.now();
     const started = performance.now();
     const result = plan(snapshot, now);

@@ -88,6 +88,12 @@ export interface InformerOptions {
   minWatchMs?: number;
   /** A watch that lasted this long counts as healthy even if it delivered nothing (default 2 min). */
   healthyWatchMs?: number;
+  /**
+   * What the cache keeps of each object (client-go's TransformFunc): called once per version,
+   * before the object is stored and handlers see it, with managedFields already dropped. Keep
+   * only what readers need; the result is frozen.
+   */
+  transform?: (object: KubeObject) => KubeObject;
 }
 
 export function objectKey(namespace: string | undefined, name: string): string {
@@ -176,11 +182,22 @@ export function createInformer(options: InformerOptions): Informer {
     }
   };
 
-  const upsert = (incoming: KubeObject, onlyIfChanged: boolean) => {
+  const cached = (incoming: KubeObject): KubeObject => {
     const object = toCached(incoming);
-    const key = keyOf(object);
+    if (!options.transform) return object;
+    try {
+      return deepFreeze(options.transform(object));
+    } catch (err) {
+      logger.error({ err, object: keyOf(object) }, "transform failed; caching the object whole");
+      return object;
+    }
+  };
+
+  const upsert = (incoming: KubeObject, onlyIfChanged: boolean) => {
+    const key = keyOf(incoming);
     const previous = store.get(key);
-    if (previous && onlyIfChanged && previous.metadata.resourceVersion === object.metadata.resourceVersion) return;
+    if (previous && onlyIfChanged && previous.metadata.resourceVersion === incoming.metadata.resourceVersion) return;
+    const object = cached(incoming);
     unindex(key);
     store.set(key, object);
     indexObject(key, object);
@@ -225,7 +242,7 @@ export function createInformer(options: InformerOptions): Informer {
           delivered += 1;
           try {
             if (event.type === "BOOKMARK") return onVersion(event.resourceVersion);
-            if (event.type === "DELETED") remove(keyOf(event.object), toCached(event.object));
+            if (event.type === "DELETED") remove(keyOf(event.object), cached(event.object));
             else upsert(event.object, false);
             if (event.object.metadata.resourceVersion) onVersion(event.object.metadata.resourceVersion);
           } catch (err) {

@@ -136,6 +136,40 @@ export function refusedSession(req: StartRequest, e: KubeApiError, now: number):
   };
 }
 
+/**
+ * What the pod cache keeps of a session pod: what podObservation, expectations and the handlers
+ * read. A session pod's spec (environment, volumes) and most of its status are several kB that
+ * nothing reads; a thousand of them were a large part of the operator's memory.
+ */
+export function cachedPod(pod: KubeObject): KubeObject {
+  const m = pod.metadata;
+  const status = (pod.status ?? {}) as PodStatus;
+  const first = status.containerStatuses?.[0];
+  const bead = m.annotations?.[BEAD_ANNOTATION];
+  return {
+    apiVersion: pod.apiVersion,
+    kind: pod.kind,
+    metadata: {
+      name: m.name,
+      ...(m.namespace ? { namespace: m.namespace } : {}),
+      ...(m.uid ? { uid: m.uid } : {}),
+      ...(m.resourceVersion ? { resourceVersion: m.resourceVersion } : {}),
+      ...(m.creationTimestamp !== undefined ? { creationTimestamp: m.creationTimestamp } : {}),
+      ...(m.deletionTimestamp !== undefined && m.deletionTimestamp !== null
+        ? { deletionTimestamp: m.deletionTimestamp }
+        : {}),
+      ...(m.labels ? { labels: m.labels } : {}),
+      ...(bead !== undefined ? { annotations: { [BEAD_ANNOTATION]: bead } } : {}),
+    },
+    status: {
+      ...(status.phase ? { phase: status.phase } : {}),
+      ...(status.reason ? { reason: status.reason } : {}),
+      ...(status.startTime ? { startTime: status.startTime } : {}),
+      ...(first?.state ? { containerStatuses: [{ state: first.state }] } : {}),
+    },
+  };
+}
+
 export interface PodRuntimeOptions {
   http: KubeHttp;
   namespace?: string;
@@ -155,7 +189,18 @@ export function createPodRuntime(o: PodRuntimeOptions): SessionRuntime {
     }),
     ...(o.clock ? { clock: o.clock } : {}),
     logger: o.logger,
+    transform: cachedPod,
   });
+  // One observation per pod version (cached pods are frozen and replaced on every change).
+  const observed = new WeakMap<object, SessionObservation | null>();
+  const observation = (p: KubeObject) => {
+    let s = observed.get(p);
+    if (s === undefined) {
+      s = podObservation(p) ?? null;
+      observed.set(p, s);
+    }
+    return s ?? undefined;
+  };
   pods.addIndex(TOWN_INDEX, (p) => {
     const town = p.metadata.labels?.[LABELS.town];
     return town ? [townKey(p.metadata.namespace ?? "", town)] : [];
@@ -208,7 +253,7 @@ export function createPodRuntime(o: PodRuntimeOptions): SessionRuntime {
     observe(namespace, town) {
       const out: SessionObservation[] = [];
       for (const p of pods.byIndex(TOWN_INDEX, townKey(namespace, town))) {
-        const s = podObservation(p);
+        const s = observation(p);
         if (s) out.push(s);
       }
       const seen = new Set(out.map((s) => s.name));

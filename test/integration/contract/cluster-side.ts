@@ -3,14 +3,14 @@
 // own. Its clock is the scenario's clock, so every time the shell writes (lastReconcile, a charged
 // report's lastAttemptTime, a poll's times, Event times) is the instant the world uses too.
 import type { KubeConfig } from "@kubernetes/client-node";
-import type { Agent } from "../../../src/api/agent.ts";
-import type { AgentReport } from "../../../src/api/agent-report.ts";
-import type { Bead } from "../../../src/api/bead.ts";
-import type { Convoy } from "../../../src/api/convoy.ts";
+import { type Agent, AgentSchema } from "../../../src/api/agent.ts";
+import { type AgentReport, AgentReportSchema } from "../../../src/api/agent-report.ts";
+import { type Bead, BeadSchema } from "../../../src/api/bead.ts";
+import { type Convoy, ConvoySchema } from "../../../src/api/convoy.ts";
 import { API_VERSION } from "../../../src/api/meta.ts";
-import type { Town } from "../../../src/api/town.ts";
+import { type Town, TownSchema } from "../../../src/api/town.ts";
 import { type ApplyOutcome, createActuator, StaleViewError } from "../../../src/controller/actuator.ts";
-import { leaseObservation, Validator } from "../../../src/controller/caches.ts";
+import { leaseObservation, parsedForm, Views } from "../../../src/controller/caches.ts";
 import { type Clock, formatMicroTime, systemClock } from "../../../src/controller/clock.ts";
 import { createEventRecorder, type EventObject, type EventRecorder } from "../../../src/controller/event-recorder.ts";
 import { createEventSink } from "../../../src/controller/event-sink.ts";
@@ -30,7 +30,7 @@ import {
   TOWNS,
 } from "../../../src/controller/resources.ts";
 import type { Action } from "../../../src/core/actions.ts";
-import { buildSnapshot, type LeaseObservation, type Snapshot } from "../../../src/core/snapshot.ts";
+import { type LeaseObservation, type Snapshot, snapshotFromViews } from "../../../src/core/snapshot.ts";
 import type { KubeHttp } from "../../../src/kube/http.ts";
 import type { KubeObject } from "../../../src/kube/informer.ts";
 import { createPodRuntime, podObservation } from "../../../src/runtime/pod-runtime.ts";
@@ -55,6 +55,11 @@ export const HOLD_FINALIZER = "gastown.dev/contract-hold";
 const PLURAL = { Town: TOWNS, Convoy: CONVOYS, Bead: BEADS, Agent: AGENTS, AgentReport: REPORTS } as const;
 export type Kind = keyof typeof PLURAL;
 
+/** The Town as the caches hold it: parsed, defaults filled in. */
+function snapshotTown(t: Town): Town {
+  return TownSchema.parse(t) as Town;
+}
+
 export class ClusterSide {
   readonly ns: string;
   private readonly http: KubeHttp;
@@ -63,7 +68,7 @@ export class ClusterSide {
   private readonly recorder: EventRecorder;
   private readonly poller: PullRequestPoller;
   private readonly actuator: ReturnType<typeof createActuator>;
-  private readonly validator = new Validator(silentLogger());
+  private readonly views = new Views();
 
   constructor(o: { ns: string; http: KubeHttp; kc: KubeConfig; now: () => number; forgeHosts: string[] }) {
     this.ns = o.ns;
@@ -229,15 +234,16 @@ export class ClusterSide {
 
   /** The snapshot the reconciler would build from caches holding exactly this view. */
   snapshot(v: ClusterView): Snapshot {
-    const town = this.validator.town(v.town as unknown as KubeObject);
+    const cached = (schema: Parameters<typeof parsedForm>[0], xs: unknown[]) =>
+      (xs as KubeObject[]).map(parsedForm(schema, silentLogger()));
+    const town = this.views.town(parsedForm(TownSchema, silentLogger())(v.town as unknown as KubeObject));
     if (!town) throw new Error("the town does not match its schema");
-    const objects = (xs: unknown[]) => xs as KubeObject[];
-    return buildSnapshot({
+    return snapshotFromViews({
       town,
-      convoys: this.validator.convoys(objects(v.convoys)),
-      beads: this.validator.beads(objects(v.beads)),
-      agents: this.validator.agents(objects(v.agents)),
-      reports: this.validator.reports(objects(v.reports)),
+      convoys: this.views.convoys(cached(ConvoySchema, v.convoys)),
+      beads: this.views.beads(cached(BeadSchema, v.beads)),
+      agents: this.views.agents(cached(AgentSchema, v.agents)),
+      reports: this.views.reports(cached(AgentReportSchema, v.reports)),
       sessions: v.pods.flatMap((p) => podObservation(p) ?? []),
       leases: v.leases.flatMap((l) => leaseObservation(l) ?? []),
     });
@@ -274,7 +280,7 @@ export class ClusterSide {
   /** Applies the actions as the reconciler does, to a snapshot of `view` (the view the plan read). */
   async apply(actions: readonly Action[], view: ClusterView): Promise<Outcome> {
     const snapshot = this.snapshot(view);
-    const town = this.validator.town(view.town as unknown as KubeObject) as Town;
+    const town = snapshotTown(view.town);
     const outcome: ApplyOutcome = await this.actuator.apply(
       { key: `${this.ns}/gt`, town, snapshot, planMs: 0, actions: actions.length },
       actions,
