@@ -1,5 +1,6 @@
 // events.k8s.io/v1 Events, so `kubectl describe` tells the story of an object. record() never
-// blocks or fails the reconcile: events go through a bounded queue to one writer. Repetition is
+// blocks or fails the reconcile: events go through a bounded queue to a few writers (one write per
+// Event at a time, so an Event's create always precedes its series updates). Repetition is
 // aggregated, not flooded: an identical event within the window bumps the existing Event's series,
 // and series writes for one Event are coalesced to at most one per interval (the count written is
 // always the exact total so far). A token bucket per regarding object caps new Events.
@@ -81,7 +82,9 @@ export interface EventRecorderOptions {
   /** New Events per regarding object: a burst, refilled at perObjectPerSecond (default 25, 1/10 s). */
   perObjectBurst?: number;
   perObjectPerSecond?: number;
-  /** Writes waiting for the writer; beyond this, events are dropped (default 1000). */
+  /** Writes waiting for a writer; beyond this, events are dropped (default 1000). */
+  /** Writers working the queue at once (default 4): a burst of dispatches makes a burst of Events. */
+  writers?: number;
   maxQueue?: number;
   /**
    * A create that failed transiently (the apiserver unreachable, 5xx, 429) is tried again after
@@ -125,6 +128,9 @@ interface Entry {
   /** Failed create attempts so far. */
   failures: number;
   queued: boolean;
+  /** A writer is writing it; `again` asks for one more write once that one is done. */
+  writing: boolean;
+  again: boolean;
   timer?: TimerHandle;
 }
 
@@ -144,7 +150,8 @@ export function createEventRecorder(options: EventRecorderOptions): EventRecorde
   const entries = new Map<string, Entry>();
   const buckets = new Map<string, { bucket: TokenBucket; lastUsed: number }>();
   const queue: Entry[] = [];
-  let writer: Promise<void> | undefined;
+  const writers = new Set<Promise<void>>();
+  const maxWriters = Math.max(1, options.writers ?? 4);
   let sequence = 0;
   let lastSweep = clock.now();
   let droppedSinceLog = 0;
@@ -250,13 +257,33 @@ export function createEventRecorder(options: EventRecorderOptions): EventRecorde
   const runWriter = async () => {
     for (let e = queue.shift(); e !== undefined; e = queue.shift()) {
       e.queued = false;
-      await write(e);
-      if (e.count > e.written && entries.get(e.key) === e) scheduleSeries(e);
+      e.writing = true;
+      try {
+        await write(e);
+      } finally {
+        e.writing = false;
+      }
+      if (e.again) {
+        e.again = false;
+        enqueue(e);
+      } else if (e.count > e.written && entries.get(e.key) === e) scheduleSeries(e);
     }
-    writer = undefined;
+  };
+
+  const startWriter = () => {
+    if (writers.size >= maxWriters) return;
+    const w: Promise<void> = runWriter().finally(() => {
+      writers.delete(w);
+    });
+    writers.add(w);
   };
 
   const enqueue = (e: Entry): boolean => {
+    // One write per Event at a time: its create must land before its series updates.
+    if (e.writing) {
+      e.again = true;
+      return true;
+    }
     if (e.queued) return true;
     if (queue.length >= maxQueue) {
       drop("queue_full", e.input);
@@ -264,7 +291,7 @@ export function createEventRecorder(options: EventRecorderOptions): EventRecorde
     }
     e.queued = true;
     queue.push(e);
-    writer ??= runWriter();
+    startWriter();
     return true;
   };
 
@@ -317,6 +344,8 @@ export function createEventRecorder(options: EventRecorderOptions): EventRecorde
         abandoned: false,
         failures: 0,
         queued: false,
+        writing: false,
+        again: false,
       };
       entries.set(key, entry);
       if (!enqueue(entry)) entries.delete(key);
@@ -331,8 +360,8 @@ export function createEventRecorder(options: EventRecorderOptions): EventRecorde
           e.timer = undefined;
           if (e.count > e.written && !e.queued) pending = enqueue(e) || pending;
         }
-        if (!pending && writer === undefined) return;
-        while (writer) await writer;
+        if (!pending && writers.size === 0) return;
+        while (writers.size > 0) await Promise.all([...writers]);
       }
     },
   };

@@ -28,26 +28,44 @@ function fakeSink() {
       throw err;
     }
   };
+  let inFlight = 0;
+  const perEvent = new Map<string, number>();
+  let maxPerEvent = 0;
+  const track = async <T>(name: string, write: () => Promise<T>): Promise<T> => {
+    inFlight++;
+    perEvent.set(name, (perEvent.get(name) ?? 0) + 1);
+    maxPerEvent = Math.max(maxPerEvent, perEvent.get(name) as number);
+    try {
+      return await write();
+    } finally {
+      inFlight--;
+      perEvent.set(name, (perEvent.get(name) ?? 1) - 1);
+    }
+  };
   const sink: EventSink = {
-    async create(event) {
-      await gate();
-      if (stored.has(event.metadata.name)) throw new KubeApiError(409, { reason: "AlreadyExists" }, "exists");
-      stored.set(event.metadata.name, structuredClone(event));
-      calls.push({ verb: "create", name: event.metadata.name, count: event.series?.count ?? 1, at: now() });
-    },
-    async patchSeries(_namespace, name, series: EventSeries) {
-      await gate();
-      const event = stored.get(name);
-      if (!event) throw new KubeApiError(404, { reason: "NotFound" }, "not found");
-      event.series = series;
-      calls.push({ verb: "patch", name, count: series.count, at: now() });
-    },
+    create: (event) =>
+      track(event.metadata.name, async () => {
+        await gate();
+        if (stored.has(event.metadata.name)) throw new KubeApiError(409, { reason: "AlreadyExists" }, "exists");
+        stored.set(event.metadata.name, structuredClone(event));
+        calls.push({ verb: "create", name: event.metadata.name, count: event.series?.count ?? 1, at: now() });
+      }),
+    patchSeries: (_namespace, name, series: EventSeries) =>
+      track(name, async () => {
+        await gate();
+        const event = stored.get(name);
+        if (!event) throw new KubeApiError(404, { reason: "NotFound" }, "not found");
+        event.series = series;
+        calls.push({ verb: "patch", name, count: series.count, at: now() });
+      }),
   };
   return {
     sink,
     stored,
     calls,
     events: () => [...stored.values()],
+    inFlight: () => inFlight,
+    maxInFlightPerEvent: () => maxPerEvent,
     count: (e: EventObject) => e.series?.count ?? 1,
     holdWrites: () => {
       let release = () => {};
@@ -219,15 +237,29 @@ describe("event recorder", () => {
   });
 
   it("drops writes beyond the bounded queue with a log line and a counter", async () => {
-    const { api, recorder, dropped, logs } = setup({ maxQueue: 3 });
+    const { api, recorder, dropped, logs } = setup({ maxQueue: 3, writers: 2 });
     const release = api.holdWrites();
-    for (let i = 0; i < 6; i++) recorder.record(event({ regarding: bead(`b${i}`) }));
-    // One write is in flight, three wait, two do not fit.
+    for (let i = 0; i < 7; i++) recorder.record(event({ regarding: bead(`b${i}`) }));
+    // Two writes are in flight, three wait, two do not fit.
     expect(await dropped("queue_full")).toBe(2);
     expect(logs.filter((l) => l.includes("dropping Kubernetes Events"))).toHaveLength(1);
     release();
     await recorder.flush();
-    expect(api.events()).toHaveLength(4);
+    expect(api.events()).toHaveLength(5);
+  });
+
+  it("writes several Events at once, but one Event's writes one after another", async () => {
+    const { clock, api, recorder } = setup({ writers: 3, seriesIntervalMs: 1000 });
+    const release = api.holdWrites();
+    for (let i = 0; i < 3; i++) recorder.record(event({ regarding: bead(`b${i}`) }));
+    await clock.settle();
+    expect(api.inFlight()).toBe(3);
+    // A repeat while its create is in flight waits for it; flush writes the count afterwards.
+    recorder.record(event({ regarding: bead("b0") }));
+    release();
+    await recorder.flush();
+    expect(api.events().map(api.count).sort()).toEqual([1, 1, 2]);
+    expect(api.maxInFlightPerEvent()).toBe(1);
   });
 
   it("counts repeats that arrive while the create is in flight", async () => {
