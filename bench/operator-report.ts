@@ -76,6 +76,8 @@ export interface OperatorResult {
     eventsDropped: Record<string, number>;
   };
   crewErrors: string[];
+  /** Event objects the operator created (not series updates), by regarding kind and reason. */
+  eventsByReason: [string, number][];
 }
 
 const f1 = (n: number) => n.toFixed(1);
@@ -172,6 +174,12 @@ export function printOperator(r: OperatorResult): void {
       `${d.refineryPods} refinery pods for ${d.mergeRequests} merge requests; gastown_dispatches_total polecat ${d.operatorDispatches.polecat} refinery ${d.operatorDispatches.refinery}`,
   );
   if (d.redispatched.length > 0) console.log(`  RE-DISPATCHED: ${d.redispatched.join("; ")}`);
+  const events = r.eventsByReason.reduce((n, [, v]) => n + v, 0);
+  console.log(
+    `Events the operator created: ${events} (${f2(events / r.closedBeads)} per closed bead): ${r.eventsByReason
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ")}`,
+  );
   if (r.crewErrors.length > 0)
     console.log(`  crew errors (${r.crewErrors.length}): ${r.crewErrors.slice(0, 5).join("; ")}`);
 }

@@ -335,7 +335,7 @@ export async function benchOperator(
         }
         return c?.status?.phase === "Landed" ? true : undefined;
       },
-      opts.landedTimeoutMs ?? 300_000,
+      opts.landedTimeoutMs ?? Number(process.env.GASTOWN_BENCH_TIMEOUT_S ?? 900) * 1000,
       signal,
       () =>
         `convoy ${JSON.stringify(convoyState()?.status?.progress ?? "no progress")}, beads ${beadPhases()}, crew errors ${JSON.stringify(crew.errors.slice(0, 5))}`,
@@ -456,6 +456,24 @@ export async function benchOperator(
       .filter((b) => (b.status?.dispatchAttempts ?? 0) > 1 || (podsPerBead.get(`polecat/${b.metadata.name}`) ?? 0) > 1)
       .map((b) => `${b.metadata.name} (attempts ${b.status?.dispatchAttempts}, reason ${b.status?.reason ?? "-"})`);
 
+    // The operator's Events by reason and kind of object (the recorder's, not the scheduler's).
+    const eventList = await bench.json<{
+      items: {
+        reason: string;
+        reportingController?: string;
+        regarding: { kind: string };
+        series?: { count: number };
+      }[];
+    }>({
+      method: "GET",
+      path: `/apis/events.k8s.io/v1/namespaces/${NS}/events`,
+    });
+    const eventsByReason = new Map<string, number>();
+    for (const e of eventList.items) {
+      if (e.reportingController !== "gastown.dev/operator") continue;
+      const k = `${e.regarding.kind}/${e.reason}`;
+      eventsByReason.set(k, (eventsByReason.get(k) ?? 0) + 1);
+    }
     const closed = finalBeads.filter((b) => b.status?.phase === "Closed");
     return {
       tasks: tasks.length,
@@ -514,6 +532,7 @@ export async function benchOperator(
         ),
       },
       crewErrors: [...crew.errors],
+      eventsByReason: [...eventsByReason].sort((a, b) => b[1] - a[1]),
     };
   } finally {
     for (const { what, stop } of stops) {

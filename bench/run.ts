@@ -1,11 +1,14 @@
 // `make bench`: every benchmark, printed as numbers with ratios against a baseline of the same run.
 // `node bench/run.ts core` or `node bench/run.ts operator` runs one.
 import { benchCore, printCore } from "./core.ts";
+import { benchMemory, printMemory } from "./memory.ts";
 import { benchOperator } from "./operator.ts";
 import { printOperator } from "./operator-report.ts";
+import { benchThroughput, printThroughput } from "./throughput.ts";
+import { benchTowns, printTowns } from "./towns.ts";
 
 const only = process.argv[2];
-const known = ["core", "operator"];
+const known = ["core", "operator", "throughput", "memory", "towns"];
 if (only && !known.includes(only)) {
   console.error(`unknown benchmark ${only}; one of: ${known.join(", ")}`);
   process.exit(2);
@@ -16,6 +19,30 @@ if (!only || only === "operator") {
     printOperator(await benchOperator());
   } catch (err) {
     console.error(`bench operator: ${(err as Error).message}`);
+    process.exitCode ||= 1;
+  }
+}
+if (!only || only === "throughput") {
+  try {
+    printThroughput(await benchThroughput());
+  } catch (err) {
+    console.error(`bench throughput: ${(err as Error).message}`);
+    process.exitCode ||= 1;
+  }
+}
+if (!only || only === "memory") {
+  try {
+    printMemory(await benchMemory());
+  } catch (err) {
+    console.error(`bench memory: ${(err as Error).message}`);
+    process.exitCode ||= 1;
+  }
+}
+if (!only || only === "towns") {
+  try {
+    printTowns(await benchTowns());
+  } catch (err) {
+    console.error(`bench towns: ${(err as Error).message}`);
     process.exitCode ||= 1;
   }
 }
