@@ -5,6 +5,7 @@ import { parseArgs } from "node:util";
 import { createLogger } from "./controller/logger.ts";
 import { startOperator } from "./controller/operator.ts";
 import { type LoadedConnection, loadConnection } from "./kube/config.ts";
+import { parseSelector } from "./kube/selector.ts";
 import { createPodRuntime } from "./runtime/pod-runtime.ts";
 
 const HELP = `gastown-operator — reconciles Gas Town resources (towns, convoys, beads, agents)
@@ -17,6 +18,9 @@ Usage: node src/main.ts [flags]
   --process-dir DIR            process runtime: where workspaces and session logs go (default .run/sessions)
   --leader-elect               use leader election (run several replicas safely)
   --leader-election-namespace  namespace of the leader Lease (default: $POD_NAMESPACE or --namespace)
+  --leader-election-id NAME    name of the leader Lease, and of this shard (default gastown-operator)
+  --town-selector SELECTOR     shard: reconcile only Towns with matching labels (e.g. shard=eu); every
+                               shard needs its own --leader-election-id (see README, Sharding)
   --metrics-port N             serve /metrics, /healthz, /readyz on this port (default 8080; -1 disables)
   --metrics-secure             HTTPS, and /metrics only for tokens allowed to get /metrics
                                (TokenReview + SubjectAccessReview); default plain HTTP, for local use
@@ -44,6 +48,8 @@ function flags() {
         "process-dir": { type: "string", default: ".run/sessions" },
         "leader-elect": { type: "boolean", default: false },
         "leader-election-namespace": { type: "string" },
+        "leader-election-id": { type: "string", default: "gastown-operator" },
+        "town-selector": { type: "string" },
         "metrics-port": { type: "string", default: "8080" },
         "metrics-secure": { type: "boolean", default: false },
         "metrics-cert-dir": { type: "string" },
@@ -101,6 +107,19 @@ async function main(): Promise<void> {
         })(),
       }
     : undefined;
+  const townSelector = f["town-selector"];
+  if (townSelector !== undefined) {
+    try {
+      parseSelector(townSelector);
+    } catch (e) {
+      fail(`--town-selector: ${(e as Error).message}`);
+    }
+  }
+  const electionId = f["leader-election-id"];
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(electionId) || electionId.length > 63)
+    fail(
+      `--leader-election-id must be a DNS label (lowercase letters, digits, '-'), got ${JSON.stringify(electionId)}`,
+    );
   const processDir = f["process-dir"];
   // Loaded only when asked for: a cluster deployment never needs the local process runtime.
   const processRuntime =
@@ -113,7 +132,8 @@ async function main(): Promise<void> {
         ? processRuntime({ http, kubeConfig: kc, dir: processDir, logger })
         : createPodRuntime({ http, ...(namespace ? { namespace } : {}), logger }),
     identity: f.identity ?? `${hostname()}-${process.pid}`,
-    ...(f["leader-elect"] && leaseNamespace ? { leaderElection: { namespace: leaseNamespace } } : {}),
+    ...(f["leader-elect"] && leaseNamespace ? { leaderElection: { namespace: leaseNamespace, name: electionId } } : {}),
+    ...(townSelector ? { townSelector, shardId: electionId } : {}),
     workers: integer("workers", f.workers, 1),
     ...(metricsPort >= 0 ? { port: metricsPort } : {}),
     ...(secureMetrics ? { secureMetrics } : {}),

@@ -726,6 +726,13 @@ export const TownStatusSchema = z
       "What the sessions of the town's beads spent, summed (deleted beads take theirs along).",
     ),
     usageToday: DayUsageSchema.optional(),
+    shard: z
+      .string()
+      .max(63)
+      .optional()
+      .describe(
+        "The operator shard (its --leader-election-id) that reconciles this town; written only when sharded (--town-selector).",
+      ),
   })
   .describe(
     "What the controller observed and decided for the town: counts, escalations, the circuit breaker, conditions.",

@@ -59,6 +59,8 @@ export interface CachesOptions {
   http: KubeHttp;
   /** Watch one namespace; undefined watches all namespaces the operator may read. */
   namespace?: string;
+  /** Cache only the Towns this label selector matches (a shard's --town-selector). */
+  townSelector?: string;
   clock?: Clock;
   logger: Logger;
 }
@@ -156,7 +158,7 @@ export function createCaches(o: CachesOptions): Caches {
   const reported = new Set<string>();
   const parsed = (schema: z.ZodType) => parsedForm(schema, o.logger, reported);
   const caches = {
-    towns: informerFor(TOWNS, o, parsed(TownSchema)),
+    towns: informerFor(TOWNS, o, parsed(TownSchema), o.townSelector || undefined),
     convoys: informerFor(CONVOYS, o, parsed(ConvoySchema)),
     beads: informerFor(BEADS, o, parsed(BeadSchema)),
     agents: informerFor(AGENTS, o, parsed(AgentSchema)),

@@ -5,6 +5,7 @@ import { performance } from "node:perf_hooks";
 import type { KubeConnection } from "../kube/config.ts";
 import { createKubeHttp, type KubeHttp, MUTATING, type RequestRecord } from "../kube/http.ts";
 import type { KubeObject } from "../kube/informer.ts";
+import { parseSelector } from "../kube/selector.ts";
 import type { SessionRuntime } from "../runtime/session-runtime.ts";
 import { createActuator } from "./actuator.ts";
 import { createCaches, townKeysOf, Views } from "./caches.ts";
@@ -20,7 +21,8 @@ import { createMetrics, isPanic, type Metrics } from "./metrics.ts";
 import { createMetricsAuthorizer } from "./metrics-auth.ts";
 import { createPullRequestPoller } from "./pr-poller.ts";
 import { createReconciler } from "./reconciler.ts";
-import { townKey } from "./resources.ts";
+import { splitTownKey, townKey } from "./resources.ts";
+import { createShards } from "./shards.ts";
 import { createWorkQueue, type WorkQueue } from "./work-queue.ts";
 
 export interface OperatorOptions {
@@ -37,6 +39,16 @@ export interface OperatorOptions {
   /** Serve that port over HTTPS with this certificate, and /metrics only to authorized tokens. */
   secureMetrics?: { tls: { cert: string; key: string } };
   forgeAllowedHosts?: readonly string[];
+  /**
+   * Shard towns across Deployments: reconcile only Towns this label selector matches, and only
+   * once they are claimed for this shard (shards.ts). The shard's name is its leader-election
+   * name, which must differ between shards.
+   */
+  townSelector?: string;
+  /** The shard's name when sharded (default: the leader-election name); unique per shard. */
+  shardId?: string;
+  /** Also told of every request (after the write metric): request metrics, tests. */
+  onRequest?: (r: RequestRecord) => void;
   resyncMs?: number;
   clock?: Clock;
   logger: Logger;
@@ -73,8 +85,32 @@ export async function startOperator(o: OperatorOptions): Promise<Operator> {
   const clock = o.clock ?? systemClock;
   const logger = o.logger;
   const metrics = o.metrics ?? createMetrics();
-  const http = createKubeHttp(o.kubeConfig, { fieldManager: FIELD_MANAGER, onRequest: (r) => countWrite(metrics, r) });
-  const caches = createCaches({ http, ...(o.namespace ? { namespace: o.namespace } : {}), clock, logger });
+  const http = createKubeHttp(o.kubeConfig, {
+    fieldManager: FIELD_MANAGER,
+    onRequest: (r) => {
+      countWrite(metrics, r);
+      o.onRequest?.(r);
+    },
+  });
+  const townSelector = o.townSelector?.trim() ? parseSelector(o.townSelector) : undefined;
+  const caches = createCaches({
+    http,
+    ...(o.namespace ? { namespace: o.namespace } : {}),
+    ...(townSelector ? { townSelector: townSelector.text } : {}),
+    clock,
+    logger,
+  });
+  const shards = townSelector
+    ? createShards({
+        http,
+        id: o.shardId ?? o.leaderElection?.name ?? "gastown-operator",
+        selector: townSelector,
+        ...(o.leaderElection ? { leaseNamespace: o.leaderElection.namespace } : {}),
+        ...(o.namespace ? { namespace: o.namespace } : {}),
+        clock,
+        logger,
+      })
+    : undefined;
   const runtime = o.runtime(http);
   const expectations = createExpectations({ clock, logger });
   const events = createEventRecorder({
@@ -106,18 +142,28 @@ export async function startOperator(o: OperatorOptions): Promise<Operator> {
     clock,
     logger,
     metrics: metrics.gastown,
+    ...(shards ? { shards } : {}),
   });
 
   let queue: WorkQueue | undefined;
   const enqueue = (key: string) => queue?.add(key);
+  // A shard ignores what happens in other shards' towns (a town leaving its selector still
+  // enqueues: the towns informer's delete, so that the shard can let it go).
+  const ours = (key: string) => {
+    if (!shards) return true;
+    const { namespace, town } = splitTownKey(key);
+    return caches.towns.get(namespace, town) !== undefined;
+  };
   for (const informer of caches.all()) {
     const plural = informer.name.split(".")[0] as string;
     const fire = (obj: KubeObject) => {
-      for (const key of townKeysOf(plural, obj)) enqueue(key);
+      for (const key of townKeysOf(plural, obj)) if (plural === "towns" || ours(key)) enqueue(key);
     };
     informer.addHandlers({ onAdd: fire, onUpdate: (_old, obj) => fire(obj), onDelete: fire });
   }
-  runtime.onChange(enqueue);
+  runtime.onChange((key) => {
+    if (ours(key)) enqueue(key);
+  });
   for (const informer of caches.all()) informer.start();
   runtime.run();
 
@@ -171,6 +217,14 @@ export async function startOperator(o: OperatorOptions): Promise<Operator> {
   async function lead(signal: AbortSignal = new AbortController().signal): Promise<void> {
     await Promise.all([...caches.all().map((i) => i.waitForSync(signal)), runtime.waitForSync(signal)]);
     if (signal.aborted) return;
+    if (shards) {
+      // Claims this shard left behind (it was down when a town moved away) are given up first.
+      await shards
+        .releaseStrays(signal)
+        .catch((err: unknown) =>
+          logger.warn({ err: (err as Error).message }, "could not give up claims on towns that left this shard"),
+        );
+    }
     const q = createWorkQueue({ name: CONTROLLER, clock, metrics: metrics.workqueue });
     queue = q;
     for (const key of allTowns()) q.add(key);

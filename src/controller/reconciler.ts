@@ -22,6 +22,7 @@ import type { Expectations, ObjectRef } from "./expectations.ts";
 import type { Logger } from "./logger.ts";
 import { countUsage, type DomainMetrics, setPhaseGauge, setTownConditions } from "./metrics.ts";
 import { apiPath, splitTownKey, TOWNS } from "./resources.ts";
+import type { Shards } from "./shards.ts";
 
 export interface ReconcilerDeps {
   http: KubeHttp;
@@ -34,6 +35,8 @@ export interface ReconcilerDeps {
   clock: Clock;
   logger: Logger;
   metrics: DomainMetrics;
+  /** When sharded: whether this shard may act on a town (shards.ts). */
+  shards?: Shards;
 }
 
 export interface ReconcileResult {
@@ -146,6 +149,10 @@ export function createReconciler(deps: ReconcilerDeps) {
       deps.metrics.escalationsOpen.remove({ namespace, town });
       setTownConditions(deps.metrics.townCondition, namespace, town, []);
       countUsage(deps.metrics, namespace, town, undefined, true);
+      // Gone, or no longer this shard's: its last reconcile here is over, so let it go.
+      await deps.shards?.release(namespace, town, signal);
+      // A shard sees only its own towns: one it no longer sees may live on in another shard.
+      if (deps.shards && (await deps.shards.exists(namespace, town, signal))) return {};
       return orphans(key, namespace, town, signal);
     }
     if (!expectations.satisfied(key, lookup)) {
@@ -156,6 +163,11 @@ export function createReconciler(deps: ReconcilerDeps) {
     }
     const parsedTown = views.town(townObject);
     if (!parsedTown) return {};
+    if (deps.shards) {
+      const admission = await deps.shards.admit(parsedTown, signal);
+      if (!admission.act)
+        return admission.requeueAfterMs === undefined ? {} : { requeueAfterMs: admission.requeueAfterMs };
+    }
     const byTown = (c: Caches["beads"]) => c.byIndex(TOWN_INDEX, key);
     const assembling = performance.now();
     const snapshot = snapshotFromViews({

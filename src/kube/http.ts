@@ -41,6 +41,9 @@ export interface RequestRecord {
   group: string;
   resource: string;
   subresource: string;
+  namespace?: string;
+  /** The object's name; absent for collection requests (lists, watches, creates). */
+  name?: string;
   /** The HTTP status code; 0 when no answer came (connection refused, reset, timed out). */
   code: number;
   durationMs: number;
@@ -86,6 +89,8 @@ export function createKubeHttp(connection: KubeConnection, options: KubeHttpOpti
         group: p.group,
         resource: p.resource,
         subresource: p.subresource,
+        ...(p.namespace ? { namespace: p.namespace } : {}),
+        ...(p.name ? { name: p.name } : {}),
         code,
         durationMs: performance.now() - started,
         host: url.host,

@@ -8,7 +8,7 @@ import { KubeConfig } from "@kubernetes/client-node";
 import type { Bead } from "../../src/api/bead.ts";
 import { API_VERSION } from "../../src/api/meta.ts";
 import { createLogger, silentLogger } from "../../src/controller/logger.ts";
-import { type Operator, startOperator } from "../../src/controller/operator.ts";
+import { type Operator, type OperatorOptions, startOperator } from "../../src/controller/operator.ts";
 import { apiPath, BEADS } from "../../src/controller/resources.ts";
 import { KubeApiError } from "../../src/kube/errors.ts";
 import { createKubeHttp, type KubeHttp } from "../../src/kube/http.ts";
@@ -61,7 +61,15 @@ function testLogger(name: string) {
 /** The operator, in this process, with the pod runtime, watching one namespace. */
 export async function startTestOperator(
   namespace: string,
-  opts: { forgeAllowedHosts?: string[]; identity?: string; leaderElection?: boolean } = {},
+  opts: {
+    forgeAllowedHosts?: string[];
+    identity?: string;
+    leaderElection?: boolean;
+    /** Leader Lease name, and the shard's name when townSelector is set. */
+    leaderElectionName?: string;
+    townSelector?: string;
+    onRequest?: OperatorOptions["onRequest"];
+  } = {},
 ): Promise<Operator> {
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfigPath());
@@ -71,7 +79,11 @@ export async function startTestOperator(
     namespace,
     runtime: (http) => createPodRuntime({ http, namespace, logger }),
     identity: opts.identity ?? `test-${namespace}`,
-    ...(opts.leaderElection ? { leaderElection: { namespace } } : {}),
+    ...(opts.leaderElection
+      ? { leaderElection: { namespace, ...(opts.leaderElectionName ? { name: opts.leaderElectionName } : {}) } }
+      : {}),
+    ...(opts.townSelector ? { townSelector: opts.townSelector } : {}),
+    ...(opts.onRequest ? { onRequest: opts.onRequest } : {}),
     logger,
     ...(opts.forgeAllowedHosts ? { forgeAllowedHosts: opts.forgeAllowedHosts } : {}),
     port: 0,
