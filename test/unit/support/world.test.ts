@@ -386,9 +386,10 @@ describe("apply bookkeeping", () => {
     const byObject = (a: { kind: string; name: string }, b: typeof a) =>
       `${a.kind}/${a.name}`.localeCompare(`${b.kind}/${b.name}`);
     expect(w.events.slice(0, 3).sort(byObject)).toEqual([
-      { kind: "Agent", name: "gt-app-toast", reason: "Test", message: "test; n; e", warning: true },
+      // An escalation is the town's story only (the rule that raised it told the agent's).
+      { kind: "Agent", name: "gt-app-toast", reason: "Test", message: "test; n", warning: false },
       { kind: "Bead", name: "x", reason: "Test", message: "test; w", warning: true },
-      { kind: "Town", name: "gt", reason: "Escalated", message: "gt-app-toast: e", warning: true },
+      { kind: "Town", name: "gt", reason: "Escalated", message: "e", warning: true },
     ]);
     expect(w.events.slice(3)).toEqual([
       { kind: "Agent", name: "gt-app-toast", reason: "NudgeWarn", message: "n", warning: false },
