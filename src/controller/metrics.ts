@@ -171,8 +171,15 @@ export function isPanic(err: unknown): boolean {
   );
 }
 
+/** client-go's REST client metrics: every request the operator's API client made. */
+export interface RestClientMetrics {
+  /** By HTTP status code ("<error>" when no answer came, as client-go), method and host. */
+  requests: Counter<"code" | "method" | "host">;
+}
+
 export interface Metrics {
   registry: Registry;
+  restClient: RestClientMetrics;
   reconcile: ReconcileMetrics;
   workqueue: WorkQueueMetrics;
   leaderElection: LeaderElectionMetrics;
@@ -303,6 +310,15 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     },
   };
 
+  const restClient: RestClientMetrics = {
+    requests: new Counter({
+      name: "rest_client_requests_total",
+      help: "Number of HTTP requests, partitioned by status code, method, and host.",
+      labelNames: ["code", "method", "host"] as const,
+      registers,
+    }),
+  };
+
   const leaderElection: LeaderElectionMetrics = {
     masterStatus: new Gauge({
       name: "leader_election_master_status",
@@ -423,5 +439,5 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     }),
   };
 
-  return { registry, reconcile, workqueue, leaderElection, events, gastown };
+  return { registry, restClient, reconcile, workqueue, leaderElection, events, gastown };
 }

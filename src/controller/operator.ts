@@ -71,6 +71,11 @@ export const FIELD_MANAGER = "gastown-operator";
 const WRITE_VERB = { POST: "create", PUT: "update", PATCH: "patch", DELETE: "delete" } as const;
 
 /** gastown_api_writes_total: every mutating request, as it leaves the process (src/kube). */
+/** client-go's rest_client_requests_total; a watch counts once, when its response starts. */
+function countRequest(metrics: Metrics, r: RequestRecord): void {
+  metrics.restClient.requests.inc({ code: r.code === 0 ? "<error>" : String(r.code), method: r.method, host: r.host });
+}
+
 function countWrite(metrics: Metrics, r: RequestRecord): void {
   if (!MUTATING.has(r.method)) return;
   const verb = WRITE_VERB[r.method as keyof typeof WRITE_VERB];
@@ -88,6 +93,7 @@ export async function startOperator(o: OperatorOptions): Promise<Operator> {
   const http = createKubeHttp(o.kubeConfig, {
     fieldManager: FIELD_MANAGER,
     onRequest: (r) => {
+      countRequest(metrics, r);
       countWrite(metrics, r);
       o.onRequest?.(r);
     },

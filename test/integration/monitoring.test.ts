@@ -93,4 +93,18 @@ describe("the scrape", () => {
     expect(exposition).toContain('controller_runtime_reconcile_panics_total{controller="town"} 0');
     expect(exposition).toContain('controller_runtime_terminal_reconcile_errors_total{controller="town"} 0');
   });
+
+  it("counts the API client's requests as client-go does (rest_client_requests_total by code, method, host)", () => {
+    const host = new URL(kubeConfig().getCurrentCluster()?.server ?? "").host;
+    const series = (code: string, method: string) =>
+      new RegExp(`^rest_client_requests_total\\{code="${code}",method="${method}",host="${host}"\\} ([0-9]+)$`, "m");
+    // Lists and watches of the caches, the convoy's status and its bead's creation.
+    const expected: [string, string][] = [
+      ["200", "GET"],
+      ["200", "PATCH"],
+      ["201", "POST"],
+    ];
+    for (const [code, method] of expected)
+      expect(Number(series(code, method).exec(exposition)?.[1] ?? 0), `${code} ${method}`).toBeGreaterThan(0);
+  });
 });
