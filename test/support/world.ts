@@ -16,6 +16,7 @@ import { API_VERSION } from "../../src/api/meta.ts";
 import { type Town, TownStatusSchema } from "../../src/api/town.ts";
 import { splitIntoChains } from "../../src/controller/chains.ts";
 import { truncateUtf8 } from "../../src/controller/event-recorder.ts";
+import { recommendedLabels } from "../../src/controller/resources.ts";
 import { transitionOf } from "../../src/controller/transition-events.ts";
 import type { Action, Why } from "../../src/core/actions.ts";
 import type { LeaseObservation, SessionObservation, Snapshot } from "../../src/core/snapshot.ts";
@@ -76,9 +77,6 @@ const STATUS_KIND = {
   UpdateConvoyStatus: "Convoy",
   UpdateTownStatus: "Town",
 } as const;
-
-/** Labels the operator puts on what it creates, so its caches and selectors find them. */
-const MANAGED_BY = { "app.kubernetes.io/managed-by": "gastown-operator" };
 
 interface Stored {
   town: Town;
@@ -504,7 +502,11 @@ export class World {
       case "CreateBead": {
         if (s.beads.has(a.name)) return;
         const spec = BeadSpecSchema.parse(a.spec);
-        const labels: Record<string, string> = { ...MANAGED_BY, "gastown.dev/town": s.town.metadata.name };
+        const component = spec.type === "MergeRequest" ? "merge-request" : "issue";
+        const labels: Record<string, string> = {
+          ...recommendedLabels("gastown-bead", s.town.metadata.name, component),
+          "gastown.dev/town": s.town.metadata.name,
+        };
         if (spec.convoy) labels["gastown.dev/convoy"] = spec.convoy;
         const owner = a.ownerConvoy && {
           apiVersion: API_VERSION,
@@ -532,7 +534,7 @@ export class World {
           metadata: {
             name: a.name,
             labels: {
-              ...MANAGED_BY,
+              ...recommendedLabels("gastown-agent", town.name, a.role.toLowerCase()),
               "gastown.dev/town": town.name,
               "gastown.dev/rig": a.rig,
               "gastown.dev/role": a.role.toLowerCase(),

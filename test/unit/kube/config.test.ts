@@ -5,9 +5,15 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import type { RequestOptions } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { connectionFromKubeconfig, inClusterConnection, loadConnection } from "../../../src/kube/config.ts";
+
+// The hand-off imports client-node, a large module: its first import can take seconds on a busy
+// machine, which is not what these tests time. Loaded once here, the tests find it in the cache.
+beforeAll(async () => {
+  await import("@kubernetes/client-node");
+}, 120_000);
 
 const dirs: string[] = [];
 afterEach(() => {
