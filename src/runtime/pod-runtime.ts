@@ -146,6 +146,8 @@ export function cachedPod(pod: KubeObject): KubeObject {
   const status = (pod.status ?? {}) as PodStatus;
   const first = status.containerStatuses?.[0];
   const bead = m.annotations?.[BEAD_ANNOTATION];
+  // Only the scheduler's verdict is read of the conditions (a pod that cannot be scheduled).
+  const scheduled = status.conditions?.find((c) => c.type === "PodScheduled");
   return {
     apiVersion: pod.apiVersion,
     kind: pod.kind,
@@ -166,6 +168,7 @@ export function cachedPod(pod: KubeObject): KubeObject {
       ...(status.reason ? { reason: status.reason } : {}),
       ...(status.startTime ? { startTime: status.startTime } : {}),
       ...(first?.state ? { containerStatuses: [{ state: first.state }] } : {}),
+      ...(scheduled ? { conditions: [scheduled] } : {}),
     },
   };
 }
