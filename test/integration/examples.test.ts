@@ -20,8 +20,8 @@ beforeAll(async () => {
 
 const HEADERS: Record<string, string[]> = {
   Town: ["NAME", "READY", "RIGS", "WORKING", "OPEN", "AGE"],
-  Convoy: ["NAME", "PHASE", "PROGRESS", "MODE", "AGE"],
-  Bead: ["NAME", "PHASE", "TYPE", "RIG", "ASSIGNEE", "CONVOY", "AGE"],
+  Convoy: ["NAME", "PHASE", "PROGRESS", "MODE", "TOKENS", "AGE"],
+  Bead: ["NAME", "PHASE", "TYPE", "RIG", "ASSIGNEE", "CONVOY", "TOKENS", "AGE"],
   Agent: ["NAME", "ROLE", "RIG", "PHASE", "HOOK", "LAST HEARTBEAT", "AGE"],
   AgentReport: ["NAME", "AGENT", "BEAD", "TYPE", "OUTCOME", "AGE"],
 };

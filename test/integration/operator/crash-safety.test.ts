@@ -33,6 +33,16 @@ const TASKS = [
   { name: "h" },
   { name: "i", dependsOn: ["h"] },
   { name: "j", dependsOn: ["g", "i"] },
+  { name: "k" },
+  { name: "l", dependsOn: ["k"] },
+  { name: "m", dependsOn: ["k"] },
+  { name: "n", dependsOn: ["l", "m"] },
+  { name: "o" },
+  { name: "p", dependsOn: ["o"] },
+  { name: "q", dependsOn: ["n", "p"] },
+  { name: "r" },
+  { name: "s", dependsOn: ["r"] },
+  { name: "t", dependsOn: ["j", "q", "s"] },
 ];
 const KILLS = 20;
 const SEED = Number(process.env.GASTOWN_CRASH_SEED ?? randomInt(2 ** 31));
@@ -82,9 +92,11 @@ describe("crash safety", () => {
     });
     for (let i = 0; i < KILLS; i++) {
       // Most incarnations make some progress first (measured in bead transitions, not in time);
-      // some are killed while they start, before or while they list.
+      // some are killed while they start, before or while they list. The delay is short: a plan's
+      // chains write concurrently, so a few hundred milliseconds can finish several beads, and the
+      // point is to land kills between and inside those writes.
       const into = random() < 0.15 ? 0 : 1 + Math.floor(random() * 3);
-      const delayMs = Math.floor(random() * 800);
+      const delayMs = Math.floor(random() * 150);
       const from = history.beads.length;
       operator = spawnOperator(ns, `crashy-${i}`);
       await Promise.race([history.beadTransitions(from + into, 120_000), landing]);
