@@ -119,7 +119,8 @@ const PARTS: Part[] = [
     kind: "RoleBinding",
     plural: "rolebindings",
     collection: (ns) => `${RBAC}/namespaces/${ns}/rolebindings`,
-    // It names the Role and the ServiceAccount, which need not exist yet: all four go out at once.
+    // Created once its Role exists: the apiserver's RBAC escalation check resolves the Role it
+    // names, and an operator without the bind verb is refused while the Role is not there yet.
     body: (agent) => ({
       apiVersion: "rbac.authorization.k8s.io/v1",
       kind: "RoleBinding",
@@ -205,8 +206,9 @@ async function ensurePart(
 
 /**
  * Makes sure the agent's ServiceAccount, Role, RoleBinding and heartbeat Lease exist, and that
- * the Role grants read access to the beads of the session being started. The four creates are
- * independent and go out together.
+ * the Role grants read access to the beads of the session being started. The ServiceAccount, Role
+ * and Lease go out together; the RoleBinding follows its Role (see its part). Found on kind: created
+ * at once, the binding was refused ('rolebindings … not found') and the dispatch charged twice.
  */
 export async function ensureAgentIdentity(
   http: KubeHttp,
@@ -214,9 +216,15 @@ export async function ensureAgentIdentity(
   beads: readonly string[],
   heartbeatTimeoutSeconds: number,
 ): Promise<void> {
-  const results = await Promise.allSettled(
-    PARTS.map((part) => ensurePart(http, part, agent, beads, heartbeatTimeoutSeconds)),
-  );
+  const ensure = (part: Part) => ensurePart(http, part, agent, beads, heartbeatTimeoutSeconds);
+  const role = PARTS.find((p) => p.kind === "Role") as Part;
+  const binding = PARTS.find((p) => p.kind === "RoleBinding") as Part;
+  const roleDone = ensure(role);
+  const results = await Promise.allSettled([
+    roleDone,
+    roleDone.then(() => ensure(binding)),
+    ...PARTS.filter((p) => p !== role && p !== binding).map(ensure),
+  ]);
   const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
   if (failed) throw failed.reason;
 }
