@@ -20,6 +20,10 @@ const NOT_RUN: [RegExp, string][] = [
   [/^make test$/, "it is the run this test is part of"],
   [/^make run$/, "runs until Ctrl-C; test/e2e/demo-convoys.test.ts drives it exactly as the quick start does"],
   [
+    /^make run AGENT=\S+$/,
+    "runs until Ctrl-C with a real coding-agent CLI and a model; test/integration/agent/real-cli.test.ts runs each preset",
+  ],
+  [
     /^make cluster(-down)?$/,
     "would start or stop the developer's own .run/cluster; hack/cluster.ts is what the integration setup uses",
   ],
