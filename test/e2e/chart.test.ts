@@ -257,7 +257,10 @@ async function landExampleConvoy(inst: Installed): Promise<void> {
     throw new Error(`${e.message}\noperator output:\n${output.slice(-4000)}`);
   });
   expect(crew.errors).toEqual([]);
-  expect(output).not.toMatch(/forbidden|denied request/i);
+  // RBAC or admission refused nothing. A cluster-scoped operator also sees other tests' towns, whose
+  // namespaces may be terminating: the apiserver's 403 for new content there is not a refusal of ours.
+  const refusals = output.split("\n").filter((l) => /forbidden|denied request/i.test(l) && !/being terminated/.test(l));
+  expect(refusals).toEqual([]);
 }
 
 /** Every object of the release, by its instance label, in the namespaces it touched and cluster-wide. */
