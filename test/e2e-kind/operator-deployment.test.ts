@@ -55,13 +55,14 @@ const get = (t) => new Promise((resolve, reject) => {
     res.on("end", () => resolve({ ...t, status: res.statusCode, body }));
   }).on("error", reject);
 });
-// A ready endpoint is not yet a route: kube-proxy programs the Service's rules on its own time and
-// nothing the test can watch says when, so a refused or unreachable connection is tried again,
-// every 500 ms for at most 30 s; any HTTP answer is the answer.
+// A ready endpoint is not yet a route, and a new cluster's DNS may not answer yet: kube-proxy and
+// CoreDNS work on their own time and nothing the test can watch says when, so a name that does not
+// resolve yet or a refused or unreachable connection is tried again, every 500 ms for at most 30 s;
+// any HTTP answer is the answer.
 const settle = async (t, deadline) => {
   for (;;) {
     try { return await get(t); } catch (e) {
-      if (Date.now() > deadline || !/ECONNREFUSED|EHOSTUNREACH|ETIMEDOUT|ECONNRESET/.test(String(e.code))) throw e;
+      if (Date.now() > deadline || !/ENOTFOUND|EAI_AGAIN|ECONNREFUSED|EHOSTUNREACH|ETIMEDOUT|ECONNRESET/.test(String(e.code))) throw e;
       await new Promise((r) => setTimeout(r, 500));
     }
   }
