@@ -103,7 +103,10 @@ async function scrapeFromPod(ns: string, sa: string, targets: { url: string; tok
       return p?.status?.phase === "Succeeded";
     },
     { description: "the scraper pod to finish", timeoutMs: 120_000 },
-  );
+  ).catch(async (e: Error) => {
+    const logs = await runKubectl(["logs", "-n", ns, "scraper", "-c", "scrape"]).catch((x: Error) => x.message);
+    throw new Error(`${e.message}\nscraper log:\n${logs}`);
+  });
   const logs = await runKubectl(["logs", "-n", ns, "scraper", "-c", "scrape"]);
   return logs
     .split("\n")
