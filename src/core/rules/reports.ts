@@ -9,6 +9,7 @@ import type { Draft } from "../draft.ts";
 import { mergeRequestName, reworkName } from "../names.ts";
 import type { AgentView, BeadView, ReportView } from "../snapshot.ts";
 import { isTerminal } from "../snapshot.ts";
+import { sessionWorks } from "./session-failures.ts";
 import { completeMerge, escalationId, failBead, failReview, openReworks, release, reviewSubject, why } from "./work.ts";
 
 type Outcome =
@@ -65,6 +66,7 @@ export function applyReports(d: Draft): void {
       hold(report);
       if (outcome.pending) pending.add(agentName);
     } else if (outcome.kind === "applied") {
+      sessionWorks(d, d.bead(report.spec.bead));
       d.updateReport(
         report,
         { outcome: "Applied", processedAt: d.now, error: undefined },

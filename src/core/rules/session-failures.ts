@@ -10,7 +10,7 @@
 import type { Why } from "../actions.ts";
 import { removeCondition, setCondition } from "../conditions.ts";
 import type { Draft } from "../draft.ts";
-import type { AgentView, BeadView, SessionObservation } from "../snapshot.ts";
+import type { AgentView, BeadView, LeaseObservation, SessionObservation } from "../snapshot.ts";
 import { escalationId, holdBead, release, why } from "./work.ts";
 
 export interface SessionFailure {
@@ -176,11 +176,20 @@ export function probeConfigurationHold(d: Draft, bead: BeadView): boolean {
   return true;
 }
 
-/** A session of the bead runs (it renewed its Lease): the trouble starting one is over. */
-export function sessionRuns(d: Draft, agent: AgentView, bead: BeadView): void {
-  if (bead.state.configurationProbes > 0 || bead.state.lastFailure) {
-    d.updateBead(bead.name, { configurationProbes: 0, lastFailure: undefined }, undefined);
-  }
+/**
+ * A session of the bead runs (it renewed its Lease): it started, so the Town is no longer told
+ * sessions cannot start. The probe count is kept: a session that starts and then fails on its
+ * configuration (a model key the provider refuses: 401 after the first renewal) must stay bounded
+ * by maxConfigurationProbes. Only work shows the configuration is good (sessionWorks).
+ */
+export function sessionRuns(d: Draft, agent: AgentView, bead: BeadView, lease: LeaseObservation): void {
+  if (bead.state.lastFailure) d.updateBead(bead.name, { lastFailure: undefined }, undefined);
+  if ((lease.usage?.outputTokens ?? 0) > 0) sessionWorks(d, bead);
   const conditions = removeCondition(agent.state.conditions, "SessionFailed");
   if (conditions !== agent.state.conditions) d.updateAgent(agent.name, { conditions }, undefined);
+}
+
+/** The bead's session worked — the model answered, or a report of it applied: the probes start over. */
+export function sessionWorks(d: Draft, bead: BeadView | undefined): void {
+  if (bead && bead.state.configurationProbes > 0) d.updateBead(bead.name, { configurationProbes: 0 }, undefined);
 }

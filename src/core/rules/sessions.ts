@@ -126,7 +126,7 @@ function checkWorking(d: Draft, agent: AgentView): void {
   const lost = lostBecause(d, agent, s);
   if (!lost) {
     const lease = d.snap.leases.get(agent.name);
-    if (s && lease?.session === s.session && lease.renewTime !== undefined) sessionRuns(d, agent, hooked);
+    if (s && lease?.session === s.session && lease.renewTime !== undefined) sessionRuns(d, agent, hooked, lease);
     return;
   }
   const handedOff = hooked.state.handoffPending;

@@ -19,6 +19,7 @@ import {
   planAt,
   pod,
   polecat,
+  report,
   SEC,
   T0,
   town,
@@ -234,10 +235,19 @@ describe("a configuration error holds the work, not charged", () => {
     expect(ofType(planAt({ beads: [heldBead(3, undefined)] }, NOW + 24 * HOUR), "StartSession")).toEqual([]);
   });
 
-  it("a session that runs (renews its Lease) ends the trouble: probes reset, SessionFailed removed", () => {
-    const f = starting({ phase: "Running", started: START }, { leases: [lease(TOAST, { renewTime: NOW })] });
+  function runningAfterProbes(leaseOpts: Parameters<typeof lease>[1], extra: Fixture = {}): Fixture {
+    const f = starting({ phase: "Running", started: START }, { leases: [lease(TOAST, leaseOpts)], ...extra });
     const [x] = f.beads as Bead[];
-    f.beads = [{ ...(x as Bead), status: { ...(x as Bead).status, configurationProbes: 3 } }];
+    f.beads = [
+      {
+        ...(x as Bead),
+        status: {
+          ...(x as Bead).status,
+          configurationProbes: 3,
+          lastFailure: { reason: "ModelAuthFailed", message: "401", time: iso(START) },
+        },
+      },
+    ];
     const [a] = f.agents ?? [];
     if (a?.status)
       a.status.conditions = [
@@ -249,9 +259,52 @@ describe("a configuration error holds the work, not charged", () => {
           lastTransitionTime: iso(T0),
         },
       ];
-    const p = planAt(f, NOW);
-    expect(beadStatus(p, "x")).toMatchObject({ configurationProbes: 0 });
+    return { ...f, ...(extra.reports ? { reports: extra.reports } : {}) };
+  }
+
+  it("a session that starts (renews its Lease) clears the failure and SessionFailed, but keeps the probe count", () => {
+    // A model key the provider refuses: the session renews its Lease, then fails with a 401. A reset
+    // here would probe such a hold every configurationProbe forever.
+    const p = planAt(runningAfterProbes({ renewTime: NOW }), NOW);
+    expect(beadStatus(p, "x")?.lastFailure).toBeNull();
+    expect(beadStatus(p, "x")?.configurationProbes ?? 3).toBe(3);
     expect(conditionsOf(p, "Agent", TOAST).SessionFailed).toBeUndefined();
+  });
+
+  it("a session that works (the model answered: output tokens on its Lease) starts the probes over", () => {
+    const usage = { inputTokens: 10, outputTokens: 5, cacheReadTokens: 0, cacheWriteTokens: 0, costUSD: 0 };
+    const p = planAt(runningAfterProbes({ renewTime: NOW, usage }), NOW);
+    expect(beadStatus(p, "x")).toMatchObject({ configurationProbes: 0 });
+  });
+
+  it("a session that works (a report of it applies) starts the probes over", () => {
+    const checkpoint = report("r1", { agent: TOAST, bead: "x", type: "Checkpoint", data: "half way" });
+    const p = planAt(runningAfterProbes({ renewTime: NOW }, { reports: [checkpoint] }), NOW);
+    expect(beadStatus(p, "x")).toMatchObject({ configurationProbes: 0 });
+  });
+
+  it("a configuration failure after the session started is still bounded by maxConfigurationProbes", () => {
+    // Plan 1: the probed session starts and renews its Lease. Plan 2: it fails with a 401.
+    const started = runningAfterProbes({ renewTime: START + SEC });
+    const probes = beadStatus(planAt(started, START + SEC), "x")?.configurationProbes ?? 3;
+    const [x] = started.beads as Bead[];
+    const f: Fixture = {
+      ...started,
+      town: town({ limits: { maxConfigurationProbes: 3 } }),
+      beads: [{ ...(x as Bead), status: { ...(x as Bead).status, configurationProbes: probes as number } }],
+      sessions: [
+        pod(TOAST, 1, {
+          bead: "x",
+          phase: "Failed",
+          created: START,
+          started: START,
+          termination: { reason: "ModelAuthFailed", kind: "Configuration", message: "401 invalid x-api-key" },
+        }),
+      ],
+    };
+    const hold = beadStatus(planAt(f, NOW), "x")?.hold as { probeAt?: string; message: string };
+    expect(hold.probeAt).toBeUndefined();
+    expect(hold.message).toContain("tried 3 times (limits.maxConfigurationProbes)");
   });
 });
 
