@@ -85,6 +85,23 @@ export class History {
     }
   }
 
+  /**
+   * Every bead that ended Failed, with the phases and reasons it went through and its last status:
+   * what a failed test needs to say why (the objects are gone with the test's namespace).
+   */
+  failedBeads(): string[] {
+    const last = new Map<string, Transition>();
+    for (const t of this.beads) last.set(t.name, t);
+    return [...last.values()]
+      .filter((t) => t.phase === "Failed")
+      .map((t) => {
+        const story = this.beads
+          .filter((b) => b.name === t.name)
+          .map((b) => `${b.phase}(${(b.object.status as { reason?: string } | undefined)?.reason ?? ""})`);
+        return `${t.name}: ${story.join(" → ")}; status ${JSON.stringify(t.object.status)}`;
+      });
+  }
+
   stop(): void {
     for (const i of this.informers) i.stop();
   }

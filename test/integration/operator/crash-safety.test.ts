@@ -76,7 +76,11 @@ describe("crash safety", () => {
     onTestFailed(() => {
       process.stderr.write(
         `crash safety: seed ${SEED} (replay with GASTOWN_CRASH_SEED=${SEED}); kills (transitions into the ` +
-          `incarnation + delay @ transitions in all): ${kills.join(", ")}\n`,
+          `incarnation + delay @ transitions in all): ${kills.join(", ")}\n` +
+          history
+            .failedBeads()
+            .map((b) => `crash safety: failed ${b}\n`)
+            .join(""),
       );
     });
     await create(http, ns, convoyManifest("crashy", "gt", TASKS));
