@@ -2,8 +2,14 @@
 // when anything is left (containers, clusters, our dockerd and its children, mounts, network
 // interfaces, routes, firewall rules, forwarding sysctls, directories docker creates at fixed
 // paths). Reading is shelled out where the kernel has no file for it (iptables).
+//
+// Another checkout may run its own private engine and kind cluster meanwhile (each checkout's
+// engine lives under its .run/docker). What that engine accounts for is not ours: processes whose
+// command line or DOCKER_HOST, or an ancestor's, names another .run/docker; bridges that our engine
+// did not have and the interfaces enslaved to them, with their routes; and the fixed paths docker
+// creates, while such an engine runs.
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 
 export interface HostState {
@@ -15,6 +21,16 @@ export interface HostState {
   firewall: string[];
   sysctls: Record<string, string>;
   paths: Record<string, boolean>;
+  /** What belongs to other checkouts' private engines, running at the capture. */
+  foreign?: Foreign;
+}
+
+export interface Foreign {
+  /** Processes of another checkout's engine (its daemons, shims, proxies, and clients of it). */
+  pids: string[];
+  /** Bridge interfaces on the host, and interface → the bridge it is enslaved to. */
+  bridges: string[];
+  masters: Record<string, string>;
 }
 
 /** Paths docker or kind create on the host when they are missing (bind-mount sources, sockets). */
@@ -58,8 +74,60 @@ export function captureHostState(stateDir: string): HostState {
       ]),
     ),
     paths: Object.fromEntries(WATCHED_PATHS.map((p) => [p, existsSync(p)])),
+    foreign: foreignState(stateDir),
   };
 }
+
+/** The private engines' state dirs (`<checkout>/.run/docker`) a command line or environment names. */
+export function engineDirs(text: string): string[] {
+  return [...text.matchAll(/(\/[^\s=:'"]*\/\.run\/docker)(?![\w.-])/g)].map((m) => m[1]!.replace(/^\/+/, "/"));
+}
+
+function foreignState(stateDir: string): Foreign {
+  const procs = new Map<string, { ppid: string; foreign: boolean }>();
+  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const ppid = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1] ?? "0";
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
+      const dockerHost = readFileSync(`/proc/${pid}/environ`, "utf8")
+        .split("\0")
+        .filter((e) => e.startsWith("DOCKER_HOST="))
+        .join(" ");
+      const dirs = engineDirs(`${cmdline} ${dockerHost}`);
+      procs.set(pid, { ppid, foreign: dirs.some((d) => d !== stateDir && !d.startsWith(`${stateDir}/`)) });
+    } catch {
+      // Gone meanwhile, or not readable: nothing to attribute.
+    }
+  }
+  const isForeign = (pid: string): boolean => {
+    for (let p: string | undefined = pid, depth = 0; p && p !== "0" && depth < 64; depth++) {
+      const info = procs.get(p);
+      if (!info) return false;
+      if (info.foreign) return true;
+      p = info.ppid;
+    }
+    return false;
+  };
+  const interfaces = readdirSync("/sys/class/net");
+  const masters: Record<string, string> = {};
+  for (const i of interfaces) {
+    try {
+      const target = readlinkSync(`/sys/class/net/${i}/master`);
+      masters[i] = target.slice(target.lastIndexOf("/") + 1);
+    } catch {
+      // Not enslaved.
+    }
+  }
+  return {
+    pids: [...procs.keys()].filter(isForeign),
+    bridges: interfaces.filter((i) => existsSync(`/sys/class/net/${i}/bridge`)).sort(),
+    masters,
+  };
+}
+
+/** Paths docker and kind create that another running engine may have created. */
+const SHARED_PATHS = ["/lib/modules", "/run/containerd", "/run/docker", "/run/mount"];
 
 /** A /proc table row without its usage counters, which change by themselves. */
 function withoutColumns(row: string, drop: number[]): string {
@@ -111,24 +179,38 @@ function firewallRules(): string[] {
 }
 
 /**
- * What `after` has that `before` had not, in words a person can act on. Mounts of other private
- * engines (another checkout's .run/docker) are not ours and are left out.
+ * What `after` has that `before` had not, in words a person can act on. What other checkouts'
+ * private engines account for (see the top of this file) is left out; `ourBridges` are the bridge
+ * interfaces of our engine's networks, taken before it stopped.
  */
-export function leftovers(before: HostState, after: HostState, stateDir: string): string[] {
+export function leftovers(before: HostState, after: HostState, stateDir: string, ourBridges: string[] = []): string[] {
   const added = (a: string[], b: string[]) => {
     const had = new Set(a);
     return b.filter((x) => !had.has(x));
   };
+  const foreign = after.foreign;
+  const foreignPids = new Set(foreign?.pids ?? []);
+  const ours = new Set(ourBridges);
+  const otherEngineRuns = foreignPids.size > 0;
+  const foreignBridges = new Set(otherEngineRuns ? (foreign?.bridges ?? []).filter((b) => !ours.has(b)) : []);
+  const foreignInterface = (i: string) => foreignBridges.has(i) || foreignBridges.has(foreign?.masters[i] ?? "");
   const found: string[] = [];
   for (const [pid, cmd] of Object.entries(after.processes)) {
-    if (before.processes[pid] !== cmd) found.push(`process ${pid}: ${cmd}`);
+    if (before.processes[pid] !== cmd && !foreignPids.has(pid)) found.push(`process ${pid}: ${cmd}`);
   }
   for (const m of added(before.mounts, after.mounts)) {
     if (m.includes("/.run/docker") && !m.startsWith(stateDir)) continue;
     found.push(`mount ${m}`);
   }
-  for (const i of added(before.interfaces, after.interfaces)) found.push(`network interface ${i}`);
-  for (const r of added(before.routes, after.routes)) found.push(`route ${r}`);
+  for (const i of added(before.interfaces, after.interfaces)) {
+    if (!foreignInterface(i)) found.push(`network interface ${i}`);
+  }
+  for (const r of added(before.routes, after.routes)) {
+    // IPv4 rows start with the interface, IPv6 rows end with it.
+    const fields = r.split(" ");
+    if (foreignInterface(fields[0] ?? "") || foreignInterface(fields.at(-1) ?? "")) continue;
+    found.push(`route ${r}`);
+  }
   for (const r of added(before.firewall, after.firewall)) found.push(`firewall rule ${r}`);
   for (const r of added(after.firewall, before.firewall)) found.push(`firewall rule removed: ${r}`);
   for (const [s, v] of Object.entries(after.sysctls)) {
@@ -137,7 +219,8 @@ export function leftovers(before: HostState, after: HostState, stateDir: string)
       found.push(`sysctl ${s}: ${before.sysctls[s]} → ${v}`);
   }
   for (const [p, exists] of Object.entries(after.paths)) {
-    if (exists && !before.paths[p]) found.push(`path ${p} was created`);
+    if (exists && !before.paths[p] && !(otherEngineRuns && SHARED_PATHS.includes(p)))
+      found.push(`path ${p} was created`);
   }
   return found;
 }
