@@ -108,6 +108,7 @@ install-yaml: deps
 	@echo "wrote dist/install.yaml (operator image $(IMG))"
 
 # Real pods: images, a kind node image, a kind cluster with the operator deployed, the scenarios
-# in test/e2e-kind, and a check that nothing is left behind (test/e2e-kind/setup.ts).
+# in test/e2e-kind, and a check that nothing is left behind (test/e2e-kind/setup.ts). Its agent
+# image carries AGENT_CLIS plus pi, the real CLI of test/e2e-kind/real-cli-convoy.test.ts.
 test-e2e-kind: deps controlplane
 	$(IMAGE_ENV) vitest run --project e2e-kind

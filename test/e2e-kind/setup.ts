@@ -13,6 +13,8 @@ export interface KindContext {
   agentImage: string;
   kind: string;
   dockerEnv: Record<string, string>;
+  /** The host's address on the kind node's network, for host services pods must reach. */
+  hostAddress: string;
 }
 
 declare module "vitest" {
@@ -33,6 +35,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     agentImage: env.agentImage,
     kind: env.kind,
     dockerEnv: env.dockerEnv,
+    hostAddress: env.hostAddress,
   });
   return async () => {
     if (process.env.KEEP_CLUSTER) {

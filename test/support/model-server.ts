@@ -67,6 +67,11 @@ export interface ModelServerOptions {
   scriptFor?: (bead: string) => Step[] | undefined;
   /** The answer after a bead's script has run out (default: end the turn). */
   fallback?: Step;
+  /**
+   * The IPv4 address to listen on (default 127.0.0.1). The kind e2e binds the kind network's
+   * gateway, the host's address that the cluster's pods reach.
+   */
+  host?: string;
 }
 
 const SHELL_TOOLS = ["Bash", "bash", "exec_command", "shell", "local_shell"];
@@ -338,6 +343,7 @@ export async function startModelServer(o: ModelServerOptions = {}): Promise<Mode
   const requests: LoggedRequest[] = [];
   const open = new Set<ServerResponse>();
   const beadOf = o.beadOf ?? ((text: string) => text.match(DEFAULT_BEAD)?.[1]);
+  const host = o.host ?? "127.0.0.1";
   let closing = false;
 
   const handle = async (req: IncomingMessage, res: ServerResponse, raw: string) => {
@@ -448,11 +454,11 @@ export async function startModelServer(o: ModelServerOptions = {}): Promise<Mode
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
+    server.listen(0, host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host}:${port}`,
     port,
     requests,
     script(bead, steps) {

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DEFAULT_STATE_DIR, type DockerEngine, startDockerEngine } from "../../../hack/docker/engine.ts";
 import { captureHostState, leftovers } from "./host-state.ts";
+import { freeSubnet, hostRoutes, KIND_NETWORK, parseSubnet } from "./kind-network.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..", "..");
 const CACHE = join(ROOT, ".cache", "e2e-kind");
@@ -20,6 +21,11 @@ export interface KindEnvironment {
   nodeImage: string;
   /** Environment under which docker and kind reach the engine (for tests that load images). */
   dockerEnv: Record<string, string>;
+  /**
+   * The host's IPv4 address on the kind node's network (its gateway): where a service on the
+   * host listens for the cluster's pods (their traffic leaves the node masqueraded as the node).
+   */
+  hostAddress: string;
   kind: string;
   /** Tears everything down; rejects listing whatever was left behind. */
   stop(): Promise<void>;
@@ -57,6 +63,16 @@ export function sh(
   });
 }
 
+/**
+ * The presets the agent image carries: AGENT_CLIS plus the one real-cli-convoy.test.ts runs (pi:
+ * plain Node, the smallest install of the three).
+ */
+export const KIND_AGENT_CLI = "pi";
+export function agentClis(wanted = ""): string {
+  const clis = wanted.split(/\s+/).filter(Boolean);
+  return (clis.includes(KIND_AGENT_CLI) ? clis : [...clis, KIND_AGENT_CLI]).join(" ");
+}
+
 export async function startKindEnvironment(step: Step): Promise<KindEnvironment> {
   mkdirSync(CACHE, { recursive: true });
   const logFile = join(CACHE, "setup.log");
@@ -89,11 +105,11 @@ export async function startKindEnvironment(step: Step): Promise<KindEnvironment>
       // kind keeps its network after its last cluster; it is ours to remove when we made it.
       if (createdNetwork || engine.owned) {
         await attempt("docker network rm kind", async () => {
-          const users = await sh("docker", ["network", "inspect", "-f", "{{len .Containers}}", "kind"], {
+          const users = await sh("docker", ["network", "inspect", "-f", "{{len .Containers}}", KIND_NETWORK], {
             env,
             logFile,
           });
-          if (users === "0") await sh("docker", ["network", "rm", "kind"], { env, logFile });
+          if (users === "0") await sh("docker", ["network", "rm", KIND_NETWORK], { env, logFile });
         });
       }
       const clusters = await sh(kind, ["get", "clusters"], { env, logFile }).catch(() => "");
@@ -105,6 +121,10 @@ export async function startKindEnvironment(step: Step): Promise<KindEnvironment>
       ).catch((e) => `(cannot list: ${(e as Error).message})`);
       if (containers) problems.push(`containers left: ${containers.replace(/\n/g, ", ")}`);
     }
+    // Bridges of our engine's networks, which its stop removes; others belong to another engine.
+    let ourBridges: string[] = [];
+    if (engine?.owned && kind)
+      await attempt("listing our bridges", async () => (ourBridges = await bridgesOf(env, logFile)));
     if (engine) await attempt("stopping the Docker engine", () => (engine as DockerEngine).stop());
     if (engine?.owned && engine.stateDir) {
       // The private engine's data root outlives it (the image cache), but no container may.
@@ -117,7 +137,7 @@ export async function startKindEnvironment(step: Step): Promise<KindEnvironment>
       await attempt("removing /lib/modules", async () => rmdirSync("/lib/modules"));
     }
     rmSync(work, { recursive: true, force: true });
-    problems.push(...leftovers(before, captureHostState(DEFAULT_STATE_DIR), DEFAULT_STATE_DIR));
+    problems.push(...leftovers(before, captureHostState(DEFAULT_STATE_DIR), DEFAULT_STATE_DIR, ourBridges));
     if (problems.length > 0) {
       throw new Error(`the e2e-kind run left things behind (log: ${logFile}):\n  ${problems.join("\n  ")}`);
     }
@@ -131,7 +151,7 @@ export async function startKindEnvironment(step: Step): Promise<KindEnvironment>
     lap(`Docker engine at ${engine.host}${engine.owned ? " (private)" : ""}`);
 
     await sh(join(ROOT, "hack", "images.sh"), [], {
-      env: { ...env, IMG: operatorImage, AGENT_IMG: agentImage },
+      env: { ...env, IMG: operatorImage, AGENT_IMG: agentImage, AGENT_CLIS: agentClis(process.env.AGENT_CLIS) },
       logFile,
     });
     lap(`images ${operatorImage} and ${agentImage}`);
@@ -141,10 +161,11 @@ export async function startKindEnvironment(step: Step): Promise<KindEnvironment>
     lap(`node image ${nodeImage}`);
 
     createdModules = !existsSync("/lib/modules");
-    createdNetwork = !(await sh("docker", ["network", "inspect", "kind"], { env, logFile }).then(
+    createdNetwork = !(await sh("docker", ["network", "inspect", KIND_NETWORK], { env, logFile }).then(
       () => true,
       () => false,
     ));
+    if (createdNetwork) await createKindNetwork(env, logFile);
     // A cluster of the same name from a run that was killed.
     await sh(kind, ["delete", "cluster", "--name", cluster, "--kubeconfig", kubeconfigPath], { env, logFile });
     await sh(
@@ -152,7 +173,8 @@ export async function startKindEnvironment(step: Step): Promise<KindEnvironment>
       ["create", "cluster", "--name", cluster, "--image", nodeImage, "--kubeconfig", kubeconfigPath, "--wait", "180s"],
       { env, logFile },
     );
-    lap(`kind cluster ${cluster}`);
+    const hostAddress = await gatewayOf(KIND_NETWORK, env, logFile);
+    lap(`kind cluster ${cluster} (the host is ${hostAddress} on network ${KIND_NETWORK})`);
     await sh(kind, ["load", "docker-image", "--name", cluster, operatorImage, agentImage], { env, logFile });
     lap("images loaded");
     await sh(process.execPath, [join(ROOT, "hack", "deploy.ts"), "apply", "--image", operatorImage], {
@@ -166,6 +188,7 @@ export async function startKindEnvironment(step: Step): Promise<KindEnvironment>
       operatorImage,
       agentImage,
       nodeImage,
+      hostAddress,
       dockerEnv: Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined)),
       kind,
       stop,
@@ -178,4 +201,71 @@ export async function startKindEnvironment(step: Step): Promise<KindEnvironment>
     }
     throw e;
   }
+}
+
+/** The kind network on a subnet that neither a host route nor another network of the engine has. */
+async function createKindNetwork(env: NodeJS.ProcessEnv, logFile: string): Promise<void> {
+  const ids = (await sh("docker", ["network", "ls", "-q"], { env, logFile })).split("\n").filter(Boolean);
+  const subnets =
+    ids.length === 0
+      ? ""
+      : await sh("docker", ["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", ...ids], {
+          env,
+          logFile,
+        });
+  const taken = [
+    ...hostRoutes(),
+    ...subnets
+      .split(/\s+/)
+      .map(parseSubnet)
+      .filter((r) => r !== undefined),
+  ];
+  const free = freeSubnet(ROOT, taken);
+  if (!free) throw new Error("no free 172.20-31.0.0/16 subnet for the kind network (each is routed on the host)");
+  await sh(
+    "docker",
+    [
+      "network",
+      "create",
+      "--driver=bridge",
+      `--subnet=${free.subnet}`,
+      `--gateway=${free.gateway}`,
+      // What kind sets on the network it creates itself.
+      "--opt=com.docker.network.bridge.enable_ip_masquerade=true",
+      "--opt=com.docker.network.driver.mtu=1500",
+      KIND_NETWORK,
+    ],
+    { env, logFile },
+  );
+}
+
+async function gatewayOf(network: string, env: NodeJS.ProcessEnv, logFile: string): Promise<string> {
+  const gateways = await sh(
+    "docker",
+    ["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}} {{end}}", network],
+    {
+      env,
+      logFile,
+    },
+  );
+  const v4 = gateways.split(/\s+/).find((g) => /^\d+\.\d+\.\d+\.\d+$/.test(g));
+  if (!v4) throw new Error(`docker network ${network} has no IPv4 gateway (${gateways || "none"})`);
+  return v4;
+}
+
+/** Host interface names of the engine's bridge networks (libnetwork names them br-<id prefix>). */
+async function bridgesOf(env: NodeJS.ProcessEnv, logFile: string): Promise<string[]> {
+  const ids = (await sh("docker", ["network", "ls", "--no-trunc", "--filter", "driver=bridge", "-q"], { env, logFile }))
+    .split("\n")
+    .filter(Boolean);
+  const names: string[] = [];
+  for (const id of ids) {
+    const named = await sh(
+      "docker",
+      ["network", "inspect", "--format", '{{index .Options "com.docker.network.bridge.name"}}', id],
+      { env, logFile },
+    );
+    names.push(named && named !== "<no value>" ? named : `br-${id.slice(0, 12)}`);
+  }
+  return names;
 }

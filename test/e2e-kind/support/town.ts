@@ -183,6 +183,8 @@ export interface TownOptions {
   env?: Record<string, unknown>[];
   /** Town.spec.agents.command: what `gt run` starts in each session (default: the demo agent). */
   command?: string[];
+  /** Town.spec.agents' preset fields (cli, model, provider, maxRetries): a real coding-agent CLI. */
+  preset?: Record<string, unknown>;
   resources?: Record<string, unknown>;
   /** Town.spec.agents.workspace (default: an emptyDir). */
   workspace?: Record<string, unknown>;
@@ -205,6 +207,7 @@ export async function applyTown(ns: string, name: string, rig: Rig, opts: TownOp
         imagePullPolicy: opts.imagePullPolicy ?? "Never",
         ...(opts.env ? { env: opts.env } : {}),
         ...(opts.command ? { command: opts.command } : {}),
+        ...(opts.preset ?? {}),
         ...(opts.resources ? { resources: opts.resources } : {}),
         ...(opts.workspace ? { workspace: opts.workspace } : {}),
       },
