@@ -12,7 +12,7 @@ import { kubeConfig, runKubectl, waitFor } from "../support/kube.ts";
 import { convoyManifest } from "../support/manifests.ts";
 import { type ModelServer, startModelServer } from "../support/model-server.ts";
 import { API_KEY, KEY_SECRET, MODEL, townScripts } from "../support/real-agents.ts";
-import { applyTown, type BeadObject, images, scenarioNamespace, serveRig } from "./support/town.ts";
+import { applyTown, images, scenarioNamespace, serveRig, waitForBead } from "./support/town.ts";
 
 type ConvoyObject = KubernetesObject & { status?: Convoy["status"] };
 
@@ -110,9 +110,19 @@ describe("a real coding-agent CLI in the session pods on kind", () => {
     expect(server.requests.filter((r) => r.protocol !== "chat" || r.bead === undefined)).toEqual([]);
     expect(new Set(server.requests.flatMap((r) => r.tools))).toEqual(new Set(["read", "bash", "edit", "write"]));
 
-    // The pods ran it: each session pod's `gt run` log says it started pi and what pi counted.
+    // The pods ran it: each session pod's `gt run` log says it started pi and what pi counted. The
+    // convoy lands on the landing's Done; that session gets its last answer and exits after.
     const sessions = await sessionPodNames(ns);
     expect(sessions.length).toBe(5);
+    await runKubectl([
+      "wait",
+      "pod",
+      ...sessions,
+      "-n",
+      ns,
+      "--for=jsonpath={.status.phase}=Succeeded",
+      "--timeout=60s",
+    ]);
     for (const pod of sessions) {
       const log = await runKubectl(["logs", "-n", ns, pod]);
       expect(log, pod).toMatch(/^gt run: starting pi in \/workspace\/repo$/m);
@@ -127,9 +137,15 @@ describe("a real coding-agent CLI in the session pods on kind", () => {
       .reduce((a, n) => a + n, 0);
     expect(servedTotal).toBeGreaterThan(0);
     for (const bead of ["cv-a", "cv-b"]) {
-      const b = JSON.parse(await runKubectl(["get", "bead", bead, "-n", ns, "-o", "json"])) as BeadObject;
-      expect(b.status?.usage?.sessions, bead).toHaveLength(1);
-      expect(b.status?.usage?.tokens, bead).toBe(tokens(server.usageServed(bead)));
+      const served = tokens(server.usageServed(bead));
+      const b = await waitForBead(
+        ns,
+        bead,
+        (x) => x?.status?.usage?.tokens === served,
+        `to sum the ${served} tokens the model served it`,
+        60_000,
+      );
+      expect(b?.status?.usage?.sessions, bead).toHaveLength(1);
     }
     await waitFor<ConvoyObject>(
       kubeConfig(),
