@@ -71,6 +71,8 @@ export interface LeaseObservation {
   usage?: LeaseUsage;
   /** The CLI's own conversation id, for the bead's next session to resume. */
   cliSession?: string;
+  /** Whether the session resumed the conversation it was given (absent: it was given none). */
+  cliResumed?: boolean;
   nudgeDelivery?: NudgeDelivery;
 }
 
@@ -126,7 +128,7 @@ export interface BeadState {
   /** What the bead's sessions spent (rules/usage.ts). */
   usage?: BeadUsage;
   /** The CLI conversation the last session left, for the next one to resume. */
-  conversation?: { id: string; agent: string; session: number };
+  conversation?: { id: string; agent: string; session: number; resumed?: boolean };
   conditions: readonly Condition[];
   observedGeneration?: number;
   /** Status was never written: the bead still needs its first status (phase Open). */
@@ -450,6 +452,7 @@ function saneLease(l: LeaseObservation): LeaseObservation {
     session: finite(l.session),
     ...(l.usage ? { usage: l.usage } : {}),
     ...(l.cliSession ? { cliSession: l.cliSession } : {}),
+    ...(l.cliResumed !== undefined ? { cliResumed: l.cliResumed } : {}),
     ...(l.nudgeDelivery ? { nudgeDelivery: l.nudgeDelivery } : {}),
   };
 }

@@ -62,12 +62,15 @@ export function recordUsage(d: Draft, budgeted: (bead: BeadView) => boolean): vo
     if (!found) continue;
     const { bead, live } = found;
     if (lease.usage) recordSession(d, bead, lease, lease.usage, live && !budgeted(bead));
-    if (lease.cliSession && lease.session !== undefined && bead.state.conversation?.id !== lease.cliSession) {
-      d.updateBead(
-        bead.name,
-        { conversation: { id: lease.cliSession, agent: lease.agent, session: lease.session } },
-        undefined,
-      );
+    if (lease.cliSession && lease.session !== undefined) {
+      // A resumed conversation keeps its id: the session that continued it is news too.
+      const conversation = {
+        id: lease.cliSession,
+        agent: lease.agent,
+        session: lease.session,
+        ...(lease.cliResumed !== undefined ? { resumed: lease.cliResumed } : {}),
+      };
+      if (!sameValue(bead.state.conversation, conversation)) d.updateBead(bead.name, { conversation }, undefined);
     }
     const agent = d.agent(lease.agent);
     if (agent && lease.nudgeDelivery && !sameValue(agent.state.nudgeDelivery, lease.nudgeDelivery)) {
