@@ -37,7 +37,13 @@ export interface SessionObservation {
   /** The scheduler's message while the pod cannot be placed (PodScheduled=False, Unschedulable). */
   unschedulable?: string;
   /** The apiserver refused to create the pod (admission, quota, an invalid pod): its Status. */
-  refused?: { code: number; reason: string; message: string };
+  refused?: {
+    code: number;
+    reason: string;
+    message: string;
+    /** What was refused instead of the pod, said whole (e.g. the agent's home volume claim). */
+    what?: string;
+  };
   /** Why `gt run` failed, in its own words (the termination message it wrote). */
   termination?: { reason: string; kind: "Configuration" | "Transient"; message: string };
 }
