@@ -199,6 +199,7 @@ export interface AgentState {
   lastSessionExit?: { session: number; exitCode?: number; reason: string; time: number };
   nudges: Nudge[];
   nudgeDelivery?: NudgeDelivery;
+  conversation?: { id: string; session: number; bead: string; resumed?: boolean };
   conditions: readonly Condition[];
 }
 
@@ -402,6 +403,7 @@ export function agentView(a: Agent): AgentView {
       },
       nudges: s.nudges ?? [],
       nudgeDelivery: s.nudgeDelivery && { ...s.nudgeDelivery, time: parseTime(s.nudgeDelivery.time) ?? 0 },
+      conversation: s.conversation,
       conditions: s.conditions ?? [],
     },
   };

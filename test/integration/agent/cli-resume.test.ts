@@ -7,10 +7,11 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Agent } from "../../../src/api/agent.ts";
 import type { Bead } from "../../../src/api/bead.ts";
 import type { KubeHttp } from "../../../src/controller/kube-http.ts";
 import { adminHttp, create, waitForBead } from "../../support/gastown.ts";
-import { createNamespace, kubeConfig } from "../../support/kube.ts";
+import { createNamespace, kubeConfig, waitFor } from "../../support/kube.ts";
 import { type ModelServer, type Step, startModelServer } from "../../support/model-server.ts";
 import {
   type CliOperator,
@@ -80,6 +81,15 @@ describe("Claude Code resumes a bead's conversation in the agent's next session"
       .sort((a, b) => a.session - b.session);
   };
 
+  /** The Agent once it shows the conversation of its session `session` (written beside the Bead's). */
+  const agentShowing = async (name: string, session: number) =>
+    (await waitFor(
+      kubeConfig(),
+      { apiVersion: "gastown.dev/v1alpha1", kind: "Agent", namespace: ns, name },
+      (a) => (a as unknown as Agent | undefined)?.status?.conversation?.session === session,
+      { description: `agent ${name} to show the conversation of its session ${session}`, timeoutMs: 30_000 },
+    )) as unknown as Agent | undefined;
+
   const newBead = (name: string) =>
     create(http, ns, {
       apiVersion: "gastown.dev/v1alpha1",
@@ -140,6 +150,8 @@ describe("Claude Code resumes a bead's conversation in the agent's next session"
         30_000,
       ).catch(explain);
       expect(shown?.status?.conversation).toEqual({ id, agent: second.agent, session: second.session, resumed: true });
+      const agent = await agentShowing(second.agent, second.session);
+      expect(agent?.status?.conversation).toEqual({ id, session: second.session, bead: name, resumed: true });
     }
     expect(op.trap.violations()).toEqual([]);
   }, 600_000);
@@ -189,6 +201,8 @@ describe("Claude Code resumes a bead's conversation in the agent's next session"
       session: second.session,
       resumed: false,
     });
+    const agent = await agentShowing(second.agent, second.session);
+    expect(agent?.status?.conversation).toEqual({ id: next, session: second.session, bead: "amnesia", resumed: false });
     expect(op.trap.violations()).toEqual([]);
   }, 600_000);
 });

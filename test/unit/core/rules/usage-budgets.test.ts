@@ -213,10 +213,19 @@ describe("usage", () => {
     });
     // Resumed: the id stays, the session that continued it and `resumed` are news.
     base.leases = [lease(TOAST, { session: 1, renewTime: NOW, cliSession: "3f1c-conversation", cliResumed: true })];
-    expect(beadStatus(planAt(base, NOW), "x")?.conversation).toEqual({
+    const resumedPlan = planAt(base, NOW);
+    expect(beadStatus(resumedPlan, "x")?.conversation).toEqual({
       id: "3f1c-conversation",
       agent: TOAST,
       session: 1,
+      resumed: true,
+    });
+    // The Agent shows it too, with the bead.
+    const agentPatch = resumedPlan.actions.find((a) => a.type === "UpdateAgentStatus" && a.name === TOAST);
+    expect(agentPatch && "status" in agentPatch ? agentPatch.status.conversation : undefined).toEqual({
+      id: "3f1c-conversation",
+      session: 1,
+      bead: "x",
       resumed: true,
     });
     // Could not resume: the new conversation, said so.
