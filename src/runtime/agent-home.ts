@@ -82,27 +82,11 @@ async function checkStorageClass(http: KubeHttp, home: HomeSpec): Promise<void> 
   }
 }
 
-/** Creates the agent's home claim, or checks that the one there is this Agent's (see the header). */
-export async function ensureAgentHome(http: KubeHttp, agent: AgentRef, home: HomeSpec): Promise<void> {
-  const collection = `/api/v1/namespaces/${agent.namespace}/persistentvolumeclaims`;
+type ClaimMeta = { metadata: { uid: string; deletionTimestamp?: string; ownerReferences?: OwnerReference[] } };
+
+/** Is the claim there this Agent's to mount? Throws why not (see the header). */
+function checkOwner(agent: AgentRef, existing: ClaimMeta): void {
   const name = homeClaimName(agent.name);
-  try {
-    await http.json({ method: "GET", path: `${collection}/${name}` });
-  } catch (e) {
-    if (!isNotFound(e)) throw e;
-    // Checked before the claim is made: a claim's class cannot be changed once it exists.
-    await checkStorageClass(http, home);
-  }
-  try {
-    await http.json({ method: "POST", path: collection, body: homeClaim(agent, home) });
-    return;
-  } catch (e) {
-    if (!isAlreadyExists(e)) throw e;
-  }
-  const path = `${collection}/${name}`;
-  const existing = await http.json<{
-    metadata: { uid: string; deletionTimestamp?: string; ownerReferences?: OwnerReference[] };
-  }>({ method: "GET", path });
   const controller = existing.metadata.ownerReferences?.find((r) => r.controller);
   const where = `PersistentVolumeClaim ${agent.namespace}/${name}`;
   if (controller?.kind === "Agent" && controller.uid === agent.uid) {
@@ -127,23 +111,25 @@ export async function ensureAgentHome(http: KubeHttp, agent: AgentRef, home: Hom
   );
 }
 
-export interface AgentHomes {
-  /** ensureAgentHome, once per Agent uid while it works: later sessions mount the same claim. */
-  ensure(agent: AgentRef, home: HomeSpec): Promise<void>;
-  /** Something built on the claim failed: check it again next time. */
-  forget(agentUid: string): void;
-}
-
-export function createAgentHomes(http: KubeHttp): AgentHomes {
-  const known = new Set<string>();
-  return {
-    async ensure(agent, home) {
-      if (known.has(agent.uid)) return;
-      await ensureAgentHome(http, agent, home);
-      known.add(agent.uid);
-    },
-    forget(agentUid) {
-      known.delete(agentUid);
-    },
-  };
+/**
+ * Makes sure the agent's home claim exists and is this Agent's: one read per session start (a
+ * claim deleted behind the operator's back is made again, not mounted missing), a create only
+ * when there is none.
+ */
+export async function ensureAgentHome(http: KubeHttp, agent: AgentRef, home: HomeSpec): Promise<void> {
+  const collection = `/api/v1/namespaces/${agent.namespace}/persistentvolumeclaims`;
+  const path = `${collection}/${homeClaimName(agent.name)}`;
+  try {
+    return checkOwner(agent, await http.json<ClaimMeta>({ method: "GET", path }));
+  } catch (e) {
+    if (!isNotFound(e)) throw e;
+  }
+  // Checked before the claim is made: a claim's class cannot be changed once it exists.
+  await checkStorageClass(http, home);
+  try {
+    await http.json({ method: "POST", path: collection, body: homeClaim(agent, home) });
+  } catch (e) {
+    if (!isAlreadyExists(e)) throw e;
+    checkOwner(agent, await http.json<ClaimMeta>({ method: "GET", path }));
+  }
 }

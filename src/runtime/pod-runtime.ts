@@ -9,7 +9,7 @@ import { isAlreadyExists, isNotFound, KubeApiError } from "../kube/errors.ts";
 import type { KubeHttp } from "../kube/http.ts";
 import { createInformer, type Informer, type KubeObject } from "../kube/informer.ts";
 import { createKubeListWatch } from "../kube/list-watch.ts";
-import { createAgentHomes, HomeVolumeError, homeClaimName } from "./agent-home.ts";
+import { ensureAgentHome, HomeVolumeError, homeClaimName } from "./agent-home.ts";
 import { createAgentIdentities } from "./agent-identity.ts";
 import { podTemplateFor, sessionPod } from "./pod-spec.ts";
 import type { SessionRuntime, StartRequest } from "./session-runtime.ts";
@@ -221,7 +221,6 @@ export function createPodRuntime(o: PodRuntimeOptions): SessionRuntime {
   });
   const path = (ns: string, name?: string) => `/api/v1/namespaces/${ns}/pods${name ? `/${name}` : ""}`;
   const identities = createAgentIdentities(o.http);
-  const homes = createAgentHomes(o.http);
   const refusals = new Map<string, Refusal>();
   const listeners: ((townKey: string) => void)[] = [];
   const now = () => (o.clock ?? { now: () => Date.now() }).now();
@@ -250,7 +249,7 @@ export function createPodRuntime(o: PodRuntimeOptions): SessionRuntime {
       const home = podTemplateFor(req.town.spec.agents, req.action.rig).home;
       if (home) {
         try {
-          await homes.ensure(agent, home);
+          await ensureAgentHome(o.http, agent, home);
         } catch (e) {
           // Said like a refused pod: the work is held with the reason, and tried again by itself.
           const claim = `PersistentVolumeClaim ${req.namespace}/${homeClaimName(req.agent.name)}`;
@@ -283,7 +282,6 @@ export function createPodRuntime(o: PodRuntimeOptions): SessionRuntime {
         if (isAlreadyExists(e)) return;
         // E.g. the ServiceAccount was deleted behind our back: rebuild the identity next time.
         identities.forget(req.agent.uid);
-        homes.forget(req.agent.uid);
         if (!isRefusal(e)) throw e;
         refuse(refusedSession(req, e, now()));
       }

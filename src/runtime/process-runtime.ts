@@ -35,7 +35,7 @@ export interface ProcessRuntimeOptions {
   kubeConfig: KubeConnection;
   /**
    * Sessions live in <dir>/<namespace>/<session>/ (workspace, kubeconfig, session.log); each
-   * agent's HOME in <dir>/<namespace>/.homes/<agent>/<agent uid>/, kept across its sessions.
+   * agent's HOME in <dir>/.homes/<namespace>/<agent>/<agent uid>/, kept across its sessions.
    */
   dir: string;
   logger: Logger;
@@ -164,14 +164,15 @@ async function writeGitCredentials(http: KubeHttp, namespace: string, secret: st
  * conversation (its transcript lives there), as a pod's home volume is (Town.spec.agents.home).
  * Keyed by the Agent's uid: an Agent deleted and created again under the same name is a new agent
  * and gets an empty HOME, and the old one goes, as the garbage collector takes a deleted Agent's
- * volume. `.homes` cannot clash with a session directory: object names never start with a dot.
+ * volume. Beside the namespaces, not in one, so that a namespace's directory holds only sessions;
+ * `.homes` cannot clash with a namespace: names never start with a dot.
  */
 export async function agentHome(
   root: string,
   namespace: string,
   agent: { name: string; uid: string },
 ): Promise<string> {
-  const agentDir = join(root, namespace, ".homes", agent.name);
+  const agentDir = join(root, ".homes", namespace, agent.name);
   await mkdir(agentDir, { recursive: true, mode: 0o700 });
   for (const uid of await readdir(agentDir))
     if (uid !== agent.uid) await rm(join(agentDir, uid), { recursive: true, force: true });
