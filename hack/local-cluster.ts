@@ -66,7 +66,8 @@ const KWOK_FAILURE_STAGES = join(import.meta.dirname, "local-cluster", "kwok-fai
  * What the operator relies on and nothing more (two cores): ownerReference cascades, namespace
  * deletion, per-namespace default ServiceAccounts, legacy SA tokens, the kube-root-ca.crt
  * ConfigMap pods mount, the aggregated admin/edit/view ClusterRoles, cleanup of pods left on
- * deleted nodes, ValidatingAdmissionPolicy type-checking status, and ResourceQuota usage. Deliberately absent:
+ * deleted nodes, ValidatingAdmissionPolicy type-checking status, ResourceQuota usage, and binding
+ * and releasing PersistentVolumeClaims (agents' home claims). Deliberately absent:
  * node-lifecycle (see objects.ts), workload controllers, endpoints.
  */
 export const DEFAULT_CONTROLLERS = [
@@ -81,6 +82,11 @@ export const DEFAULT_CONTROLLERS = [
   // Quota admission refuses pods against a ResourceQuota's computed usage: without the controller
   // that computes it, a quota never refuses anything (the session-failure tests need one to).
   "resourcequota-controller",
+  // Agents' home claims (Town.spec.agents.home): the binder binds a claim to a PV the test made
+  // (there is no provisioner), and claim protection lets a claim the garbage collector deletes go
+  // once no pod uses it.
+  "persistentvolume-binder-controller",
+  "persistentvolumeclaim-protection-controller",
 ];
 
 const BINARIES = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"];

@@ -14,6 +14,7 @@ import { createKubeHttp, type KubeHttp } from "../kube/http.ts";
 const PER_SESSION = [
   LEASE_ANNOTATIONS.usage,
   LEASE_ANNOTATIONS.cliSession,
+  LEASE_ANNOTATIONS.cliResumed,
   LEASE_ANNOTATIONS.nudgeDelivered,
   LEASE_ANNOTATIONS.outcome,
 ] as const;

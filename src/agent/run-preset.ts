@@ -1,4 +1,4 @@
-// `gt run` with a coding-agent preset: configure the CLI in the session's HOME, run it under the
+// `gt run` with a coding-agent preset: configure the CLI in the agent's HOME, run it under the
 // supervisor, deliver nudges within one heartbeat, and at the end classify the outcome, publish the
 // usage on the Lease and exit with a status that says what happened (0 only when the work was
 // reported; 78 a configuration error no retry fixes; 75 a transient failure).
@@ -77,10 +77,14 @@ export async function runPreset(o: RunPresetOptions): Promise<number> {
     if (id) delivered.add(`user@${id}`);
   } catch {} // the first renewal may not have happened yet; a repeated user nudge is harmless
 
-  // Continuity: the conversation an earlier session on this bead left, where its transcript survived.
+  // Continuity: the conversation an earlier session on this bead left, where its transcript is in
+  // this HOME (the agent's own, kept across its sessions: docs/agent-contract.md).
   const resume = s.cliSession && o.preset.resumable(ctx, s.cliSession) ? s.cliSession : undefined;
   if (s.cliSession && !resume)
-    o.log(`conversation ${s.cliSession} is not in this HOME (a fresh workspace); starting a new one`);
+    o.log(
+      `conversation ${s.cliSession} is not in this HOME (another agent's, or a HOME that was not kept); starting a new one`,
+    );
+  if (s.cliSession) annotations[LEASE_ANNOTATIONS.cliResumed] = String(resume !== undefined);
   o.log(`starting ${o.preset.cli}${resume ? ` (resuming ${resume})` : ""} in ${o.repoDir}`);
   const sup = supervise({
     preset: o.preset,

@@ -125,6 +125,20 @@ export const AgentStatusSchema = z
       })
       .optional()
       .describe("The last nudge the running session received or could not receive, as its gt run reported it."),
+    conversation: z
+      .object({
+        id: z.string().min(1).max(256).describe("The CLI's own session id (as in Bead.status.conversation)."),
+        session: z.int().min(0).describe("The agent's session that had it."),
+        bead: z.string().max(253).describe("The bead that session worked on."),
+        resumed: z
+          .boolean()
+          .optional()
+          .describe(
+            "True when the session resumed the bead's earlier conversation, false when it had to start this one; absent when it had none to resume.",
+          ),
+      })
+      .optional()
+      .describe("The coding-agent conversation of the agent's current or last session, as its gt run reported it."),
     conditions: conditionList().describe(
       "Ready (False while Stalled), Stalled (GUPPForceStop), Escalated and SessionFailed (the last session could not start, removed at the next dispatch).",
     ),

@@ -293,6 +293,12 @@ export const BeadStatusSchema = z
           .describe("The CLI's own session id (Claude Code session_id, Codex thread, pi session)."),
         agent: z.string().max(253).describe("The agent whose session left it."),
         session: z.int().min(0).describe("That agent's session number."),
+        resumed: z
+          .boolean()
+          .optional()
+          .describe(
+            "True when that session resumed the conversation an earlier one left; false when it could not (its transcript was not in the agent's HOME) and started this one; absent when it had none to resume.",
+          ),
       })
       .optional()
       .describe(

@@ -323,6 +323,17 @@ const nodeSelector = () =>
 const className = () => dnsLabel(253);
 
 /** The pod fields a rig may set for its own sessions; they override the town-wide values. */
+const AgentHomeSchema = z
+  .object({
+    size: quantity().optional().describe("The claim's storage request as a Kubernetes quantity (default 1Gi)."),
+    storageClassName: z
+      .string()
+      .max(253)
+      .optional()
+      .describe("StorageClass of the claim; absent: the cluster's default StorageClass."),
+  })
+  .describe("A PersistentVolumeClaim per agent, mounted as HOME in each of its session pods.");
+
 const RigPodTemplateSchema = z.object({
   rig: dnsLabel(24).describe("The rig (spec.rigs[].name) these settings apply to."),
   resources: ResourcesSchema.optional().describe("Replaces the town-wide resources for this rig's sessions."),
@@ -333,6 +344,9 @@ const RigPodTemplateSchema = z.object({
     .optional()
     .describe("Replaces the town-wide priorityClassName for this rig's sessions."),
   runtimeClassName: className().optional().describe("Replaces the town-wide runtimeClassName for this rig's sessions."),
+  home: AgentHomeSchema.optional().describe(
+    "Replaces the town-wide home for this rig's agents (made when an agent's claim is first made).",
+  ),
   podLabels: podLabels().describe("Merged over the town-wide podLabels (rig wins on a key)."),
   podAnnotations: podAnnotations().describe("Merged over the town-wide podAnnotations (rig wins on a key)."),
 });
@@ -390,6 +404,9 @@ export const AgentTemplateSchema = z
       })
       .optional()
       .describe("Absent: an emptyDir. With storageClassName: a PersistentVolumeClaim per session."),
+    home: AgentHomeSchema.optional().describe(
+      "Keep each agent's HOME (the coding-agent CLI's transcripts) across its sessions, so a bead's next session resumes the conversation: a PersistentVolumeClaim <agent>-home per agent, owned by the Agent and deleted with it. Absent: HOME is on the session's workspace volume and every session starts a new conversation. perRig[].home overrides it for one rig.",
+    ),
     nodeSelector: nodeSelector(),
     tolerations: z.array(TolerationSchema).max(32).optional().describe("Taints session pods tolerate."),
     affinity: AffinitySchema.optional(),

@@ -270,6 +270,7 @@ export function leaseObservation(o: KubeObject): LeaseObservation | undefined {
     ...(Number.isFinite(session) && a[LEASE_ANNOTATIONS.session] !== undefined ? { session } : {}),
     ...optional("usage", leaseUsage(a[LEASE_ANNOTATIONS.usage])),
     ...optional("cliSession", cliSession(a[LEASE_ANNOTATIONS.cliSession])),
+    ...optional("cliResumed", flag(a[LEASE_ANNOTATIONS.cliResumed])),
     ...optional("nudgeDelivery", nudgeDelivery(a[LEASE_ANNOTATIONS.nudgeDelivered])),
   };
 }
@@ -305,6 +306,7 @@ function leaseUsage(v: string | undefined): LeaseObservation["usage"] {
 }
 
 const cliSession = (v: string | undefined) => (v && v.length <= 256 ? v : undefined);
+const flag = (v: string | undefined) => (v === "true" ? true : v === "false" ? false : undefined);
 
 function nudgeDelivery(v: string | undefined): LeaseObservation["nudgeDelivery"] {
   const o = json(v);

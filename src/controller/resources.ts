@@ -54,6 +54,11 @@ export const LEASE_ANNOTATIONS = {
   outcome: "gastown.dev/outcome",
   /** The CLI's conversation id, for session continuity. */
   cliSession: "gastown.dev/cli-session",
+  /**
+   * Set by a session that was given an earlier conversation to resume: "true" when it resumed it,
+   * "false" when it could not (no transcript in its HOME) and started a new one.
+   */
+  cliResumed: "gastown.dev/cli-resumed",
 } as const;
 
 export const BEAD_ANNOTATION = "gastown.dev/bead";

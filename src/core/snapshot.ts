@@ -37,7 +37,13 @@ export interface SessionObservation {
   /** The scheduler's message while the pod cannot be placed (PodScheduled=False, Unschedulable). */
   unschedulable?: string;
   /** The apiserver refused to create the pod (admission, quota, an invalid pod): its Status. */
-  refused?: { code: number; reason: string; message: string };
+  refused?: {
+    code: number;
+    reason: string;
+    message: string;
+    /** What was refused instead of the pod, said whole (e.g. the agent's home volume claim). */
+    what?: string;
+  };
   /** Why `gt run` failed, in its own words (the termination message it wrote). */
   termination?: { reason: string; kind: "Configuration" | "Transient"; message: string };
 }
@@ -71,6 +77,8 @@ export interface LeaseObservation {
   usage?: LeaseUsage;
   /** The CLI's own conversation id, for the bead's next session to resume. */
   cliSession?: string;
+  /** Whether the session resumed the conversation it was given (absent: it was given none). */
+  cliResumed?: boolean;
   nudgeDelivery?: NudgeDelivery;
 }
 
@@ -126,7 +134,7 @@ export interface BeadState {
   /** What the bead's sessions spent (rules/usage.ts). */
   usage?: BeadUsage;
   /** The CLI conversation the last session left, for the next one to resume. */
-  conversation?: { id: string; agent: string; session: number };
+  conversation?: { id: string; agent: string; session: number; resumed?: boolean };
   conditions: readonly Condition[];
   observedGeneration?: number;
   /** Status was never written: the bead still needs its first status (phase Open). */
@@ -191,6 +199,7 @@ export interface AgentState {
   lastSessionExit?: { session: number; exitCode?: number; reason: string; time: number };
   nudges: Nudge[];
   nudgeDelivery?: NudgeDelivery;
+  conversation?: { id: string; session: number; bead: string; resumed?: boolean };
   conditions: readonly Condition[];
 }
 
@@ -394,6 +403,7 @@ export function agentView(a: Agent): AgentView {
       },
       nudges: s.nudges ?? [],
       nudgeDelivery: s.nudgeDelivery && { ...s.nudgeDelivery, time: parseTime(s.nudgeDelivery.time) ?? 0 },
+      conversation: s.conversation,
       conditions: s.conditions ?? [],
     },
   };
@@ -450,6 +460,7 @@ function saneLease(l: LeaseObservation): LeaseObservation {
     session: finite(l.session),
     ...(l.usage ? { usage: l.usage } : {}),
     ...(l.cliSession ? { cliSession: l.cliSession } : {}),
+    ...(l.cliResumed !== undefined ? { cliResumed: l.cliResumed } : {}),
     ...(l.nudgeDelivery ? { nudgeDelivery: l.nudgeDelivery } : {}),
   };
 }

@@ -118,6 +118,7 @@ const AGENT_FIELDS: FieldMap<AgentState> = [
   ["lastSessionExit", "lastSessionExit", "json"],
   ["nudges", "nudges", "json"],
   ["nudgeDelivery", "nudgeDelivery", "json"],
+  ["conversation", "conversation", "json"],
   ["conditions", "conditions", "json"],
 ];
 

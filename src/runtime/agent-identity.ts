@@ -23,7 +23,7 @@ export interface AgentRef {
   serviceAccountAnnotations?: Record<string, string>;
 }
 
-type OwnerReference = { apiVersion?: string; kind: string; name: string; uid: string; controller?: boolean };
+export type OwnerReference = { apiVersion?: string; kind: string; name: string; uid: string; controller?: boolean };
 
 function owner(agent: AgentRef): OwnerReference[] {
   return [
@@ -39,11 +39,16 @@ function owner(agent: AgentRef): OwnerReference[] {
 }
 
 function metadata(agent: AgentRef, name = agent.name) {
+  return agentObjectMetadata(agent, "gastown-agent-identity", "agent-identity", name);
+}
+
+/** Metadata of an object the operator makes for one agent: its labels, controlled by the Agent. */
+export function agentObjectMetadata(agent: AgentRef, app: string, component: string, name: string) {
   return {
     name,
     namespace: agent.namespace,
     labels: {
-      ...recommendedLabels("gastown-agent-identity", agent.town, "agent-identity"),
+      ...recommendedLabels(app, agent.town, component),
       [LABELS.managedBy]: MANAGED_BY,
       [LABELS.town]: agent.town,
       [LABELS.agent]: agent.name,

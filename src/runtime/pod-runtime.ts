@@ -9,8 +9,9 @@ import { isAlreadyExists, isNotFound, KubeApiError } from "../kube/errors.ts";
 import type { KubeHttp } from "../kube/http.ts";
 import { createInformer, type Informer, type KubeObject } from "../kube/informer.ts";
 import { createKubeListWatch } from "../kube/list-watch.ts";
+import { ensureAgentHome, HomeVolumeError, homeClaimName } from "./agent-home.ts";
 import { createAgentIdentities } from "./agent-identity.ts";
-import { sessionPod } from "./pod-spec.ts";
+import { podTemplateFor, sessionPod } from "./pod-spec.ts";
 import type { SessionRuntime, StartRequest } from "./session-runtime.ts";
 import { parseTermination } from "./session-termination.ts";
 
@@ -122,7 +123,12 @@ export function isRefusal(e: unknown): e is KubeApiError {
   );
 }
 
-export function refusedSession(req: StartRequest, e: KubeApiError, now: number): SessionObservation {
+export function refusedSession(
+  req: StartRequest,
+  e: { statusCode: number; reason?: string | undefined; message: string },
+  now: number,
+  what?: string,
+): SessionObservation {
   return {
     name: req.action.pod,
     agent: req.agent.name,
@@ -132,7 +138,12 @@ export function refusedSession(req: StartRequest, e: KubeApiError, now: number):
     created: now,
     finished: now,
     deleting: false,
-    refused: { code: e.statusCode, reason: e.reason ?? "Refused", message: e.message.slice(0, 1024) },
+    refused: {
+      code: e.statusCode,
+      reason: e.reason ?? "Refused",
+      message: e.message.slice(0, 1024),
+      ...(what ? { what } : {}),
+    },
   };
 }
 
@@ -219,17 +230,52 @@ export function createPodRuntime(o: PodRuntimeOptions): SessionRuntime {
     async start(req: StartRequest) {
       const heartbeatTimeout = parseDuration(req.town.spec.timeouts.heartbeatTimeout) / 1000;
       const beads = [req.action.bead, ...(req.action.context.reworkOf ? [req.action.context.reworkOf] : [])];
-      await identities.ensure(
-        {
-          namespace: req.namespace,
+      const agent = {
+        namespace: req.namespace,
+        town: req.town.metadata.name,
+        name: req.agent.name,
+        uid: req.agent.uid,
+        serviceAccountAnnotations: req.town.spec.agents.serviceAccountAnnotations,
+      };
+      await identities.ensure(agent, beads, heartbeatTimeout);
+      const refuse = (observation: SessionObservation) => {
+        refusals.set(`${req.namespace}/${req.action.pod}`, {
+          observation,
           town: req.town.metadata.name,
-          name: req.agent.name,
-          uid: req.agent.uid,
-          serviceAccountAnnotations: req.town.spec.agents.serviceAccountAnnotations,
-        },
-        beads,
-        heartbeatTimeout,
-      );
+          namespace: req.namespace,
+        });
+        for (const l of listeners) l(townKey(req.namespace, req.town.metadata.name));
+      };
+      const home = podTemplateFor(req.town.spec.agents, req.action.rig).home;
+      if (home) {
+        try {
+          await ensureAgentHome(o.http, agent, home);
+        } catch (e) {
+          // Said like a refused pod: the work is held with the reason, and tried again by itself.
+          const claim = `PersistentVolumeClaim ${req.namespace}/${homeClaimName(req.agent.name)}`;
+          if (e instanceof HomeVolumeError) {
+            refuse(
+              refusedSession(
+                req,
+                { statusCode: 0, reason: e.reason, message: e.message },
+                now(),
+                `agent ${req.agent.name}'s HOME`,
+              ),
+            );
+            return;
+          }
+          if (!isRefusal(e)) throw e;
+          refuse(
+            refusedSession(
+              req,
+              e,
+              now(),
+              `the apiserver refused ${claim}, agent ${req.agent.name}'s HOME (${e.statusCode})`,
+            ),
+          );
+          return;
+        }
+      }
       try {
         await o.http.json({ method: "POST", path: path(req.namespace), body: sessionPod(req) });
       } catch (e) {
@@ -237,12 +283,7 @@ export function createPodRuntime(o: PodRuntimeOptions): SessionRuntime {
         // E.g. the ServiceAccount was deleted behind our back: rebuild the identity next time.
         identities.forget(req.agent.uid);
         if (!isRefusal(e)) throw e;
-        refusals.set(`${req.namespace}/${req.action.pod}`, {
-          observation: refusedSession(req, e, now()),
-          town: req.town.metadata.name,
-          namespace: req.namespace,
-        });
-        for (const l of listeners) l(townKey(req.namespace, req.town.metadata.name));
+        refuse(refusedSession(req, e, now()));
       }
     },
     async stop(namespace, _agent, name) {

@@ -5,10 +5,13 @@ import { GROUP, VERSION } from "../api/meta.ts";
 import { MODEL_API_KEY_ENV } from "../api/session.ts";
 import type { AgentTemplate } from "../api/town.ts";
 import { AGENTS, BEAD_ANNOTATION, LABELS, MANAGED_BY, recommendedLabels } from "../controller/resources.ts";
+import { homeClaimName } from "./agent-home.ts";
 import { modelKeyRef, sessionEnvFor } from "./session-env.ts";
 import type { StartRequest } from "./session-runtime.ts";
 
 export const WORKSPACE = "/workspace";
+/** HOME of every session: on the workspace volume, or the agent's own claim (Town.spec.agents.home). */
+export const HOME = `${WORKSPACE}/home`;
 const CREDENTIALS = "/var/run/gastown/git";
 
 /**
@@ -18,7 +21,14 @@ const CREDENTIALS = "/var/run/gastown/git";
 export function podTemplateFor(t: AgentTemplate, rig: string) {
   const r = t.perRig?.find((p) => p.rig === rig);
   const pick = <
-    K extends "resources" | "nodeSelector" | "tolerations" | "affinity" | "priorityClassName" | "runtimeClassName",
+    K extends
+      | "resources"
+      | "nodeSelector"
+      | "tolerations"
+      | "affinity"
+      | "priorityClassName"
+      | "runtimeClassName"
+      | "home",
   >(
     key: K,
   ) => r?.[key] ?? t[key];
@@ -29,6 +39,7 @@ export function podTemplateFor(t: AgentTemplate, rig: string) {
     affinity: pick("affinity"),
     priorityClassName: pick("priorityClassName"),
     runtimeClassName: pick("runtimeClassName"),
+    home: pick("home"),
     labels: { ...t.podLabels, ...r?.podLabels },
     annotations: { ...t.podAnnotations, ...r?.podAnnotations },
   };
@@ -50,7 +61,7 @@ export function sessionPod(req: StartRequest): Record<string, unknown> {
   // By reference: the key never appears in the Pod object; a missing Secret fails the pod start.
   if (key) env.push({ name: MODEL_API_KEY_ENV, valueFrom: { secretKeyRef: { name: key.name, key: key.key } } });
   if (rig?.gitCredentialsSecret) env.push({ name: "GT_GIT_CREDENTIALS_DIR", value: CREDENTIALS });
-  env.push({ name: "HOME", value: `${WORKSPACE}/home` });
+  env.push({ name: "HOME", value: HOME });
   const volumes: Record<string, unknown>[] = [
     t.workspace?.storageClassName
       ? {
@@ -72,6 +83,10 @@ export function sessionPod(req: StartRequest): Record<string, unknown> {
     { name: "workspace", mountPath: WORKSPACE },
     { name: "tmp", mountPath: "/tmp" },
   ];
+  if (p.home) {
+    volumes.push({ name: "home", persistentVolumeClaim: { claimName: homeClaimName(action.agent) } });
+    mounts.push({ name: "home", mountPath: HOME });
+  }
   if (rig?.gitCredentialsSecret) {
     volumes.push({ name: "git-credentials", secret: { secretName: rig.gitCredentialsSecret, defaultMode: 0o400 } });
     mounts.push({ name: "git-credentials", mountPath: CREDENTIALS, readOnly: true });

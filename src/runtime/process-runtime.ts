@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { mkdir, open, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { constants } from "node:os";
 import { join, resolve } from "node:path";
 import { stringify } from "yaml";
@@ -33,7 +33,10 @@ export interface ProcessRuntimeOptions {
   http: KubeHttp;
   /** The operator's kubeconfig: the sessions' kubeconfigs get its server and CA. */
   kubeConfig: KubeConnection;
-  /** Sessions live in <dir>/<namespace>/<session>/ (workspace, home, kubeconfig, session.log). */
+  /**
+   * Sessions live in <dir>/<namespace>/<session>/ (workspace, kubeconfig, session.log); each
+   * agent's HOME in <dir>/.homes/<namespace>/<agent>/<agent uid>/, kept across its sessions.
+   */
   dir: string;
   logger: Logger;
   /** The session's command; default `node src/agent/main.ts run` with this Node. */
@@ -156,6 +159,28 @@ async function writeGitCredentials(http: KubeHttp, namespace: string, secret: st
   }
 }
 
+/**
+ * The agent's HOME, kept across its sessions so that the next one can resume the CLI's
+ * conversation (its transcript lives there), as a pod's home volume is (Town.spec.agents.home).
+ * Keyed by the Agent's uid: an Agent deleted and created again under the same name is a new agent
+ * and gets an empty HOME, and the old one goes, as the garbage collector takes a deleted Agent's
+ * volume. Beside the namespaces, not in one, so that a namespace's directory holds only sessions;
+ * `.homes` cannot clash with a namespace: names never start with a dot.
+ */
+export async function agentHome(
+  root: string,
+  namespace: string,
+  agent: { name: string; uid: string },
+): Promise<string> {
+  const agentDir = join(root, ".homes", namespace, agent.name);
+  await mkdir(agentDir, { recursive: true, mode: 0o700 });
+  for (const uid of await readdir(agentDir))
+    if (uid !== agent.uid) await rm(join(agentDir, uid), { recursive: true, force: true });
+  const home = join(agentDir, agent.uid);
+  await mkdir(home, { recursive: true, mode: 0o700 });
+  return home;
+}
+
 export function createProcessRuntime(o: ProcessRuntimeOptions): SessionRuntime {
   const root = resolve(o.dir);
   const graceMs = o.stopGraceMs ?? 10_000;
@@ -179,7 +204,7 @@ export function createProcessRuntime(o: ProcessRuntimeOptions): SessionRuntime {
   const remove = (s: Session) => {
     sessions.delete(`${s.namespace}/${s.obs.name}`);
     // Like a deleted pod's emptyDir, the workspace goes; the log stays for whoever investigates.
-    for (const sub of ["workspace", "home", "git-credentials", "kubeconfig"])
+    for (const sub of ["workspace", "git-credentials", "kubeconfig"])
       void rm(join(s.dir, sub), { recursive: true, force: true }).catch(() => {});
   };
 
@@ -203,9 +228,8 @@ export function createProcessRuntime(o: ProcessRuntimeOptions): SessionRuntime {
     // A session name seen again (e.g. after an operator restart) starts from a clean directory.
     await rm(s.dir, { recursive: true, force: true });
     const workspace = join(s.dir, "workspace");
-    const home = join(s.dir, "home");
+    const home = await agentHome(root, namespace, req.agent);
     await mkdir(workspace, { recursive: true });
-    await mkdir(home, { recursive: true });
     // Which bead the session worked on, for `kubectl gt logs BEAD`: the directory and its log
     // outlive the session, the Agent's status only names the latest one.
     const identity = { namespace, agent: action.agent, session: action.session, bead: action.bead };

@@ -251,6 +251,7 @@ describe("the operator's RBAC", () => {
       ["create", "rbac.authorization.k8s.io", "roles"],
       ["create", "rbac.authorization.k8s.io", "rolebindings"],
       ["create", "coordination.k8s.io", "leases"],
+      ["create", "", "persistentvolumeclaims"],
       ["create", "gastown.dev", "beads"],
       ["patch", "gastown.dev", "beads/status"],
     ] as const) {
@@ -271,6 +272,8 @@ describe("the operator's RBAC", () => {
       ["patch", "gastown.dev", "beads", ""],
       ["delete", "", "namespaces", ""],
       ["create", "", "pods", "exec"],
+      // A claim holds data: the operator makes agents' home claims, the garbage collector deletes them.
+      ["delete", "", "persistentvolumeclaims", ""],
     ] as const) {
       const what = `${verb} ${resource}${subresource ? `/${subresource}` : ""}`;
       expect(await allowed({ verb, group, resource, subresource, namespace: town }), what).toBe(false);

@@ -33,9 +33,12 @@ export const claudeCode: Preset = {
         [{ matcher: "", hooks: [{ type: "command", command: `${ctx.gt} hook ${event}`, timeout: 30 }] }],
       ]),
     );
-    writeFileSync(join(dir, "settings.json"), JSON.stringify({ hooks, cleanupPeriodDays: 1 }, null, 2));
+    // Transcripts older than a week go: the agent's HOME is kept, and a bead held longer than that
+    // (a budget, a blocker) starts a new conversation with its checkpoint.
+    writeFileSync(join(dir, "settings.json"), JSON.stringify({ hooks, cleanupPeriodDays: 7 }, null, 2));
     writeFileSync(join(dir, "CLAUDE.md"), ctx.instructions);
     // Onboarding, trust and the API key settled, so nothing waits for a person or calls home.
+    // Rewritten whole: only this session's key is approved, only its repository trusted.
     const key = ctx.apiKey ?? "";
     writeFileSync(
       join(ctx.home, ".claude.json"),

@@ -61,11 +61,18 @@ export const pi: Preset = {
       stdinLines: [JSON.stringify({ id: "assignment", type: "prompt", message: ctx.prompt })],
     };
   },
-  resumable: (ctx, id) => hasTranscript(join(ctx.home, ".pi", "agent", "sessions"), id, 2),
+  // Only a conversation of this repository directory: given one of another directory, pi asks on
+  // stdin whether to fork it (and, answered by the RPC prompt, exits "Aborted."). Pods always
+  // work in /workspace/repo; the process runtime's sessions each have their own directory, so
+  // there pi starts a new conversation with the checkpoint.
+  resumable: (ctx, id) => hasTranscript(join(ctx.home, ".pi", "agent", "sessions", piProjectDir(ctx.repoDir)), id, 0),
   parser: () => parsePiLine,
   nudge: { via: "stdin", line: (text) => JSON.stringify({ type: "steer", message: text }) },
   endOnTurnEnd: true,
 };
+
+/** pi's directory of one working directory's sessions (getDefaultSessionDir in pi 0.73.1). */
+export const piProjectDir = (cwd: string) => `--${cwd.replace(/^[/\\]/, "").replace(/[/\\:]/g, "-")}--`;
 
 export function parsePiLine(line: string): AgentEvent[] {
   const e = parseJsonLine(line);

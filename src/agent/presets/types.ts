@@ -1,4 +1,4 @@
-// What `gt run` needs to know about one coding-agent CLI: how to configure it in the session's own
+// What `gt run` needs to know about one coding-agent CLI: how to configure it in the agent's own
 // HOME, the autonomous non-interactive command line, how to read its event stream, and how a nudge
 // reaches it while it runs. One file per CLI; they change with the CLI's version, which is pinned.
 
@@ -75,7 +75,12 @@ export interface Launch {
 
 export interface Preset {
   cli: Exclude<AgentCli, "custom">;
-  /** Writes the CLI's configuration and instruction file into the session's HOME. */
+  /**
+   * Writes the CLI's configuration and instruction file into the agent's HOME. That HOME is kept
+   * across the agent's sessions (for the transcripts a resume needs), so every file written here is
+   * written whole, each session: nothing of an earlier session's hooks, instructions, provider or
+   * key approval survives in it.
+   */
   prepare(ctx: PresetContext): void;
   /** The first run; `resume` continues an earlier conversation of this CLI. */
   launch(ctx: PresetContext, resume?: string): Launch;

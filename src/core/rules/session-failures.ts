@@ -37,7 +37,9 @@ export function sessionFailure(s: SessionObservation): SessionFailure | undefine
   if (s.refused) {
     return {
       reason: reasonOf(s.refused.reason, "PodRefused"),
-      message: `the apiserver refused the pod (${s.refused.code}): ${s.refused.message}`,
+      message: s.refused.what
+        ? `${s.refused.what}: ${s.refused.message}`
+        : `the apiserver refused the pod (${s.refused.code}): ${s.refused.message}`,
       configuration: true,
     };
   }

@@ -62,14 +62,16 @@ export function recordUsage(d: Draft, budgeted: (bead: BeadView) => boolean): vo
     if (!found) continue;
     const { bead, live } = found;
     if (lease.usage) recordSession(d, bead, lease, lease.usage, live && !budgeted(bead));
-    if (lease.cliSession && lease.session !== undefined && bead.state.conversation?.id !== lease.cliSession) {
-      d.updateBead(
-        bead.name,
-        { conversation: { id: lease.cliSession, agent: lease.agent, session: lease.session } },
-        undefined,
-      );
-    }
     const agent = d.agent(lease.agent);
+    if (lease.cliSession && lease.session !== undefined) {
+      // A resumed conversation keeps its id: the session that continued it is news too.
+      const resumed = lease.cliResumed !== undefined ? { resumed: lease.cliResumed } : {};
+      const conversation = { id: lease.cliSession, agent: lease.agent, session: lease.session, ...resumed };
+      if (!sameValue(bead.state.conversation, conversation)) d.updateBead(bead.name, { conversation }, undefined);
+      const ofAgent = { id: lease.cliSession, session: lease.session, bead: bead.name, ...resumed };
+      if (agent && !sameValue(agent.state.conversation, ofAgent))
+        d.updateAgent(agent.name, { conversation: ofAgent }, undefined);
+    }
     if (agent && lease.nudgeDelivery && !sameValue(agent.state.nudgeDelivery, lease.nudgeDelivery)) {
       d.updateAgent(agent.name, { nudgeDelivery: lease.nudgeDelivery }, undefined);
     }

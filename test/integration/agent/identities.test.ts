@@ -1,11 +1,13 @@
 // Agent identities against the real apiserver: the first session of an agent creates its
 // ServiceAccount, Role, RoleBinding and Lease; later sessions only rewrite the Role's bead list;
 // an object deleted behind the operator's back is noticed and created again; an object with the
-// agent's name the operator did not make is never adopted, and the session does not start.
+// agent's name the operator did not make is never adopted, and the session does not start; the
+// same for an agent's home claim (Town.spec.agents.home).
 import { beforeAll, describe, expect, it } from "vitest";
 import { TownSchema } from "../../../src/api/town.ts";
 import { silentLogger } from "../../../src/controller/logger.ts";
 import type { KubeHttp, KubeRequest } from "../../../src/kube/http.ts";
+import { ensureAgentHome, HomeVolumeBusyError } from "../../../src/runtime/agent-home.ts";
 import { createAgentIdentities, IdentityConflictError } from "../../../src/runtime/agent-identity.ts";
 import { createPodRuntime } from "../../../src/runtime/pod-runtime.ts";
 import type { StartRequest } from "../../../src/runtime/session-runtime.ts";
@@ -158,6 +160,85 @@ describe("agent identities", () => {
       () => "absent",
     );
     expect(pod).toBe("absent");
+  });
+
+  it("a planted claim with the agent's home name is not mounted: the session is refused naming it", async () => {
+    const agent = "gt-app-planted-home";
+    const agentUid = await createAgent(admin, ns, agent);
+    const claims = `/api/v1/namespaces/${ns}/persistentvolumeclaims`;
+    const planted = await admin.json<{ metadata: { resourceVersion: string } }>({
+      method: "POST",
+      path: claims,
+      body: {
+        apiVersion: "v1",
+        kind: "PersistentVolumeClaim",
+        metadata: { name: `${agent}-home` },
+        spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
+      },
+    });
+    const runtime = createPodRuntime({ http: admin, namespace: ns, logger: silentLogger() });
+    const req = startRequest(agent, agentUid);
+    // No storage class is checked for a claim that exists already: the class is fixed with it.
+    req.town.spec.agents.home = { size: "1Gi" };
+    await runtime.start(req);
+    const [refused] = runtime.observe(ns, "gt").filter((o) => o.agent === agent);
+    expect(refused?.refused?.reason).toBe("HomeVolumeConflict");
+    expect(refused?.refused?.what).toBe(`agent ${agent}'s HOME`);
+    expect(refused?.refused?.message).toContain(
+      `PersistentVolumeClaim ${ns}/${agent}-home already exists and has no controller reference to Agent ${agent}`,
+    );
+    expect(refused?.refused?.message).toContain(`kubectl -n ${ns} delete persistentvolumeclaims ${agent}-home`);
+    const after = await admin.json<{ metadata: { resourceVersion: string } }>({
+      method: "GET",
+      path: `${claims}/${agent}-home`,
+    });
+    expect(after.metadata.resourceVersion).toBe(planted.metadata.resourceVersion);
+    const pod = await admin.json({ method: "GET", path: `/api/v1/namespaces/${ns}/pods/${agent}-1` }).then(
+      () => "created",
+      () => "absent",
+    );
+    expect(pod).toBe("absent");
+  });
+
+  it("does not reuse the home claim of an earlier Agent of the same name: the start waits", async () => {
+    const agent = "gt-app-renewed";
+    const first = await createAgent(admin, ns, agent);
+    const claim = `/api/v1/namespaces/${ns}/persistentvolumeclaims/${agent}-home`;
+    // A finalizer keeps the claim while the garbage collector deletes it, so what the operator sees
+    // is deterministic: a claim controlled by the earlier Agent's uid, gone or not yet.
+    await admin.json({
+      method: "POST",
+      path: `/api/v1/namespaces/${ns}/persistentvolumeclaims`,
+      body: {
+        apiVersion: "v1",
+        kind: "PersistentVolumeClaim",
+        metadata: {
+          name: `${agent}-home`,
+          finalizers: ["gastown.dev/test-hold"],
+          ownerReferences: [
+            { apiVersion: "gastown.dev/v1alpha1", kind: "Agent", name: agent, uid: first, controller: true },
+          ],
+        },
+        spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
+      },
+    });
+    try {
+      await admin.json({ method: "DELETE", path: `/apis/gastown.dev/v1alpha1/namespaces/${ns}/agents/${agent}` });
+      const second = await createAgent(admin, ns, agent);
+      const failure = await ensureAgentHome(admin, { namespace: ns, town: "gt", name: agent, uid: second }, {}).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect((failure as Error).message).toContain(`belongs to an earlier Agent ${agent} (uid ${first})`);
+      expect(failure).toBeInstanceOf(HomeVolumeBusyError);
+    } finally {
+      await admin.json({
+        method: "PATCH",
+        path: claim,
+        contentType: "application/merge-patch+json",
+        body: { metadata: { finalizers: null } },
+      });
+    }
   });
 
   it("replaces what an earlier Agent of the same name left behind", async () => {

@@ -270,7 +270,7 @@ describe("session continuity", () => {
   it("resumes a conversation only where its transcript is in the session's HOME", () => {
     const home = mkdtempSync(join(tmpdir(), "gt-presets-"));
     try {
-      const ctx = { home } as PresetContext;
+      const ctx = { home, repoDir: "/workspace/repo" } as PresetContext;
       const id = "01a233d0-f5f5-7121-a5bd-7c7a292caaad";
       for (const p of [claudeCode, codex, pi]) expect(p.resumable(ctx, id), p.cli).toBe(false);
       mkdirSync(join(home, ".claude", "projects", "-repo"), { recursive: true });
@@ -280,8 +280,12 @@ describe("session continuity", () => {
         join(home, ".codex", "sessions", "2026", "12", "01", `rollout-2026-12-01T22-00-00-${id}.jsonl`),
         "",
       );
-      mkdirSync(join(home, ".pi", "agent", "sessions", "--repo--"), { recursive: true });
-      writeFileSync(join(home, ".pi", "agent", "sessions", "--repo--", `2026-12-01_${id}.jsonl`), "");
+      // pi: only a conversation of this very directory (it would ask on stdin to fork another's).
+      mkdirSync(join(home, ".pi", "agent", "sessions", "--elsewhere-repo--"), { recursive: true });
+      writeFileSync(join(home, ".pi", "agent", "sessions", "--elsewhere-repo--", `2026-12-01_${id}.jsonl`), "");
+      expect(pi.resumable(ctx, id)).toBe(false);
+      mkdirSync(join(home, ".pi", "agent", "sessions", "--workspace-repo--"), { recursive: true });
+      writeFileSync(join(home, ".pi", "agent", "sessions", "--workspace-repo--", `2026-12-01_${id}.jsonl`), "");
       for (const p of [claudeCode, codex, pi]) expect(p.resumable(ctx, id), p.cli).toBe(true);
       expect(hasTranscript(home, "../../etc")).toBe(false);
     } finally {

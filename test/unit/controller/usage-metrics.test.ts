@@ -56,6 +56,7 @@ describe("the Lease annotations of a session", () => {
       [LEASE_ANNOTATIONS.session]: "3",
       [LEASE_ANNOTATIONS.usage]: JSON.stringify({ inputTokens: 10, outputTokens: 2, cacheReadTokens: 5, costUSD: 0.1 }),
       [LEASE_ANNOTATIONS.cliSession]: "abc-123",
+      [LEASE_ANNOTATIONS.cliResumed]: "true",
       [LEASE_ANNOTATIONS.nudgeDelivered]: JSON.stringify({
         key: "warn@1",
         failed: "ended",
@@ -66,6 +67,7 @@ describe("the Lease annotations of a session", () => {
       session: 3,
       usage: { inputTokens: 10, outputTokens: 2, cacheReadTokens: 5, cacheWriteTokens: 0, costUSD: 0.1 },
       cliSession: "abc-123",
+      cliResumed: true,
       nudgeDelivery: { nudge: "warn@1", result: "Failed", message: "ended", time: Date.parse("2026-01-01T00:00:00Z") },
     });
   });
@@ -78,5 +80,7 @@ describe("the Lease annotations of a session", () => {
     expect(l?.usage).toEqual({ inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, costUSD: 0 });
     expect(l?.nudgeDelivery).toBeUndefined();
     expect(leaseWith({ [LEASE_ANNOTATIONS.usage]: "[1,2]" })?.usage).toBeUndefined();
+    expect(leaseWith({ [LEASE_ANNOTATIONS.cliResumed]: "yes" })?.cliResumed).toBeUndefined();
+    expect(leaseWith({ [LEASE_ANNOTATIONS.cliResumed]: "false" })?.cliResumed).toBe(false);
   });
 });

@@ -150,4 +150,27 @@ describe("session pod template", () => {
     expect(() => town({ nodeSelector: { pool: "not a label value" } })).toThrow();
     expect(() => town({ tolerations: [{ operator: "Sometimes" }] })).toThrow();
   });
+
+  it("mounts the agent's own home claim at HOME with Town.spec.agents.home, and keeps HOME on the workspace without", () => {
+    type Spec = {
+      volumes: Record<string, unknown>[];
+      containers: { env: { name: string; value?: string }[]; volumeMounts: Record<string, unknown>[] }[];
+    };
+    const withHome = pod({ home: { storageClassName: "fast", size: "2Gi" } }).spec as unknown as Spec;
+    expect(withHome.volumes).toContainEqual({
+      name: "home",
+      persistentVolumeClaim: { claimName: "gt-app-toast-home" },
+    });
+    expect(withHome.containers[0]?.volumeMounts).toContainEqual({ name: "home", mountPath: "/workspace/home" });
+    expect(withHome.containers[0]?.env).toContainEqual({ name: "HOME", value: "/workspace/home" });
+    // A rig's perRig home replaces the town-wide one; a rig without one has none.
+    const perRig = { perRig: [{ rig: "gpu", home: { size: "5Gi" } }] };
+    const gpu = pod(perRig, "gpu").spec as unknown as Spec;
+    expect(gpu.volumes).toContainEqual({ name: "home", persistentVolumeClaim: { claimName: "gt-gpu-toast-home" } });
+    expect((pod(perRig, "app").spec as unknown as Spec).volumes.map((v) => v.name)).not.toContain("home");
+    const without = pod({}).spec as unknown as Spec;
+    expect(without.volumes.map((v) => v.name)).not.toContain("home");
+    expect(without.containers[0]?.volumeMounts.map((m) => m.name)).not.toContain("home");
+    expect(without.containers[0]?.env).toContainEqual({ name: "HOME", value: "/workspace/home" });
+  });
 });

@@ -194,6 +194,52 @@ describe("usage", () => {
     const start = ofType(planAt(next, NOW + HOUR), "StartSession");
     expect(start.map((s) => s.context.cliSession)).toEqual(["3f1c-conversation"]);
   });
+
+  it("shows which session continued the conversation, and whether it resumed it or had to start anew", () => {
+    const base = withObjects(working(used(0, 0)), {
+      beads: [
+        issue("x", {
+          phase: "InProgress",
+          assignee: TOAST,
+          attempts: 1,
+          since: T0,
+          status: {
+            lastDispatchTime: iso(T0),
+            sessionCharged: true,
+            conversation: { id: "3f1c-conversation", agent: TOAST, session: 1 },
+          },
+        }),
+      ],
+    });
+    // Resumed: the id stays, the session that continued it and `resumed` are news.
+    base.leases = [lease(TOAST, { session: 1, renewTime: NOW, cliSession: "3f1c-conversation", cliResumed: true })];
+    const resumedPlan = planAt(base, NOW);
+    expect(beadStatus(resumedPlan, "x")?.conversation).toEqual({
+      id: "3f1c-conversation",
+      agent: TOAST,
+      session: 1,
+      resumed: true,
+    });
+    // The Agent shows it too, with the bead.
+    const agentPatch = resumedPlan.actions.find((a) => a.type === "UpdateAgentStatus" && a.name === TOAST);
+    expect(agentPatch && "status" in agentPatch ? agentPatch.status.conversation : undefined).toEqual({
+      id: "3f1c-conversation",
+      session: 1,
+      bead: "x",
+      resumed: true,
+    });
+    // Could not resume: the new conversation, said so.
+    base.leases = [lease(TOAST, { session: 1, renewTime: NOW, cliSession: "9e2a-new", cliResumed: false })];
+    expect(beadStatus(planAt(base, NOW), "x")?.conversation).toEqual({
+      id: "9e2a-new",
+      agent: TOAST,
+      session: 1,
+      resumed: false,
+    });
+    // Nothing new: no patch.
+    base.leases = [lease(TOAST, { session: 1, renewTime: NOW, cliSession: "3f1c-conversation" })];
+    expect(beadStatus(planAt(base, NOW), "x")?.conversation).toBeUndefined();
+  });
 });
 
 describe("the town's daily budget", () => {
