@@ -270,6 +270,13 @@ export const BeadStatusSchema = z
       .boolean()
       .optional()
       .describe("Whether the current or last session was charged to the budget (one after a handoff is not)."),
+    interruptedDispatches: z
+      .int()
+      .min(0)
+      .optional()
+      .describe(
+        "Dispatches cut short by the operator's restart before their session existed: refunded, at most limits.maxDispatchAttempts times.",
+      ),
     configurationProbes: z
       .int()
       .min(0)

@@ -127,6 +127,8 @@ export interface BeadState {
   checkpoint?: { data: string; agent: string; session: number; time: number };
   /** Whether the current (or last) session was charged to the budget (not after a handoff). */
   sessionCharged: boolean;
+  /** Dispatches whose session never came to be (the operator died mid-dispatch): refunded, capped. */
+  interruptedDispatches: number;
   /** Sessions in a row that could not start for a configuration reason (reset when one runs). */
   configurationProbes: number;
   /** Why the last session failed, in the runtime's or the agent's own words. */
@@ -334,6 +336,7 @@ export function beadState(status: BeadStatus | undefined, created: number): Bead
       time: parseTime(s.checkpoint.time) ?? 0,
     },
     sessionCharged: s.sessionCharged ?? true,
+    interruptedDispatches: s.interruptedDispatches ?? 0,
     configurationProbes: s.configurationProbes ?? 0,
     lastFailure: s.lastFailure && {
       reason: s.lastFailure.reason,

@@ -96,6 +96,7 @@ const BEAD_FIELDS: FieldMap<BeadState> = [
   ["history", "history", "json"],
   ["checkpoint", "checkpoint", "json"],
   ["sessionCharged", "sessionCharged", "plain"],
+  ["interruptedDispatches", "interruptedDispatches", "plain"],
   ["configurationProbes", "configurationProbes", "plain"],
   ["lastFailure", "lastFailure", "json"],
   ["usage", "usage", "json"],

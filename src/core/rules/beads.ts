@@ -2,7 +2,7 @@
 // polecats within the rig and town limits — every new session within the bead's one budget.
 import type { Draft } from "../draft.ts";
 import { polecatName } from "../names.ts";
-import type { AgentView, BeadView } from "../snapshot.ts";
+import type { AgentView, BeadState, BeadView } from "../snapshot.ts";
 import { isTerminal } from "../snapshot.ts";
 import { probeConfigurationHold } from "./session-failures.ts";
 import {
@@ -80,10 +80,15 @@ function interruptedDispatch(d: Draft, bead: BeadView): boolean {
   if (agent && agent.state.hook === bead.name) {
     if (agent.role !== "Polecat" || agent.state.phase !== "Idle") return false;
     if (d.pendingReportAgents.has(agent.name) || d.liveSessions(agent.name).length > 0) return false;
+    const refund = refundInterrupted(d, bead, neverStarted(d, bead, agent));
     d.updateBead(
       bead.name,
-      { phase: "Open", phaseSince: d.now, reason: "DispatchInterrupted" },
-      why("DispatchInterrupted", `${agent.name} was hooked to ${bead.name} but no session is running; retrying`, true),
+      { ...refund.change, phase: "Open", phaseSince: d.now, reason: "DispatchInterrupted" },
+      why(
+        "DispatchInterrupted",
+        `${agent.name} was hooked to ${bead.name} but no session is running; retrying${refund.said}`,
+        true,
+      ),
     );
     return true;
   }
@@ -94,14 +99,52 @@ function interruptedDispatch(d: Draft, bead: BeadView): boolean {
     d.wake.at(since + window + 1);
     return false;
   }
+  // The hook is written before the session is created: a claim without its hook never had one.
+  const refund = refundInterrupted(d, bead, true);
   const w = why(
     "DispatchInterrupted",
-    `${bead.name} was claimed for ${bead.state.assignee ?? "nobody"}, who never started on it`,
+    `${bead.name} was claimed for ${bead.state.assignee ?? "nobody"}, who never started on it${refund.said}`,
     true,
   );
-  d.updateBead(bead.name, { phase: "Open", phaseSince: d.now, assignee: undefined, reason: "DispatchInterrupted" }, w);
+  d.updateBead(
+    bead.name,
+    { ...refund.change, phase: "Open", phaseSince: d.now, assignee: undefined, reason: "DispatchInterrupted" },
+    w,
+  );
   for (const a of d.hookedTo(bead.name)) release(d, a.name, w);
   return true;
+}
+
+/**
+ * The hooked agent's session for this claim never came to be: the agent was never marked Working
+ * for it (that write carries the claim's time) and no pod numbered after the agent's last session
+ * exists. A session that ran and was lost is not this: it was marked Working first.
+ */
+function neverStarted(d: Draft, bead: BeadView, agent: AgentView): boolean {
+  const claimed = bead.state.lastDispatch;
+  if (claimed === undefined || (agent.state.sessionStart ?? Number.NEGATIVE_INFINITY) >= claimed) return false;
+  return !d.sessions(agent.name).some((s) => s.session > agent.state.session);
+}
+
+/**
+ * A dispatch the operator's restart cut short before its session existed did no work and is no
+ * failure of the bead: its attempt is given back. Capped (limits.maxDispatchAttempts refunds), so
+ * a dispatch that kills the operator every time still ends the bead instead of looping.
+ */
+function refundInterrupted(
+  d: Draft,
+  bead: BeadView,
+  never: boolean,
+): { change: Partial<BeadState>; said: string } {
+  const cap = d.snap.config.maxDispatchAttempts;
+  if (!never || !bead.state.sessionCharged || bead.state.attempts === 0) return { change: {}, said: "" };
+  if (bead.state.interruptedDispatches >= cap)
+    return { change: {}, said: `; charged: ${cap} interrupted dispatches were already given back` };
+  const n = bead.state.interruptedDispatches + 1;
+  return {
+    change: { attempts: bead.state.attempts - 1, sessionCharged: false, interruptedDispatches: n },
+    said: `; its session never started, so the attempt is given back (${n} of ${cap})`,
+  };
 }
 
 function staleInProgress(d: Draft, bead: BeadView): void {

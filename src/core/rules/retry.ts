@@ -28,6 +28,7 @@ export function retryBead(d: Draft, bead: BeadView, retry: number, message: stri
       phaseSince: d.now,
       assignee: undefined,
       attempts: 0,
+      interruptedDispatches: 0,
       priorAttempts: s.priorAttempts + s.attempts,
       reviewCycles: 0,
       handoffs: 0,

@@ -358,6 +358,82 @@ describe("stale InProgress (5 min, no working agent, no fresh heartbeat)", () =>
   });
 });
 
+describe("interrupted dispatch (the operator died between the claim and the session)", () => {
+  const CLAIM = P + 10 * MIN;
+  /**
+   * x claimed for toast at CLAIM (attempt `attempts`), toast hooked but Idle: its last session (1)
+   * started at `sessionStart` and its pod is gone or finished; no pod 2 exists unless `pod2`.
+   */
+  const interrupted = (
+    o: { attempts?: number; sessionStart?: number; interrupted?: number; pod2?: boolean } = {},
+  ): Fixture => ({
+    beads: [
+      issue("x", {
+        phase: "InProgress",
+        assignee: TOAST,
+        attempts: o.attempts ?? 2,
+        since: CLAIM,
+        status: {
+          lastDispatchTime: iso(CLAIM),
+          ...(o.interrupted === undefined ? {} : { interruptedDispatches: o.interrupted }),
+        },
+      }),
+    ],
+    agents: [
+      polecat(TOAST, {
+        hook: "x",
+        status: {
+          phase: "Idle",
+          session: 1,
+          sessionStartTime: iso(o.sessionStart ?? P),
+          idleSince: iso(P + 5 * MIN),
+        },
+      }),
+    ],
+    sessions: [
+      pod(TOAST, 1, { bead: "x", phase: "Failed", created: P, started: P }),
+      ...(o.pod2 ? [pod(TOAST, 2, { bead: "x", phase: "Failed", created: CLAIM, started: CLAIM })] : []),
+    ],
+  });
+
+  it("its session never existed: reopened for the retry rule and the attempt given back", () => {
+    const p = planAt(interrupted(), CLAIM + SEC);
+    expect(beadStatus(p, "x")).toMatchObject({
+      phase: "Open",
+      reason: "DispatchInterrupted",
+      dispatchAttempts: 1,
+      interruptedDispatches: 1,
+      sessionCharged: false,
+    });
+    expect(reasons(p, "x")).toContain("DispatchInterrupted");
+  });
+
+  it("however often it happens, the bead does not fail for sessions it never had", () => {
+    // At the budget's last attempt: refunded, not failed at the cap.
+    const p = planAt(interrupted({ attempts: 5, interrupted: 3 }), CLAIM + SEC);
+    expect(beadStatus(p, "x")).toMatchObject({ phase: "Open", dispatchAttempts: 4, interruptedDispatches: 4 });
+  });
+
+  it("refunds are capped at limits.maxDispatchAttempts: past that it is charged, and says so", () => {
+    const p = planAt(interrupted({ interrupted: 5 }), CLAIM + SEC);
+    const status = beadStatus(p, "x");
+    expect(status).toMatchObject({ phase: "Open", reason: "DispatchInterrupted" });
+    expect(status?.dispatchAttempts).toBeUndefined();
+    expect(status?.interruptedDispatches).toBeUndefined();
+    const events = ofType(p, "UpdateBeadStatus").flatMap((a) => a.events ?? []);
+    expect(events.map((e) => e.message).join("\n")).toContain("5 interrupted dispatches were already given back");
+  });
+
+  it.each([
+    { name: "the agent was marked Working for this claim (a session that ran and was lost)", o: { sessionStart: CLAIM } },
+    { name: "a pod for the claim's session exists", o: { pod2: true } },
+  ])("$name: charged as before", ({ o }) => {
+    const p = planAt(interrupted(o), CLAIM + SEC);
+    expect(beadStatus(p, "x")?.dispatchAttempts).toBeUndefined();
+    expect(beadStatus(p, "x")?.interruptedDispatches).toBeUndefined();
+  });
+});
+
 describe("orphaned InReview (5 min after the issue or its last merge request changed, unless one merged)", () => {
   const inReview = (mrs: ReturnType<typeof mergeRequest>[]): Fixture => ({
     beads: [issue("x", { phase: "InReview", assignee: TOAST, attempts: 1, since: P }), ...mrs],
