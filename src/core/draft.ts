@@ -5,6 +5,7 @@
 // to one object into a single write.
 import type { Severity } from "../api/agent-report.ts";
 import type { Action, ActionOf, SessionContext, StatusPatch, Why } from "./actions.ts";
+import { taskBeadName } from "./names.ts";
 import type {
   AgentState,
   AgentView,
@@ -85,6 +86,8 @@ export class Draft {
   readonly now: number;
   readonly wake: Deadlines;
   private readonly log: LogEntry[] = [];
+  /** The last status write of each object in the log ("Kind/name"), for amend. */
+  private readonly lastStatus = new Map<string, StatusWrite>();
   private readonly beads = new Map<string, BeadView>();
   private readonly agents = new Map<string, AgentView>();
   private readonly convoys = new Map<string, ConvoyView>();
@@ -97,6 +100,7 @@ export class Draft {
   /** Beads ready to run but over the polecat limits (their Ready condition says so). */
   readonly waitingForCapacity = new Set<string>();
   private hooks: Map<string, Set<string>> | undefined;
+  private readonly taskNames = new Map<string, readonly string[]>();
   private readonly stopped = new Set<string>();
   /** Sessions that failed in this plan, for the town's circuit breaker. */
   readonly failedSessions: FailedSessionRecord[] = [];
@@ -154,6 +158,16 @@ export class Draft {
   /** Rework beads of a merge request that this plan creates. */
   reworksCreatedFor(mr: string): readonly string[] {
     return this.createdReworks.get(mr) ?? [];
+  }
+
+  /** The bead names of a convoy's tasks, in task order; made once per plan (specs do not change in one). */
+  taskBeadNames(convoy: ConvoyView): readonly string[] {
+    let names = this.taskNames.get(convoy.name);
+    if (!names) {
+      names = convoy.spec.tasks.map((t) => taskBeadName(convoy.name, t.name));
+      this.taskNames.set(convoy.name, names);
+    }
+    return names;
   }
 
   /** Agents whose hook (as of this plan) points at the bead. */
@@ -245,7 +259,12 @@ export class Draft {
       last.cause ??= cause;
       return;
     }
-    this.log.push({ kind: "status", object, name, resourceVersion, before, after, events: why ? [why] : [], cause });
+    this.pushStatus({ kind: "status", object, name, resourceVersion, before, after, events: why ? [why] : [], cause });
+  }
+
+  private pushStatus(entry: StatusWrite): void {
+    this.log.push(entry);
+    this.lastStatus.set(`${entry.object}/${entry.name}`, entry);
   }
 
   /**
@@ -253,21 +272,19 @@ export class Draft {
    * the log. Safe because derived fields carry no ordering meaning; saves a second write.
    */
   amend<K extends StatusKind>(object: K, name: string, change: Partial<StateOf<K>>, events: Why[]): void {
-    for (let i = this.log.length - 1; i >= 0; i--) {
-      const entry = this.log[i] as LogEntry;
-      if (entry.kind === "status" && entry.object === object && entry.name === name) {
-        entry.after = { ...entry.after, ...change } as StateOf<K>;
-        // A condition that follows from a change already told (same reason) would repeat it.
-        const told = new Set(entry.events.map((e) => e.reason));
-        entry.events.push(...events.filter((e) => !told.has(e.reason)));
-        this.remember(object, name, entry.after);
-        return;
-      }
+    const entry = this.lastStatus.get(`${object}/${name}`);
+    if (entry) {
+      entry.after = { ...entry.after, ...change } as StateOf<K>;
+      // A condition that follows from a change already told (same reason) would repeat it.
+      const told = new Set(entry.events.map((e) => e.reason));
+      entry.events.push(...events.filter((e) => !told.has(e.reason)));
+      this.remember(object, name, entry.after);
+      return;
     }
     const view = this.viewOf(object, name);
     if (!view) return;
     const after = { ...view.state, ...change } as StateOf<K>;
-    this.log.push({
+    this.pushStatus({
       kind: "status",
       object,
       name,

@@ -65,8 +65,9 @@ function validateTasks(d: Draft, convoy: ConvoyView): string | undefined {
   if (convoy.spec.mergeMode === "ReviewThenLand" && new Set(tasks.map((t) => t.rig)).size > 1) {
     return "a ReviewThenLand convoy lands one feature branch, so all its tasks must use the same rig";
   }
-  for (const t of tasks) {
-    const existing = d.bead(taskBeadName(convoy.name, t.name));
+  const beadNames = d.taskBeadNames(convoy);
+  for (const [i, t] of tasks.entries()) {
+    const existing = d.bead(beadNames[i] as string);
     if (existing && existing.spec.convoy !== convoy.name) {
       return `bead ${existing.name} already exists outside this convoy; rename task ${t.name}`;
     }
@@ -89,8 +90,9 @@ function markInvalid(d: Draft, convoy: ConvoyView, problem: string): void {
 }
 
 function materialize(d: Draft, convoy: ConvoyView): void {
-  for (const t of convoy.spec.tasks) {
-    const name = taskBeadName(convoy.name, t.name);
+  const names = d.taskBeadNames(convoy);
+  for (const [i, t] of convoy.spec.tasks.entries()) {
+    const name = names[i] as string;
     if (d.bead(name)) continue;
     d.createBead({
       name,
@@ -124,7 +126,7 @@ function landings(d: Draft, convoy: string): { mr: BeadView; attempt: number }[]
 type Abnormal = { reason: string; message: string };
 
 function track(d: Draft, convoy: ConvoyView): void {
-  const members = convoy.spec.tasks.map((t) => d.bead(taskBeadName(convoy.name, t.name)));
+  const members = d.taskBeadNames(convoy).map((name) => d.bead(name));
   const closed = members.filter((m) => m?.state.phase === "Closed").length;
   const failedAll = members.filter((m): m is BeadView => m?.state.phase === "Failed");
   const failed = failedAll.filter((m) => m.state.resolution !== "Cancelled");

@@ -136,7 +136,11 @@ function count<K extends string>(keys: readonly K[]): Record<K, number> {
 function sessionStartTrouble(d: Draft): { message: string; held: boolean } | undefined {
   let held = false;
   const byCause = new Map<string, string[]>();
-  const add = (cause: string, bead: string) => byCause.set(cause, [...(byCause.get(cause) ?? []), bead]);
+  const add = (cause: string, bead: string) => {
+    const beads = byCause.get(cause);
+    if (beads) beads.push(bead);
+    else byCause.set(cause, [bead]);
+  };
   for (const b of d.snap.activeBeads) {
     const s = (d.bead(b.name) as BeadView).state;
     // Held for a configuration error, or retrying after sessions that failed to start (cleared
@@ -274,13 +278,10 @@ function townStatus(d: Draft, violations: Violation[]): void {
 }
 
 export function writeStatus(d: Draft, violations: Violation[]): void {
-  const seen = new Set<string>();
-  for (const b of d.snap.activeBeads) {
-    seen.add(b.name);
-    beadConditions(d, d.bead(b.name) as BeadView);
-  }
+  for (const b of d.snap.activeBeads) beadConditions(d, d.bead(b.name) as BeadView);
   for (const name of d.touchedBeads()) {
-    if (seen.has(name)) continue;
+    const observed = d.snap.beads.get(name);
+    if (observed && !isTerminal(observed.state.phase)) continue; // active in the snapshot: done above
     const bead = d.bead(name) as BeadView;
     if (isTerminal(bead.state.phase)) beadConditions(d, bead);
   }

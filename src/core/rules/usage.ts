@@ -112,11 +112,7 @@ function recordSession(d: Draft, bead: BeadView, lease: LeaseObservation, u: Lea
 
 /** The convoy's beads: its tasks and everything made for them (merge requests, reworks, landing). */
 export function convoyBeads(d: Draft, convoy: string): BeadView[] {
-  const out: BeadView[] = [];
-  for (const b of d.snap.beads.values()) {
-    if ((b.spec.convoy ?? b.ownerConvoy) === convoy) out.push(d.bead(b.name) as BeadView);
-  }
-  return out;
+  return (d.snap.beadsByConvoy.get(convoy) ?? []).map((b) => d.bead(b.name) as BeadView);
 }
 
 function sum(beads: Iterable<BeadView>): Usage | undefined {
