@@ -5,7 +5,6 @@
 // to one object into a single write.
 import type { Severity } from "../api/agent-report.ts";
 import type { Action, ActionOf, SessionContext, StatusPatch, Why } from "./actions.ts";
-import { taskBeadName } from "./names.ts";
 import type {
   AgentState,
   AgentView,
@@ -26,6 +25,7 @@ import {
   isEmptyPatch,
   reportStatusPatch,
 } from "./status-patch.ts";
+import { taskBeadNames } from "./task-graph.ts";
 import { Deadlines } from "./time.ts";
 
 export interface FailedSessionRecord {
@@ -100,7 +100,6 @@ export class Draft {
   /** Beads ready to run but over the polecat limits (their Ready condition says so). */
   readonly waitingForCapacity = new Set<string>();
   private hooks: Map<string, Set<string>> | undefined;
-  private readonly taskNames = new Map<string, readonly string[]>();
   private readonly stopped = new Set<string>();
   /** Sessions that failed in this plan, for the town's circuit breaker. */
   readonly failedSessions: FailedSessionRecord[] = [];
@@ -123,11 +122,19 @@ export class Draft {
 
   // ---- reads -------------------------------------------------------------------------------
 
+  // Rules read every active bead several times per plan; most plans change few, so the overlay is
+  // skipped while empty (one map lookup instead of two).
   bead(name: string): BeadView | undefined {
-    return this.beads.get(name) ?? this.snap.beads.get(name);
+    return (this.beads.size > 0 ? this.beads.get(name) : undefined) ?? this.snap.beads.get(name);
+  }
+
+  /** A bead of the snapshot as this plan sees it now: what d.bead(view.name) returns, without the lookups while no bead changed. */
+  current(view: BeadView): BeadView {
+    return this.beads.size > 0 ? (this.beads.get(view.name) ?? view) : view;
   }
 
   agent(name: string): AgentView | undefined {
+    if (this.agents.size === 0 && this.newAgents.size === 0) return this.snap.agents.get(name);
     return this.agents.get(name) ?? this.newAgents.get(name) ?? this.snap.agents.get(name);
   }
 
@@ -160,14 +167,9 @@ export class Draft {
     return this.createdReworks.get(mr) ?? [];
   }
 
-  /** The bead names of a convoy's tasks, in task order; made once per plan (specs do not change in one). */
+  /** The bead names of a convoy's tasks, in task order (task-graph.ts: made once per spec version). */
   taskBeadNames(convoy: ConvoyView): readonly string[] {
-    let names = this.taskNames.get(convoy.name);
-    if (!names) {
-      names = convoy.spec.tasks.map((t) => taskBeadName(convoy.name, t.name));
-      this.taskNames.set(convoy.name, names);
-    }
-    return names;
+    return taskBeadNames(convoy.name, convoy.spec.tasks);
   }
 
   /** Agents whose hook (as of this plan) points at the bead. */

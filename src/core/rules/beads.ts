@@ -35,7 +35,7 @@ function inStagedConvoy(d: Draft, bead: BeadView): boolean {
 export function reconcileBeads(d: Draft): void {
   const candidates: BeadView[] = [];
   for (const snapBead of d.snap.activeBeads) {
-    const bead = d.bead(snapBead.name) as BeadView;
+    const bead = d.current(snapBead);
     if (bead.spec.type !== "Issue" || isTerminal(bead.state.phase) || bead.spec.cancel) continue;
     if (bead.state.phase === "InProgress") staleInProgress(d, bead);
     else if (bead.state.phase === "InReview") orphanedInReview(d, bead);

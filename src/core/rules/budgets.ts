@@ -87,7 +87,7 @@ export function enforceBudgets(d: Draft): string | undefined {
   const escalated = new Set<string>();
   const convoyUsages = new Map<string, Usage | undefined>();
   for (const snapBead of d.snap.activeBeads) {
-    const bead = d.bead(snapBead.name) as BeadView;
+    const bead = d.current(snapBead);
     if (bead.spec.type !== "Issue" || isTerminal(bead.state.phase) || bead.spec.cancel) continue;
     const held = bead.state.hold?.reason === BUDGET_HOLD;
     if (bead.state.hold && !held) continue; // another hold (configuration) says what to fix first

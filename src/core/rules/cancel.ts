@@ -3,16 +3,13 @@
 // by the cancel of the work it belongs to: an issue's merge requests, a merge request's reworks.
 // Cancelled work is never merged: its sessions are stopped and its agents released at once.
 import type { Draft } from "../draft.ts";
-import type { BeadView, ConvoyView } from "../snapshot.ts";
+import type { BeadView } from "../snapshot.ts";
 import { isTerminal } from "../snapshot.ts";
+import { taskBeadSet } from "../task-graph.ts";
 import { release, why } from "./work.ts";
 
 /** Why a bead must be cancelled now, or undefined. */
-function ownCancel(
-  d: Draft,
-  bead: BeadView,
-  taskBeads: (convoy: ConvoyView) => ReadonlySet<string>,
-): { reason: string; message: string } | undefined {
+function ownCancel(d: Draft, bead: BeadView): { reason: string; message: string } | undefined {
   if (bead.spec.cancel) return { reason: "Cancelled", message: `${bead.name} was cancelled (spec.cancel)` };
   const convoyName = bead.spec.convoy ?? bead.ownerConvoy;
   if (!convoyName) return undefined;
@@ -24,7 +21,7 @@ function ownCancel(
   if (convoy.deleting) return { reason: "ConvoyDeleted", message: `convoy ${convoy.name} is being deleted` };
   if (convoy.spec.cancel) return { reason: "ConvoyCancelled", message: `convoy ${convoy.name} was cancelled` };
   const isTask = bead.spec.type === "Issue" && !bead.spec.reworkOf && bead.ownerConvoy === convoy.name;
-  if (isTask && !taskBeads(convoy).has(bead.name)) {
+  if (isTask && !taskBeadSet(convoy.name, convoy.spec.tasks).has(bead.name)) {
     return { reason: "TaskRemoved", message: `task ${bead.name} was removed from convoy ${convoy.name}` };
   }
   return undefined;
@@ -41,20 +38,10 @@ const cancelledAlready = (b: BeadView | undefined) =>
 
 export function cancelBeads(d: Draft): void {
   const cancel = new Map<string, { reason: string; message: string }>();
-  // The bead names of each convoy's tasks, made once per plan rather than once per bead.
-  const tasksOf = new Map<string, ReadonlySet<string>>();
-  const taskBeads = (convoy: ConvoyView) => {
-    let names = tasksOf.get(convoy.name);
-    if (!names) {
-      names = new Set(d.taskBeadNames(convoy));
-      tasksOf.set(convoy.name, names);
-    }
-    return names;
-  };
   for (const snapBead of d.snap.activeBeads) {
-    const bead = d.bead(snapBead.name) as BeadView;
+    const bead = d.current(snapBead);
     if (isTerminal(bead.state.phase)) continue;
-    const own = ownCancel(d, bead, taskBeads);
+    const own = ownCancel(d, bead);
     if (own) cancel.set(bead.name, own);
   }
   // Cascade down: merge requests of cancelled issues, reworks of cancelled merge requests (and the
@@ -63,7 +50,7 @@ export function cancelBeads(d: Draft): void {
     grew = false;
     for (const snapBead of d.snap.activeBeads) {
       if (cancel.has(snapBead.name)) continue;
-      const bead = d.bead(snapBead.name) as BeadView;
+      const bead = d.current(snapBead);
       const parent = parentOf(bead);
       if (!parent || isTerminal(bead.state.phase)) continue;
       if (cancel.has(parent) || cancelledAlready(d.bead(parent))) {

@@ -7,6 +7,7 @@ import type { Draft } from "../draft.ts";
 import { featureBranch, landingName, taskBeadName } from "../names.ts";
 import type { BeadView, ConvoyState, ConvoyView } from "../snapshot.ts";
 import { isTerminal } from "../snapshot.ts";
+import { taskGraphProblem } from "../task-graph.ts";
 import { escalationId, why } from "./work.ts";
 
 export function reconcileConvoys(d: Draft): void {
@@ -23,48 +24,12 @@ export function reconcileConvoys(d: Draft): void {
   }
 }
 
-/** A dependency cycle as "a -> b -> a", or undefined. */
-export function findCycle(tasks: readonly { name: string; dependsOn: readonly string[] }[]): string[] | undefined {
-  const deps = new Map(tasks.map((t) => [t.name, t.dependsOn]));
-  const state = new Map<string, "visiting" | "done">();
-  const path: string[] = [];
-  const visit = (n: string): string[] | undefined => {
-    if (state.get(n) === "done") return undefined;
-    if (state.get(n) === "visiting") return [...path.slice(path.indexOf(n)), n];
-    state.set(n, "visiting");
-    path.push(n);
-    for (const dep of deps.get(n) ?? []) {
-      const cycle = visit(dep);
-      if (cycle) return cycle;
-    }
-    path.pop();
-    state.set(n, "done");
-    return undefined;
-  };
-  for (const t of tasks) {
-    const cycle = visit(t.name);
-    if (cycle) return cycle;
-  }
-  return undefined;
-}
+export { findCycle } from "../task-graph.ts";
 
 function validateTasks(d: Draft, convoy: ConvoyView): string | undefined {
+  const problem = taskGraphProblem(convoy.name, convoy.spec, d.snap.config.name, d.snap.config.rigs);
+  if (problem) return problem;
   const tasks = convoy.spec.tasks;
-  const rigs = d.snap.config.rigs;
-  const badRigs = [...new Set(tasks.map((t) => t.rig).filter((r) => !rigs.has(r)))];
-  if (badRigs.length > 0) {
-    return `unknown rig ${badRigs.join(", ")}: town ${d.snap.config.name} has rigs ${[...rigs.keys()].join(", ")}`;
-  }
-  const names = new Set(tasks.map((t) => t.name));
-  for (const t of tasks) {
-    const unknown = t.dependsOn.filter((dep) => !names.has(dep));
-    if (unknown.length > 0) return `task ${t.name} depends on unknown task ${unknown.join(", ")}`;
-  }
-  const cycle = findCycle(tasks);
-  if (cycle) return `dependency cycle: ${cycle.join(" -> ")}`;
-  if (convoy.spec.mergeMode === "ReviewThenLand" && new Set(tasks.map((t) => t.rig)).size > 1) {
-    return "a ReviewThenLand convoy lands one feature branch, so all its tasks must use the same rig";
-  }
   const beadNames = d.taskBeadNames(convoy);
   for (const [i, t] of tasks.entries()) {
     const existing = d.bead(beadNames[i] as string);
@@ -133,7 +98,7 @@ function track(d: Draft, convoy: ConvoyView): void {
   const held = members.filter((m): m is BeadView => m?.state.hold !== undefined);
   const total = members.length;
   const reviewsLive = (d.snap.membersByConvoy.get(convoy.name) ?? []).some((b) => {
-    const v = d.bead(b.name) as BeadView;
+    const v = d.current(b);
     return v.spec.type === "MergeRequest" && v.spec.source?.kind === "Bead" && !isTerminal(v.state.phase);
   });
   const pending = members.some((m) => m === undefined || !isTerminal(m.state.phase)) || reviewsLive;
