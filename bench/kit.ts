@@ -3,6 +3,7 @@
 // is read from /proc), watches timed on this process's clock, and small helpers.
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
+import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { parse } from "yaml";
@@ -108,16 +109,22 @@ export async function spawnOperator(o: {
   closeSync(log);
   const pid = child.pid as number;
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  // As deployed, the operator serves HTTPS (self-signed) and /metrics only to a token allowed to
+  // get it (--metrics-secure): the bench reads it as a Prometheus would, with a ServiceAccount's.
+  const secure = deployed.args.includes("--metrics-secure");
+  const token = secure ? await metricsReaderToken(o.kubeconfigPath, o.namespace) : undefined;
+  const get = (path: string) => (secure ? httpsGet(port, path, token) : plainGet(port, path));
   const metrics = async () => {
-    const res = await fetch(`http://127.0.0.1:${port}/metrics`);
-    return res.text();
+    const res = await get("/metrics");
+    if (res.status !== 200) throw new Error(`GET /metrics: ${res.status} ${res.body.slice(0, 200)}`);
+    return res.body;
   };
   const deadline = Date.now() + 120_000;
   for (;;) {
     if (child.exitCode !== null)
       throw new Error(`the operator exited (${child.exitCode}); see .run/bench/${o.name}.log`);
     try {
-      if ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok) break;
+      if ((await get("/readyz")).status === 200) break;
     } catch {}
     if (Date.now() > deadline) throw new Error(`the operator was not ready in 120 s; see .run/bench/${o.name}.log`);
     await delay(100);
@@ -136,6 +143,75 @@ export async function spawnOperator(o: {
       clearTimeout(timer);
     },
   };
+}
+
+async function plainGet(port: number, path: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`);
+  return { status: res.status, body: await res.text() };
+}
+
+/** GET https://127.0.0.1:port/path, any certificate accepted (the operator's is self-signed). */
+function httpsGet(port: number, path: string, token?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      {
+        host: "127.0.0.1",
+        port,
+        path,
+        rejectUnauthorized: false,
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+      },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => {
+          body += c;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/** A token of a ServiceAccount bound to `get /metrics` (what a Prometheus scraping the operator holds). */
+async function metricsReaderToken(kubeconfigPath: string, namespace: string): Promise<string> {
+  const admin = new KubeConfig();
+  admin.loadFromFile(kubeconfigPath);
+  const http = createKubeHttp(admin);
+  const name = "gastown-bench-metrics";
+  const create = async (path: string, body: object) => {
+    try {
+      await http.json({ method: "POST", path, body });
+    } catch (e) {
+      if (!isAlreadyExists(e)) throw e;
+    }
+  };
+  await create(`/api/v1/namespaces/${namespace}/serviceaccounts`, {
+    apiVersion: "v1",
+    kind: "ServiceAccount",
+    metadata: { name },
+  });
+  await create("/apis/rbac.authorization.k8s.io/v1/clusterroles", {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "ClusterRole",
+    metadata: { name },
+    rules: [{ nonResourceURLs: ["/metrics"], verbs: ["get"] }],
+  });
+  await create("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "ClusterRoleBinding",
+    metadata: { name: `${name}-${namespace}` },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name },
+    subjects: [{ kind: "ServiceAccount", name, namespace }],
+  });
+  const res = await http.json<{ status: { token: string } }>({
+    method: "POST",
+    path: `/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`,
+    body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: { expirationSeconds: 7200 } },
+  });
+  return res.status.token;
 }
 
 export function watch(

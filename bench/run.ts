@@ -1,6 +1,6 @@
 // `make bench`: every benchmark, printed as numbers with ratios against a baseline of the same run.
 // `node bench/run.ts core` or `node bench/run.ts operator` runs one.
-import { benchCore, printCore } from "./core.ts";
+import { benchConvoyTowns, benchCore, printConvoyTowns, printCore } from "./core.ts";
 import { benchMemory, printMemory } from "./memory.ts";
 import { benchOperator } from "./operator.ts";
 import { printOperator } from "./operator-report.ts";
@@ -13,7 +13,10 @@ if (only && !known.includes(only)) {
   console.error(`unknown benchmark ${only}; one of: ${known.join(", ")}`);
   process.exit(2);
 }
-if (!only || only === "core") printCore(benchCore());
+if (!only || only === "core") {
+  printCore(benchCore());
+  printConvoyTowns(benchConvoyTowns());
+}
 if (!only || only === "operator") {
   try {
     printOperator(await benchOperator());

@@ -25,6 +25,7 @@ import {
   isEmptyPatch,
   reportStatusPatch,
 } from "./status-patch.ts";
+import { taskBeadNames } from "./task-graph.ts";
 import { Deadlines } from "./time.ts";
 
 export interface FailedSessionRecord {
@@ -85,6 +86,8 @@ export class Draft {
   readonly now: number;
   readonly wake: Deadlines;
   private readonly log: LogEntry[] = [];
+  /** The last status write of each object in the log ("Kind/name"), for amend. */
+  private readonly lastStatus = new Map<string, StatusWrite>();
   private readonly beads = new Map<string, BeadView>();
   private readonly agents = new Map<string, AgentView>();
   private readonly convoys = new Map<string, ConvoyView>();
@@ -119,11 +122,19 @@ export class Draft {
 
   // ---- reads -------------------------------------------------------------------------------
 
+  // Rules read every active bead several times per plan; most plans change few, so the overlay is
+  // skipped while empty (one map lookup instead of two).
   bead(name: string): BeadView | undefined {
-    return this.beads.get(name) ?? this.snap.beads.get(name);
+    return (this.beads.size > 0 ? this.beads.get(name) : undefined) ?? this.snap.beads.get(name);
+  }
+
+  /** A bead of the snapshot as this plan sees it now: what d.bead(view.name) returns, without the lookups while no bead changed. */
+  current(view: BeadView): BeadView {
+    return this.beads.size > 0 ? (this.beads.get(view.name) ?? view) : view;
   }
 
   agent(name: string): AgentView | undefined {
+    if (this.agents.size === 0 && this.newAgents.size === 0) return this.snap.agents.get(name);
     return this.agents.get(name) ?? this.newAgents.get(name) ?? this.snap.agents.get(name);
   }
 
@@ -154,6 +165,11 @@ export class Draft {
   /** Rework beads of a merge request that this plan creates. */
   reworksCreatedFor(mr: string): readonly string[] {
     return this.createdReworks.get(mr) ?? [];
+  }
+
+  /** The bead names of a convoy's tasks, in task order (task-graph.ts: made once per spec version). */
+  taskBeadNames(convoy: ConvoyView): readonly string[] {
+    return taskBeadNames(convoy.name, convoy.spec.tasks);
   }
 
   /** Agents whose hook (as of this plan) points at the bead. */
@@ -245,7 +261,12 @@ export class Draft {
       last.cause ??= cause;
       return;
     }
-    this.log.push({ kind: "status", object, name, resourceVersion, before, after, events: why ? [why] : [], cause });
+    this.pushStatus({ kind: "status", object, name, resourceVersion, before, after, events: why ? [why] : [], cause });
+  }
+
+  private pushStatus(entry: StatusWrite): void {
+    this.log.push(entry);
+    this.lastStatus.set(`${entry.object}/${entry.name}`, entry);
   }
 
   /**
@@ -253,21 +274,19 @@ export class Draft {
    * the log. Safe because derived fields carry no ordering meaning; saves a second write.
    */
   amend<K extends StatusKind>(object: K, name: string, change: Partial<StateOf<K>>, events: Why[]): void {
-    for (let i = this.log.length - 1; i >= 0; i--) {
-      const entry = this.log[i] as LogEntry;
-      if (entry.kind === "status" && entry.object === object && entry.name === name) {
-        entry.after = { ...entry.after, ...change } as StateOf<K>;
-        // A condition that follows from a change already told (same reason) would repeat it.
-        const told = new Set(entry.events.map((e) => e.reason));
-        entry.events.push(...events.filter((e) => !told.has(e.reason)));
-        this.remember(object, name, entry.after);
-        return;
-      }
+    const entry = this.lastStatus.get(`${object}/${name}`);
+    if (entry) {
+      entry.after = { ...entry.after, ...change } as StateOf<K>;
+      // A condition that follows from a change already told (same reason) would repeat it.
+      const told = new Set(entry.events.map((e) => e.reason));
+      entry.events.push(...events.filter((e) => !told.has(e.reason)));
+      this.remember(object, name, entry.after);
+      return;
     }
     const view = this.viewOf(object, name);
     if (!view) return;
     const after = { ...view.state, ...change } as StateOf<K>;
-    this.log.push({
+    this.pushStatus({
       kind: "status",
       object,
       name,

@@ -27,7 +27,7 @@ export function checkInvariants(snap: Snapshot, now: number): Violation[] {
   const hooked = new Map<string, string[]>();
   for (const a of snap.agents.values()) {
     const hook = a.state.hook;
-    if (hook) hooked.set(hook, [...(hooked.get(hook) ?? []), a.name]);
+    if (hook) push(hooked, hook, a.name);
     const live = (snap.sessionsByAgent.get(a.name) ?? []).filter((s) => isLive(s, now, t.heartbeatTimeout));
     if (live.length > 1) fail(7, a.name, `${a.name} runs ${live.map((s) => s.name).join(", ")}`);
     if (a.state.phase === "Working") {
@@ -59,7 +59,7 @@ export function checkInvariants(snap: Snapshot, now: number): Violation[] {
     const s = b.state;
     if (b.spec.type === "MergeRequest" && s.phase === "InProgress" && !s.prURL) {
       const rig = b.spec.rig ?? "";
-      reviewing.set(rig, [...(reviewing.get(rig) ?? []), b.name]);
+      push(reviewing, rig, b.name);
     }
     if (b.spec.type === "Issue" && s.phase === "InReview") {
       const mrs = snap.mergeRequestsBySource.get(b.name) ?? [];
@@ -82,6 +82,12 @@ export function checkInvariants(snap: Snapshot, now: number): Violation[] {
     }
   }
   return out;
+}
+
+function push(map: Map<string, string[]>, key: string, value: string): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
 }
 
 function checkClosed(snap: Snapshot, name: string, fail: (i: 6, o: string, d: string) => void): void {

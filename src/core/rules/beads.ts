@@ -35,7 +35,7 @@ function inStagedConvoy(d: Draft, bead: BeadView): boolean {
 export function reconcileBeads(d: Draft): void {
   const candidates: BeadView[] = [];
   for (const snapBead of d.snap.activeBeads) {
-    const bead = d.bead(snapBead.name) as BeadView;
+    const bead = d.current(snapBead);
     if (bead.spec.type !== "Issue" || isTerminal(bead.state.phase) || bead.spec.cancel) continue;
     if (bead.state.phase === "InProgress") staleInProgress(d, bead);
     else if (bead.state.phase === "InReview") orphanedInReview(d, bead);
@@ -246,6 +246,8 @@ interface Capacity {
   perRig: Map<string, number>;
   town: number;
   usedNames: Set<string>;
+  /** Per rig, the polecat index below which every name is taken (names are only ever added). */
+  nextIndex: Map<string, number>;
 }
 
 /** A polecat is busy while hooked, Working, Stalled, or still running a session. */
@@ -261,7 +263,7 @@ function capacity(d: Draft): Capacity {
       town++;
     }
   }
-  return { perRig, town, usedNames };
+  return { perRig, town, usedNames, nextIndex: new Map() };
 }
 
 function assign(d: Draft, candidates: BeadView[]): void {
@@ -293,7 +295,7 @@ function assign(d: Draft, candidates: BeadView[]): void {
       d.waitingForCapacity.add(bead.name);
       continue;
     }
-    const agent = takeFree(free.get(rig), bead.state.forceStoppedAgent) ?? newPolecat(d, rig, cap.usedNames);
+    const agent = takeFree(free.get(rig), bead.state.forceStoppedAgent) ?? newPolecat(d, rig, cap);
     cap.perRig.set(rig, (cap.perRig.get(rig) ?? 0) + 1);
     cap.town++;
     dispatch(d, agent, bead, "Dispatched", `${agent.name} takes ${bead.name}`);
@@ -315,9 +317,12 @@ function backedOff(d: Draft, bead: BeadView): boolean {
   return false;
 }
 
-function newPolecat(d: Draft, rig: string, used: Set<string>): AgentView {
-  let i = 0;
+/** The rig's first unused polecat name (the search resumes where the last one stopped). */
+function newPolecat(d: Draft, rig: string, cap: Capacity): AgentView {
+  const used = cap.usedNames;
+  let i = cap.nextIndex.get(rig) ?? 0;
   while (used.has(polecatName(d.snap.config.name, rig, i))) i++;
+  cap.nextIndex.set(rig, i + 1);
   const name = polecatName(d.snap.config.name, rig, i);
   used.add(name);
   return d.createAgent(name, "Polecat", rig, why("PolecatCreated", `new polecat ${name} for rig ${rig}`));

@@ -31,6 +31,8 @@ export function budgeted(d: Draft, bead: BeadView): boolean {
 
 /** The Town's daily cap, when spent: the message its Ready condition and dispatch holds carry. */
 export function townBudgetSpent(d: Draft): string | undefined {
+  // No cap, nothing to sum: today's spend is a pass over every bead's sessions.
+  if (!d.snap.config.dailyBudget) return undefined;
   const cap = overBudget(townUsageToday(d), d.snap.config.dailyBudget);
   if (!cap) return undefined;
   d.wake.at(nextUtcMidnight(d.now));
@@ -44,7 +46,12 @@ interface Cause {
   stop: boolean;
 }
 
-function causeFor(d: Draft, bead: BeadView, town: string | undefined): Cause | undefined {
+function causeFor(
+  d: Draft,
+  bead: BeadView,
+  town: string | undefined,
+  convoyUsages: Map<string, Usage | undefined>,
+): Cause | undefined {
   const own = overBudget(bead.state.usage, bead.spec.budget);
   if (own) {
     return {
@@ -54,7 +61,12 @@ function causeFor(d: Draft, bead: BeadView, town: string | undefined): Cause | u
     };
   }
   const convoy = bead.spec.convoy ? d.convoy(bead.spec.convoy) : undefined;
-  const capped = convoy && overBudget(convoyUsage(d, convoy.name), convoy.spec.budget);
+  // The convoy's beads are summed only when it has a cap, once per plan: holds change no usage.
+  let capped: string | undefined;
+  if (convoy?.spec.budget) {
+    if (!convoyUsages.has(convoy.name)) convoyUsages.set(convoy.name, convoyUsage(d, convoy.name));
+    capped = overBudget(convoyUsages.get(convoy.name), convoy.spec.budget);
+  }
   if (convoy && capped) {
     return {
       scope: `convoy-${convoy.name}`,
@@ -73,12 +85,13 @@ function causeFor(d: Draft, bead: BeadView, town: string | undefined): Cause | u
 export function enforceBudgets(d: Draft): string | undefined {
   const town = townBudgetSpent(d);
   const escalated = new Set<string>();
+  const convoyUsages = new Map<string, Usage | undefined>();
   for (const snapBead of d.snap.activeBeads) {
-    const bead = d.bead(snapBead.name) as BeadView;
+    const bead = d.current(snapBead);
     if (bead.spec.type !== "Issue" || isTerminal(bead.state.phase) || bead.spec.cancel) continue;
     const held = bead.state.hold?.reason === BUDGET_HOLD;
     if (bead.state.hold && !held) continue; // another hold (configuration) says what to fix first
-    const cause = causeFor(d, bead, town);
+    const cause = causeFor(d, bead, town, convoyUsages);
     if (held) {
       if (!cause) release(d, bead);
       continue;

@@ -3,9 +3,9 @@
 // by the cancel of the work it belongs to: an issue's merge requests, a merge request's reworks.
 // Cancelled work is never merged: its sessions are stopped and its agents released at once.
 import type { Draft } from "../draft.ts";
-import { taskBeadName } from "../names.ts";
 import type { BeadView } from "../snapshot.ts";
 import { isTerminal } from "../snapshot.ts";
+import { taskBeadSet } from "../task-graph.ts";
 import { release, why } from "./work.ts";
 
 /** Why a bead must be cancelled now, or undefined. */
@@ -21,7 +21,7 @@ function ownCancel(d: Draft, bead: BeadView): { reason: string; message: string 
   if (convoy.deleting) return { reason: "ConvoyDeleted", message: `convoy ${convoy.name} is being deleted` };
   if (convoy.spec.cancel) return { reason: "ConvoyCancelled", message: `convoy ${convoy.name} was cancelled` };
   const isTask = bead.spec.type === "Issue" && !bead.spec.reworkOf && bead.ownerConvoy === convoy.name;
-  if (isTask && !convoy.spec.tasks.some((t) => taskBeadName(convoy.name, t.name) === bead.name)) {
+  if (isTask && !taskBeadSet(convoy.name, convoy.spec.tasks).has(bead.name)) {
     return { reason: "TaskRemoved", message: `task ${bead.name} was removed from convoy ${convoy.name}` };
   }
   return undefined;
@@ -39,7 +39,7 @@ const cancelledAlready = (b: BeadView | undefined) =>
 export function cancelBeads(d: Draft): void {
   const cancel = new Map<string, { reason: string; message: string }>();
   for (const snapBead of d.snap.activeBeads) {
-    const bead = d.bead(snapBead.name) as BeadView;
+    const bead = d.current(snapBead);
     if (isTerminal(bead.state.phase)) continue;
     const own = ownCancel(d, bead);
     if (own) cancel.set(bead.name, own);
@@ -50,7 +50,7 @@ export function cancelBeads(d: Draft): void {
     grew = false;
     for (const snapBead of d.snap.activeBeads) {
       if (cancel.has(snapBead.name)) continue;
-      const bead = d.bead(snapBead.name) as BeadView;
+      const bead = d.current(snapBead);
       const parent = parentOf(bead);
       if (!parent || isTerminal(bead.state.phase)) continue;
       if (cancel.has(parent) || cancelledAlready(d.bead(parent))) {

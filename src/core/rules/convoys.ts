@@ -7,6 +7,7 @@ import type { Draft } from "../draft.ts";
 import { featureBranch, landingName, taskBeadName } from "../names.ts";
 import type { BeadView, ConvoyState, ConvoyView } from "../snapshot.ts";
 import { isTerminal } from "../snapshot.ts";
+import { taskGraphProblem } from "../task-graph.ts";
 import { escalationId, why } from "./work.ts";
 
 export function reconcileConvoys(d: Draft): void {
@@ -23,50 +24,15 @@ export function reconcileConvoys(d: Draft): void {
   }
 }
 
-/** A dependency cycle as "a -> b -> a", or undefined. */
-export function findCycle(tasks: readonly { name: string; dependsOn: readonly string[] }[]): string[] | undefined {
-  const deps = new Map(tasks.map((t) => [t.name, t.dependsOn]));
-  const state = new Map<string, "visiting" | "done">();
-  const path: string[] = [];
-  const visit = (n: string): string[] | undefined => {
-    if (state.get(n) === "done") return undefined;
-    if (state.get(n) === "visiting") return [...path.slice(path.indexOf(n)), n];
-    state.set(n, "visiting");
-    path.push(n);
-    for (const dep of deps.get(n) ?? []) {
-      const cycle = visit(dep);
-      if (cycle) return cycle;
-    }
-    path.pop();
-    state.set(n, "done");
-    return undefined;
-  };
-  for (const t of tasks) {
-    const cycle = visit(t.name);
-    if (cycle) return cycle;
-  }
-  return undefined;
-}
+export { findCycle } from "../task-graph.ts";
 
 function validateTasks(d: Draft, convoy: ConvoyView): string | undefined {
+  const problem = taskGraphProblem(convoy.name, convoy.spec, d.snap.config.name, d.snap.config.rigs);
+  if (problem) return problem;
   const tasks = convoy.spec.tasks;
-  const rigs = d.snap.config.rigs;
-  const badRigs = [...new Set(tasks.map((t) => t.rig).filter((r) => !rigs.has(r)))];
-  if (badRigs.length > 0) {
-    return `unknown rig ${badRigs.join(", ")}: town ${d.snap.config.name} has rigs ${[...rigs.keys()].join(", ")}`;
-  }
-  const names = new Set(tasks.map((t) => t.name));
-  for (const t of tasks) {
-    const unknown = t.dependsOn.filter((dep) => !names.has(dep));
-    if (unknown.length > 0) return `task ${t.name} depends on unknown task ${unknown.join(", ")}`;
-  }
-  const cycle = findCycle(tasks);
-  if (cycle) return `dependency cycle: ${cycle.join(" -> ")}`;
-  if (convoy.spec.mergeMode === "ReviewThenLand" && new Set(tasks.map((t) => t.rig)).size > 1) {
-    return "a ReviewThenLand convoy lands one feature branch, so all its tasks must use the same rig";
-  }
-  for (const t of tasks) {
-    const existing = d.bead(taskBeadName(convoy.name, t.name));
+  const beadNames = d.taskBeadNames(convoy);
+  for (const [i, t] of tasks.entries()) {
+    const existing = d.bead(beadNames[i] as string);
     if (existing && existing.spec.convoy !== convoy.name) {
       return `bead ${existing.name} already exists outside this convoy; rename task ${t.name}`;
     }
@@ -89,8 +55,9 @@ function markInvalid(d: Draft, convoy: ConvoyView, problem: string): void {
 }
 
 function materialize(d: Draft, convoy: ConvoyView): void {
-  for (const t of convoy.spec.tasks) {
-    const name = taskBeadName(convoy.name, t.name);
+  const names = d.taskBeadNames(convoy);
+  for (const [i, t] of convoy.spec.tasks.entries()) {
+    const name = names[i] as string;
     if (d.bead(name)) continue;
     d.createBead({
       name,
@@ -124,14 +91,14 @@ function landings(d: Draft, convoy: string): { mr: BeadView; attempt: number }[]
 type Abnormal = { reason: string; message: string };
 
 function track(d: Draft, convoy: ConvoyView): void {
-  const members = convoy.spec.tasks.map((t) => d.bead(taskBeadName(convoy.name, t.name)));
+  const members = d.taskBeadNames(convoy).map((name) => d.bead(name));
   const closed = members.filter((m) => m?.state.phase === "Closed").length;
   const failedAll = members.filter((m): m is BeadView => m?.state.phase === "Failed");
   const failed = failedAll.filter((m) => m.state.resolution !== "Cancelled");
   const held = members.filter((m): m is BeadView => m?.state.hold !== undefined);
   const total = members.length;
   const reviewsLive = (d.snap.membersByConvoy.get(convoy.name) ?? []).some((b) => {
-    const v = d.bead(b.name) as BeadView;
+    const v = d.current(b);
     return v.spec.type === "MergeRequest" && v.spec.source?.kind === "Bead" && !isTerminal(v.state.phase);
   });
   const pending = members.some((m) => m === undefined || !isTerminal(m.state.phase)) || reviewsLive;

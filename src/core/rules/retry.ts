@@ -57,7 +57,7 @@ function retryable(bead: BeadView): string | undefined {
 
 export function applyRetries(d: Draft): void {
   for (const snapBead of d.snap.retryRequests) {
-    const bead = d.bead(snapBead.name) as BeadView;
+    const bead = d.current(snapBead);
     const wanted = bead.spec.retry ?? 0;
     if (wanted <= bead.state.retry) continue;
     const refused = retryable(bead);

@@ -22,7 +22,7 @@ export function reconcileReviewQueue(d: Draft): void {
   const byRig = new Map<string, BeadView[]>();
   for (const snapBead of d.snap.activeBeads) {
     if (snapBead.spec.type !== "MergeRequest") continue;
-    let mr = d.bead(snapBead.name) as BeadView;
+    let mr = d.current(snapBead);
     if (isTerminal(mr.state.phase) || mr.spec.cancel) continue;
     if (mr.state.hold && probeConfigurationHold(d, mr)) mr = d.bead(mr.name) as BeadView;
     if (mr.state.phase === "InProgress") {

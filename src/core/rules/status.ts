@@ -136,9 +136,13 @@ function count<K extends string>(keys: readonly K[]): Record<K, number> {
 function sessionStartTrouble(d: Draft): { message: string; held: boolean } | undefined {
   let held = false;
   const byCause = new Map<string, string[]>();
-  const add = (cause: string, bead: string) => byCause.set(cause, [...(byCause.get(cause) ?? []), bead]);
+  const add = (cause: string, bead: string) => {
+    const beads = byCause.get(cause);
+    if (beads) beads.push(bead);
+    else byCause.set(cause, [bead]);
+  };
   for (const b of d.snap.activeBeads) {
-    const s = (d.bead(b.name) as BeadView).state;
+    const s = d.current(b).state;
     // Held for a configuration error, or retrying after sessions that failed to start (cleared
     // once one of its sessions runs).
     if (s.hold?.townGeneration !== undefined) {
@@ -163,7 +167,7 @@ function desiredTownStatus(d: Draft, violations: Violation[]): TownStatus {
     Closed: "closed",
     Failed: "failed",
   } as const;
-  for (const b of d.snap.beads.values()) beads[key[(d.bead(b.name) as BeadView).state.phase]]++;
+  for (const b of d.snap.beads.values()) beads[key[d.current(b).state.phase]]++;
   const agents = count(["idle", "working", "stalled"] as const);
   for (const a of d.allAgents()) {
     agents[a.state.phase === "Idle" ? "idle" : a.state.phase === "Working" ? "working" : "stalled"]++;
@@ -274,13 +278,10 @@ function townStatus(d: Draft, violations: Violation[]): void {
 }
 
 export function writeStatus(d: Draft, violations: Violation[]): void {
-  const seen = new Set<string>();
-  for (const b of d.snap.activeBeads) {
-    seen.add(b.name);
-    beadConditions(d, d.bead(b.name) as BeadView);
-  }
+  for (const b of d.snap.activeBeads) beadConditions(d, d.current(b));
   for (const name of d.touchedBeads()) {
-    if (seen.has(name)) continue;
+    const observed = d.snap.beads.get(name);
+    if (observed && !isTerminal(observed.state.phase)) continue; // active in the snapshot: done above
     const bead = d.bead(name) as BeadView;
     if (isTerminal(bead.state.phase)) beadConditions(d, bead);
   }

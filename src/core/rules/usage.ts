@@ -112,24 +112,21 @@ function recordSession(d: Draft, bead: BeadView, lease: LeaseObservation, u: Lea
   d.updateBead(bead.name, { usage: { ...totals, sessions: sessions.slice(-MAX_SESSION_USAGE) } }, undefined);
 }
 
-/** The convoy's beads: its tasks and everything made for them (merge requests, reworks, landing). */
-export function convoyBeads(d: Draft, convoy: string): BeadView[] {
-  const out: BeadView[] = [];
-  for (const b of d.snap.beads.values()) {
-    if ((b.spec.convoy ?? b.ownerConvoy) === convoy) out.push(d.bead(b.name) as BeadView);
-  }
-  return out;
-}
-
+/** What beads spent: a convoy's (its tasks and everything made for them), or the town's. */
 function sum(beads: Iterable<BeadView>): Usage | undefined {
   let total: Usage | undefined;
   for (const b of beads) if (b.state.usage) total = addUsage(total ?? NO_USAGE, totalsOf(b.state.usage));
   return total;
 }
 
-export const convoyUsage = (d: Draft, convoy: string) => sum(convoyBeads(d, convoy));
+/** The beads of `from` as this plan sees them, without copying the list. */
+function* current(d: Draft, from: Iterable<BeadView>): Iterable<BeadView> {
+  for (const b of from) yield d.current(b);
+}
 
-export const townUsage = (d: Draft) => sum([...d.snap.beads.keys()].map((n) => d.bead(n) as BeadView));
+export const convoyUsage = (d: Draft, convoy: string) => sum(current(d, d.snap.beadsByConvoy.get(convoy) ?? []));
+
+export const townUsage = (d: Draft) => sum(current(d, d.snap.beads.values()));
 
 export const utcDay = (t: number) => new Date(t).toISOString().slice(0, 10);
 export const nextUtcMidnight = (t: number) => Math.floor(t / DAY) * DAY + DAY;
@@ -138,8 +135,8 @@ export const nextUtcMidnight = (t: number) => Math.floor(t / DAY) * DAY + DAY;
 export function townUsageToday(d: Draft): Usage & { day: string } {
   const start = Math.floor(d.now / DAY) * DAY;
   let total = NO_USAGE;
-  for (const name of d.snap.beads.keys()) {
-    for (const s of (d.bead(name) as BeadView).state.usage?.sessions ?? []) {
+  for (const b of d.snap.beads.values()) {
+    for (const s of d.current(b).state.usage?.sessions ?? []) {
       if (s.time >= start && s.time < start + DAY) total = addUsage(total, totalsOf(s));
     }
   }
