@@ -131,11 +131,7 @@ function neverStarted(d: Draft, bead: BeadView, agent: AgentView): boolean {
  * failure of the bead: its attempt is given back. Capped (limits.maxDispatchAttempts refunds), so
  * a dispatch that kills the operator every time still ends the bead instead of looping.
  */
-function refundInterrupted(
-  d: Draft,
-  bead: BeadView,
-  never: boolean,
-): { change: Partial<BeadState>; said: string } {
+function refundInterrupted(d: Draft, bead: BeadView, never: boolean): { change: Partial<BeadState>; said: string } {
   const cap = d.snap.config.maxDispatchAttempts;
   if (!never || !bead.state.sessionCharged || bead.state.attempts === 0) return { change: {}, said: "" };
   if (bead.state.interruptedDispatches >= cap)

@@ -425,7 +425,10 @@ describe("interrupted dispatch (the operator died between the claim and the sess
   });
 
   it.each([
-    { name: "the agent was marked Working for this claim (a session that ran and was lost)", o: { sessionStart: CLAIM } },
+    {
+      name: "the agent was marked Working for this claim (a session that ran and was lost)",
+      o: { sessionStart: CLAIM },
+    },
     { name: "a pod for the claim's session exists", o: { pod2: true } },
   ])("$name: charged as before", ({ o }) => {
     const p = planAt(interrupted(o), CLAIM + SEC);
