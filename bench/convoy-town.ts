@@ -87,23 +87,6 @@ export function convoyTown(convoys: number): ConvoyTown {
   }
   // The landed convoys' work is merged: each task Closed by its merge request, both written as
   // beads of the convoy before the first plan (rather than running a refinery per task).
-  const closed = (extra: Record<string, unknown>) => ({
-    phase: "Closed" as const,
-    lastPhaseTransitionTime: iso(T0),
-    resolution: "Merged" as const,
-    observedGeneration: 1,
-    conditions: [
-      {
-        type: "Ready",
-        status: "True" as const,
-        reason: "Merged",
-        message: "merged",
-        lastTransitionTime: iso(T0),
-        observedGeneration: 1,
-      },
-    ],
-    ...extra,
-  });
   for (const c of w.convoys) {
     if (kind(Number(c.metadata.name.slice(1))) !== "landed") continue;
     const convoy = c.metadata.name;
@@ -125,7 +108,7 @@ export function convoyTown(convoys: number): ConvoyTown {
       w.addBead({
         metadata: { name, ownerReferences },
         spec: { ...base, type: "Issue", dependsOn: [] },
-        status: closed({ mergedBy: `${name}-mr-1` }),
+        status: closedStatus({ mergedBy: `${name}-mr-1` }),
       });
       w.addBead({
         metadata: { name: `${name}-mr-1`, ownerReferences },
@@ -137,7 +120,7 @@ export function convoyTown(convoys: number): ConvoyTown {
           branch: `gt/${t.rig}/${name}`,
           targetBranch: "main",
         },
-        status: closed({}),
+        status: closedStatus({}),
       });
     }
   }
@@ -149,4 +132,25 @@ export function convoyTown(convoys: number): ConvoyTown {
   const phases: Record<string, number> = {};
   for (const b of steady.beads.values()) phases[b.state.phase] = (phases[b.state.phase] ?? 0) + 1;
   return { world: w, burst, beads: steady.beads.size, agents: steady.agents.size, phases };
+}
+
+/** A bead status Closed by its merge request at T0: the landed part of a benchmark town. */
+export function closedStatus(extra: Record<string, unknown>) {
+  return {
+    phase: "Closed" as const,
+    lastPhaseTransitionTime: iso(T0),
+    resolution: "Merged" as const,
+    observedGeneration: 1,
+    conditions: [
+      {
+        type: "Ready",
+        status: "True" as const,
+        reason: "Merged",
+        message: "merged",
+        lastTransitionTime: iso(T0),
+        observedGeneration: 1,
+      },
+    ],
+    ...extra,
+  };
 }

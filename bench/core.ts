@@ -14,7 +14,7 @@ import { TownSpecSchema } from "../src/api/town.ts";
 import { plan } from "../src/core/plan.ts";
 import { agentView, beadView, convoyView, reportView, snapshotFromViews } from "../src/core/snapshot.ts";
 import { World } from "../test/support/world.ts";
-import { convoyTown } from "./convoy-town.ts";
+import { closedStatus, convoyTown } from "./convoy-town.ts";
 
 const T0 = Date.parse("2026-01-01T00:00:00Z");
 const RIGS = 10;
@@ -31,8 +31,6 @@ function town() {
   };
 }
 
-const iso = (ms: number) => new Date(ms).toISOString();
-
 /**
  * A steady town of `n` beads: 70% finished (issue + merged MR pairs), the rest open — half of those
  * blocked behind another open bead, the others dispatched up to the polecat limits or waiting
@@ -41,23 +39,6 @@ const iso = (ms: number) => new Date(ms).toISOString();
 function steadyTown(n: number): World {
   const w = new World(town(), T0);
   const closedPairs = Math.floor((n * 0.7) / 2);
-  const closed = (extra: Record<string, unknown>) => ({
-    phase: "Closed" as const,
-    lastPhaseTransitionTime: iso(T0),
-    resolution: "Merged" as const,
-    observedGeneration: 1,
-    conditions: [
-      {
-        type: "Ready",
-        status: "True" as const,
-        reason: "Merged",
-        message: "merged",
-        lastTransitionTime: iso(T0),
-        observedGeneration: 1,
-      },
-    ],
-    ...extra,
-  });
   for (let i = 0; i < closedPairs; i++) {
     const rig = `r${i % RIGS}`;
     const base = {
@@ -110,7 +91,7 @@ function steadyTown(n: number): World {
       type: "UpdateBeadStatus" as const,
       name: b.name,
       resourceVersion: b.resourceVersion,
-      status: closed(extra),
+      status: closedStatus(extra),
       events: [],
     });
   }
