@@ -3,7 +3,6 @@
 // is read from /proc), watches timed on this process's clock, and small helpers.
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
-import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { parse } from "yaml";
@@ -13,6 +12,7 @@ import { isAlreadyExists, KubeApiError } from "../src/kube/errors.ts";
 import { createKubeHttp, type KubeHttp, type KubeRequest } from "../src/kube/http.ts";
 import { createInformer, type Informer } from "../src/kube/informer.ts";
 import { createKubeListWatch } from "../src/kube/list-watch.ts";
+import { httpsGet } from "../test/support/https-get.ts";
 
 export const ROOT = join(import.meta.dirname, "..");
 
@@ -113,7 +113,7 @@ export async function spawnOperator(o: {
   // get it (--metrics-secure): the bench reads it as a Prometheus would, with a ServiceAccount's.
   const secure = deployed.args.includes("--metrics-secure");
   const token = secure ? await metricsReaderToken(o.kubeconfigPath, o.namespace) : undefined;
-  const get = (path: string) => (secure ? httpsGet(port, path, token) : plainGet(port, path));
+  const get = (path: string) => (secure ? httpsGet(port, path, token ? { token } : {}) : plainGet(port, path));
   const metrics = async () => {
     const res = await get("/metrics");
     if (res.status !== 200) throw new Error(`GET /metrics: ${res.status} ${res.body.slice(0, 200)}`);
@@ -148,31 +148,6 @@ export async function spawnOperator(o: {
 async function plainGet(port: number, path: string): Promise<{ status: number; body: string }> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`);
   return { status: res.status, body: await res.text() };
-}
-
-/** GET https://127.0.0.1:port/path, any certificate accepted (the operator's is self-signed). */
-function httpsGet(port: number, path: string, token?: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      {
-        host: "127.0.0.1",
-        port,
-        path,
-        rejectUnauthorized: false,
-        headers: token ? { authorization: `Bearer ${token}` } : {},
-      },
-      (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (c: string) => {
-          body += c;
-        });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-      },
-    );
-    req.on("error", reject);
-    req.end();
-  });
 }
 
 /** A token of a ServiceAccount bound to `get /metrics` (what a Prometheus scraping the operator holds). */

@@ -1,12 +1,13 @@
 // Acting as a ServiceAccount from a test: a kubeconfig with a TokenRequest token (what the kubelet
 // mounts into a pod), and HTTPS requests to an operator serving a self-signed certificate.
 import { writeFileSync } from "node:fs";
-import { request } from "node:https";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { requestAgentToken } from "../../src/runtime/agent-identity.ts";
 import { adminHttp } from "./gastown.ts";
 import { kubeConfig } from "./kube.ts";
+
+export { httpsGet } from "./https-get.ts";
 
 /** A kubeconfig for this run's cluster as namespace/sa, written to dir/kubeconfig; returns its path too. */
 export async function serviceAccountKubeconfig(
@@ -27,36 +28,4 @@ export async function serviceAccountKubeconfig(
   const path = join(dir, "kubeconfig");
   writeFileSync(path, kc.exportConfig(), { mode: 0o600 });
   return { kc, path, token };
-}
-
-/**
- * GET https://127.0.0.1:port/path. With `ca`, the certificate must be signed by it (and name
- * localhost); without, any certificate is accepted, as the kubelet's HTTPS probes do.
- */
-export function httpsGet(
-  port: number,
-  path: string,
-  opts: { token?: string; ca?: string } = {},
-): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: "127.0.0.1",
-        port,
-        path,
-        ...(opts.ca ? { ca: opts.ca, servername: "localhost" } : { rejectUnauthorized: false }),
-        headers: opts.token ? { authorization: `Bearer ${opts.token}` } : {},
-      },
-      (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (c: string) => {
-          body += c;
-        });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-      },
-    );
-    req.on("error", reject);
-    req.end();
-  });
 }
