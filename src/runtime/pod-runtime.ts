@@ -10,7 +10,7 @@ import type { KubeHttp } from "../kube/http.ts";
 import { createInformer, type Informer, type KubeObject } from "../kube/informer.ts";
 import { createKubeListWatch } from "../kube/list-watch.ts";
 import { ensureAgentHome, HomeVolumeError, homeClaimName } from "./agent-home.ts";
-import { createAgentIdentities } from "./agent-identity.ts";
+import { createAgentIdentities, IdentityConflictError } from "./agent-identity.ts";
 import { podTemplateFor, sessionPod } from "./pod-spec.ts";
 import type { SessionRuntime, StartRequest } from "./session-runtime.ts";
 import { parseTermination } from "./session-termination.ts";
@@ -237,7 +237,6 @@ export function createPodRuntime(o: PodRuntimeOptions): SessionRuntime {
         uid: req.agent.uid,
         serviceAccountAnnotations: req.town.spec.agents.serviceAccountAnnotations,
       };
-      await identities.ensure(agent, beads, heartbeatTimeout);
       const refuse = (observation: SessionObservation) => {
         refusals.set(`${req.namespace}/${req.action.pod}`, {
           observation,
@@ -246,6 +245,22 @@ export function createPodRuntime(o: PodRuntimeOptions): SessionRuntime {
         });
         for (const l of listeners) l(townKey(req.namespace, req.town.metadata.name));
       };
+      try {
+        await identities.ensure(agent, beads, heartbeatTimeout);
+      } catch (e) {
+        // A planted ServiceAccount, Role or RoleBinding is a configuration error like a planted
+        // home claim: the work is held saying which object to delete, not retried as a failed reconcile.
+        if (!(e instanceof IdentityConflictError)) throw e;
+        refuse(
+          refusedSession(
+            req,
+            { statusCode: 0, reason: "IdentityConflict", message: e.message },
+            now(),
+            `agent ${req.agent.name}'s identity`,
+          ),
+        );
+        return;
+      }
       const home = podTemplateFor(req.town.spec.agents, req.action.rig).home;
       if (home) {
         try {

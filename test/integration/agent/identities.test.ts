@@ -8,7 +8,7 @@ import { TownSchema } from "../../../src/api/town.ts";
 import { silentLogger } from "../../../src/controller/logger.ts";
 import type { KubeHttp, KubeRequest } from "../../../src/kube/http.ts";
 import { ensureAgentHome, HomeVolumeBusyError } from "../../../src/runtime/agent-home.ts";
-import { createAgentIdentities, IdentityConflictError } from "../../../src/runtime/agent-identity.ts";
+import { createAgentIdentities } from "../../../src/runtime/agent-identity.ts";
 import { createPodRuntime } from "../../../src/runtime/pod-runtime.ts";
 import type { StartRequest } from "../../../src/runtime/session-runtime.ts";
 import { adminHttp, townManifest } from "../../support/gastown.ts";
@@ -130,37 +130,40 @@ describe("agent identities", () => {
         subjects: [{ kind: "ServiceAccount", name, namespace: ns }],
       }),
     },
-  ])("a planted $kind with the agent's name is not adopted: start() fails naming it and the fix", async (c) => {
-    const agent = `gt-app-planted-${c.kind.toLowerCase()}`;
-    const agentUid = await createAgent(admin, ns, agent);
-    const planted = await admin.json<{ metadata: { resourceVersion: string } }>({
-      method: "POST",
-      path: c.path(),
-      body: c.body(agent),
-    });
-    const runtime = createPodRuntime({ http: admin, namespace: ns, logger: silentLogger() });
-    const failure = await runtime.start(startRequest(agent, agentUid)).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(failure).toBeInstanceOf(IdentityConflictError);
-    const message = (failure as Error).message;
-    expect(message).toContain(
-      `${c.kind} ${ns}/${agent} already exists and has no controller reference to Agent ${agent}`,
-    );
-    expect(message).toContain(`kubectl -n ${ns} delete ${c.plural} ${agent}`);
-    // Untouched, and no session was started with it.
-    const after = await admin.json<{ metadata: { resourceVersion: string } }>({
-      method: "GET",
-      path: `${c.path()}/${agent}`,
-    });
-    expect(after.metadata.resourceVersion).toBe(planted.metadata.resourceVersion);
-    const pod = await admin.json({ method: "GET", path: `/api/v1/namespaces/${ns}/pods/${agent}-1` }).then(
-      () => "created",
-      () => "absent",
-    );
-    expect(pod).toBe("absent");
-  });
+  ])(
+    "a planted $kind with the agent's name is not adopted: the session is refused naming it and the fix",
+    async (c) => {
+      const agent = `gt-app-planted-${c.kind.toLowerCase()}`;
+      const agentUid = await createAgent(admin, ns, agent);
+      const planted = await admin.json<{ metadata: { resourceVersion: string } }>({
+        method: "POST",
+        path: c.path(),
+        body: c.body(agent),
+      });
+      const runtime = createPodRuntime({ http: admin, namespace: ns, logger: silentLogger() });
+      // Refused like a pod the apiserver refuses (the work is held), not thrown as a failed reconcile.
+      await runtime.start(startRequest(agent, agentUid));
+      const [refused] = runtime.observe(ns, "gt").filter((o) => o.agent === agent);
+      expect(refused?.refused?.reason).toBe("IdentityConflict");
+      expect(refused?.refused?.what).toBe(`agent ${agent}'s identity`);
+      const message = refused?.refused?.message ?? "";
+      expect(message).toContain(
+        `${c.kind} ${ns}/${agent} already exists and has no controller reference to Agent ${agent}`,
+      );
+      expect(message).toContain(`kubectl -n ${ns} delete ${c.plural} ${agent}`);
+      // Untouched, and no session was started with it.
+      const after = await admin.json<{ metadata: { resourceVersion: string } }>({
+        method: "GET",
+        path: `${c.path()}/${agent}`,
+      });
+      expect(after.metadata.resourceVersion).toBe(planted.metadata.resourceVersion);
+      const pod = await admin.json({ method: "GET", path: `/api/v1/namespaces/${ns}/pods/${agent}-1` }).then(
+        () => "created",
+        () => "absent",
+      );
+      expect(pod).toBe("absent");
+    },
+  );
 
   it("a planted claim with the agent's home name is not mounted: the session is refused naming it", async () => {
     const agent = "gt-app-planted-home";
