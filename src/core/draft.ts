@@ -153,6 +153,11 @@ export class Draft {
   }
 
   /** Beads whose status this plan changes. */
+  /** How many writes the plan has so far: a rule compares two counts to see whether it wrote. */
+  writeCount(): number {
+    return this.log.length;
+  }
+
   touchedBeads(): Iterable<string> {
     return this.beads.keys();
   }
@@ -228,7 +233,7 @@ export class Draft {
     return next;
   }
 
-  updateReport(view: ReportView, change: Partial<ReportState>, why: Why): void {
+  updateReport(view: ReportView, change: Partial<ReportState>, why: Why | undefined): void {
     const current = this.reports.get(view.name) ?? view;
     const next = { ...current, state: { ...current.state, ...change } };
     this.reports.set(view.name, next);

@@ -112,6 +112,8 @@ export interface OperatorProcess {
    * rejects when the process exits first, with the tail of its stderr.
    */
   logged(match: (entry: LogEntry) => boolean, description: string): Promise<LogEntry>;
+  /** Every log entry so far, for a failed test to show what the operator said. */
+  log(): readonly LogEntry[];
   kill(signal: NodeJS.Signals): Promise<void>;
 }
 
@@ -190,6 +192,7 @@ export function spawnOperator(
     identity,
     ready,
     logged,
+    log: () => entries,
     async kill(signal) {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       await exited;

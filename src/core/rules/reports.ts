@@ -61,16 +61,21 @@ export function applyReports(d: Draft): void {
         continue;
       }
     }
+    const before = d.writeCount();
     const outcome = applyOne(d, report);
     if (outcome.kind === "wait") {
       hold(report);
       if (outcome.pending) pending.add(agentName);
     } else if (outcome.kind === "applied") {
+      // A report that changed something is told by the Events of the Bead and Agent it changed
+      // (two hundred ReportApplied Events were 15% of a convoy's); one that changed nothing
+      // ("already applied") says so itself.
+      const told = d.writeCount() > before;
       sessionWorks(d, d.bead(report.spec.bead));
       d.updateReport(
         report,
         { outcome: "Applied", processedAt: d.now, error: undefined },
-        why("ReportApplied", outcome.message),
+        told ? undefined : why("ReportApplied", outcome.message),
       );
     } else {
       d.updateReport(

@@ -93,11 +93,15 @@ function beadConditions(d: Draft, bead: BeadView): void {
     bead.generation,
   );
   if (after !== before || bead.state.observedGeneration !== bead.generation || bead.state.fresh) {
+    // A bead's first conditions are the state it was made in (Pending, or Blocked on its
+    // dependencies), which its creation already told: 168 such Events were an eighth of a
+    // convoy's. Only a first Stalled (an unknown rig) is news of its own.
+    const told = before.length === 0 ? after.filter((c) => c.type === "Stalled") : after;
     d.amend(
       "Bead",
       bead.name,
       { conditions: after, observedGeneration: bead.generation },
-      conditionEvents(before, after),
+      conditionEvents(before, told),
     );
   }
 }

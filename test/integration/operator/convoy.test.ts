@@ -127,7 +127,6 @@ describe("a convoy on the real apiserver", () => {
       "RefineryCreated",
       "ReviewStarted",
       "Merged",
-      "ReportApplied",
       "LandingStarted",
       "ConvoyLanded",
     ]) {

@@ -233,7 +233,15 @@ describe("bead Ready (and Blocked / Stalled)", () => {
       lastPhaseTransitionTime: iso(T0 + 5 * MIN),
       observedGeneration: 1,
     });
-    expect(reasons(p, "x")).toEqual(["Pending"]);
+    // Its creation told that it is waiting: no Event for the state it was made in.
+    expect(reasons(p, "x")).toEqual([]);
+  });
+
+  it("a new bead on a rig the town does not have: its first Stalled is an Event", () => {
+    const { status: _none, ...fresh } = issue("x", { spec: { rig: "nope" } });
+    const p = planAt({ town: town({ suspend: true }), beads: [fresh as Bead] }, NOW);
+    expect(beadStatus(p, "x")).toMatchObject({ phase: "Open" });
+    expect(reasons(p, "x")).toEqual(["UnknownRig"]);
   });
 });
 
