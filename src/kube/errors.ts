@@ -64,15 +64,26 @@ export const isForbidden = is("Forbidden");
 export const isTooManyRequests = is("TooManyRequests");
 
 /**
+ * A kube-apiserver that has just started answers 403 "not yet ready to handle request" from the
+ * admission plugins whose caches have not synced yet (NamespaceLifecycle, ValidatingAdmissionPolicy,
+ * the webhooks: k8s.io/apiserver admission.NewForbidden after WaitForReady gives up). It is the
+ * apiserver's state, not a verdict on the request: seen on a loaded machine as Events dropped
+ * after an apiserver restart.
+ */
+function isNotReadyYet(err: KubeApiError): boolean {
+  return err.statusCode === 403 && (err.status?.message ?? err.message).includes("not yet ready to handle request");
+}
+
+/**
  * Whether a failure says nothing about the request itself: the API could not be reached or did
  * not answer properly (Node's system errors such as ECONNREFUSED, ECONNRESET "socket hang up" and
- * ETIMEDOUT, aborts and timeouts, 5xx, 408, 429). The same request may succeed later; a 4xx
- * refusal would not.
+ * ETIMEDOUT, aborts and timeouts, 5xx, 408, 429, an apiserver not yet ready). The same request
+ * may succeed later; a 4xx refusal would not.
  */
 export function isTransient(err: unknown): boolean {
   if (err instanceof KubeApiError) {
     const code = err.statusCode;
-    return code >= 500 || code === 408 || code === 429 || code < 400;
+    return code >= 500 || code === 408 || code === 429 || code < 400 || isNotReadyYet(err);
   }
   if (!(err instanceof Error)) return false;
   if (err.name === "AbortError" || err.name === "TimeoutError") return true;

@@ -5,7 +5,7 @@ import type { Clock } from "../controller/clock.ts";
 import type { Logger } from "../controller/logger.ts";
 import { BEAD_ANNOTATION, LABELS, MANAGED_BY, townKey } from "../controller/resources.ts";
 import type { SessionObservation, SessionPhase } from "../core/snapshot.ts";
-import { isAlreadyExists, isNotFound, KubeApiError } from "../kube/errors.ts";
+import { isAlreadyExists, isNotFound, isTransient, KubeApiError } from "../kube/errors.ts";
 import type { KubeHttp } from "../kube/http.ts";
 import { createInformer, type Informer, type KubeObject } from "../kube/informer.ts";
 import { createKubeListWatch } from "../kube/list-watch.ts";
@@ -116,6 +116,7 @@ const REFUSAL_TTL_MS = 24 * 3_600_000;
 export function isRefusal(e: unknown): e is KubeApiError {
   return (
     e instanceof KubeApiError &&
+    !isTransient(e) &&
     e.statusCode >= 400 &&
     e.statusCode < 500 &&
     e.statusCode !== 409 &&

@@ -6,6 +6,7 @@ import {
   isGone,
   isInvalid,
   isNotFound,
+  isTransient,
   KubeApiError,
   reasonOf,
 } from "../../../src/kube/errors.ts";
@@ -32,6 +33,45 @@ describe("error classification", () => {
     expect(reasonOf(err(503))).toBe("InternalError");
     expect(reasonOf(new Error("not from the API"))).toBeUndefined();
     expect(isNotFound(new Error("404"))).toBe(false);
+  });
+});
+
+describe("transient failures", () => {
+  // The Status a kube-apiserver sends while its admission caches sync after a start.
+  const notReady = new KubeApiError(
+    403,
+    {
+      kind: "Status",
+      status: "Failure",
+      reason: "Forbidden",
+      code: 403,
+      message: 'events.events.k8s.io "chaos-a.18ed77cd5d7a67c9" is forbidden: not yet ready to handle request',
+    },
+    "HTTP 403",
+  );
+  const forbidden = new KubeApiError(
+    403,
+    {
+      reason: "Forbidden",
+      code: 403,
+      message: 'pods is forbidden: User "system:serviceaccount:gt:op" cannot create resource "pods" in API group ""',
+    },
+    "HTTP 403",
+  );
+
+  it.each([
+    { name: "an apiserver not yet ready (403 from admission)", e: notReady, transient: true },
+    { name: "RBAC's 403", e: forbidden, transient: false },
+    { name: "503", e: err(503), transient: true },
+    { name: "429", e: err(429, "TooManyRequests"), transient: true },
+    { name: "422", e: err(422, "Invalid"), transient: false },
+    {
+      name: "ECONNREFUSED",
+      e: Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }),
+      transient: true,
+    },
+  ])("$name: transient $transient", ({ e, transient }) => {
+    expect(isTransient(e)).toBe(transient);
   });
 });
 
