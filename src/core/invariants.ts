@@ -24,6 +24,9 @@ export function checkInvariants(snap: Snapshot, now: number): Violation[] {
     out.push({ invariant, object, message: `${INVARIANTS[invariant]}: ${detail}`.slice(0, 1024) });
   const t = snap.config.timeouts;
 
+  // A session that ended and reported is waiting for the operator, not lost: a busy operator may
+  // read its report later than the grace below (seen at 10 s timeouts on a loaded machine).
+  const reported = new Set(snap.pendingReports.map((r) => `${r.spec.agent}/${r.spec.session}`));
   const hooked = new Map<string, string[]>();
   for (const a of snap.agents.values()) {
     const hook = a.state.hook;
@@ -36,7 +39,8 @@ export function checkInvariants(snap: Snapshot, now: number): Violation[] {
       const lease = snap.leases.get(a.name)?.renewTime;
       const current = (snap.sessionsByAgent.get(a.name) ?? []).find((s) => s.session === a.state.session);
       const evidence = Math.max(a.state.sessionStart ?? 0, lease ?? 0, current?.finished ?? 0);
-      if (live.length === 0 && now - evidence > t.heartbeatTimeout + t.startupGrace) {
+      const waiting = reported.has(`${a.name}/${a.state.session}`);
+      if (live.length === 0 && !waiting && now - evidence > t.heartbeatTimeout + t.startupGrace) {
         fail(2, a.name, `${a.name} is Working but session ${a.state.session} is not running`);
       }
     }

@@ -15,6 +15,7 @@ import {
   pod,
   polecat,
   refinery,
+  report,
   rework,
   SEC,
   snapshotOf,
@@ -101,6 +102,26 @@ const rows: Row[] = [
       sessions: [pod(TOAST, 1, { bead: "x", phase: "Failed", finished: NOW - 270 * SEC })],
     },
     found: [],
+  },
+  {
+    name: "2 allowed: the session ended past the grace, but its Done waits to be applied (a busy operator)",
+    fixture: {
+      beads: [issue("x", { phase: "InProgress", assignee: TOAST, since: T0 })],
+      agents: [polecat(TOAST, { hook: "x", status: workingStatus(TOAST, "x", { start: T0 }) })],
+      sessions: [pod(TOAST, 1, { bead: "x", phase: "Succeeded", finished: NOW - 270 * SEC - 1 })],
+      reports: [report("r", { agent: TOAST, bead: "x", type: "Done" })],
+    },
+    found: [],
+  },
+  {
+    name: "2: ... and a report of an earlier session is no such excuse",
+    fixture: {
+      beads: [issue("x", { phase: "InProgress", assignee: TOAST, since: T0 })],
+      agents: [polecat(TOAST, { hook: "x", status: workingStatus(TOAST, "x", { start: T0, session: 2 }) })],
+      sessions: [pod(TOAST, 2, { bead: "x", phase: "Succeeded", finished: NOW - 270 * SEC - 1 })],
+      reports: [report("r", { agent: TOAST, bead: "x", type: "Done", session: 1 })],
+    },
+    found: [[2, TOAST]],
   },
   {
     name: "2 allowed: a recent heartbeat (grace from the lease renewal)",
