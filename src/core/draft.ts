@@ -152,12 +152,12 @@ export class Draft {
     return this.reports.get(name);
   }
 
-  /** Beads whose status this plan changes. */
   /** How many writes the plan has so far: a rule compares two counts to see whether it wrote. */
   writeCount(): number {
     return this.log.length;
   }
 
+  /** Beads whose status this plan changes. */
   touchedBeads(): Iterable<string> {
     return this.beads.keys();
   }
