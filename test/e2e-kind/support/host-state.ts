@@ -21,6 +21,12 @@ export interface HostState {
   firewall: string[];
   sysctls: Record<string, string>;
   paths: Record<string, boolean>;
+  /**
+   * Watched paths a Debian package owns (dpkg-query -S): on a fresh machine the setup installs
+   * docker.io, whose package ships /etc/docker. A package's files are the package's, installed on
+   * purpose and kept like any other package, not something the run left behind.
+   */
+  packaged?: string[];
   /** What belongs to other checkouts' private engines, running at the capture. */
   foreign?: Foreign;
 }
@@ -74,6 +80,7 @@ export function captureHostState(stateDir: string): HostState {
       ]),
     ),
     paths: Object.fromEntries(WATCHED_PATHS.map((p) => [p, existsSync(p)])),
+    packaged: WATCHED_PATHS.filter((p) => existsSync(p) && ownedByPackage(p)),
     foreign: foreignState(stateDir),
   };
 }
@@ -161,6 +168,15 @@ function ourProcesses(stateDir: string): Record<string, string> {
   return out;
 }
 
+function ownedByPackage(path: string): boolean {
+  try {
+    execFileSync("dpkg-query", ["-S", path], { stdio: "ignore", timeout: 10_000 });
+    return true;
+  } catch {
+    return false; // no package owns it, or no dpkg here
+  }
+}
+
 /** Every rule of every iptables backend installed (counters dropped: they change by themselves). */
 function firewallRules(): string[] {
   const rules: string[] = [];
@@ -219,7 +235,7 @@ export function leftovers(before: HostState, after: HostState, stateDir: string,
       found.push(`sysctl ${s}: ${before.sysctls[s]} → ${v}`);
   }
   for (const [p, exists] of Object.entries(after.paths)) {
-    if (exists && !before.paths[p] && !(otherEngineRuns && SHARED_PATHS.includes(p)))
+    if (exists && !before.paths[p] && !(otherEngineRuns && SHARED_PATHS.includes(p)) && !after.packaged?.includes(p))
       found.push(`path ${p} was created`);
   }
   return found;

@@ -48,6 +48,16 @@ describe("leftovers", () => {
     ]);
   });
 
+  it("does not count a path a package installed meanwhile (docker.io ships /etc/docker)", () => {
+    const before = { ...clean, paths: { ...clean.paths, "/etc/docker": false } };
+    const after = {
+      ...clean,
+      paths: { ...clean.paths, "/lib/modules": true, "/etc/docker": true },
+      packaged: ["/etc/docker"],
+    };
+    expect(leftovers(before, after, STATE_DIR)).toEqual(["path /lib/modules was created"]);
+  });
+
   it("does not count what was there before, nor what went away", () => {
     const before = { ...clean, processes: { "300": "/usr/bin/containerd" }, paths: { "/lib/modules": true } };
     const after = { ...clean, processes: { "300": "/usr/bin/containerd" }, paths: { "/lib/modules": true } };
