@@ -20,7 +20,7 @@ import { kubeconfigPath, waitFor } from "./kube.ts";
 // that binds port 0 and says which port it got (see spawnOperator).
 export { freePort } from "../../hack/local-cluster/processes.ts";
 export { exitPod } from "./agents.ts";
-export { convoyManifest, counterTotal, FAST_TIMEOUTS, townManifest } from "./manifests.ts";
+export { convoyManifest, counterTotal, FAST_TIMEOUTS, nonZeroSeries, townManifest } from "./manifests.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 

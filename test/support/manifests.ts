@@ -68,6 +68,14 @@ export function convoyManifest(
   };
 }
 
+/** A counter's series that are above 0, as exposition lines: what a test prints when it expected none. */
+export function nonZeroSeries(metrics: string, name: string): string[] {
+  return metrics
+    .split("\n")
+    .filter((line) => line.startsWith(`${name}{`) || line.startsWith(`${name} `))
+    .filter((line) => Number(line.slice(line.lastIndexOf(" ") + 1)) > 0);
+}
+
 /** Sums a counter over the label sets that carry every given label, from a Prometheus text exposition. */
 export function counterTotal(metrics: string, name: string, labels: Record<string, string> = {}): number {
   let total = 0;

@@ -9,6 +9,7 @@ import {
   convoyManifest,
   create,
   kubeConfigFromFile,
+  nonZeroSeries,
   type OperatorProcess,
   spawnOperator,
   townManifest,
@@ -29,11 +30,7 @@ async function metrics(port: number): Promise<string> {
  * is a write request like any other.
  */
 async function workWrites(port: number): Promise<string[]> {
-  const text = await metrics(port);
-  return text
-    .split("\n")
-    .filter((line) => line.startsWith("gastown_api_writes_total{") && !line.includes('resource="leases"'))
-    .filter((line) => Number(line.slice(line.lastIndexOf(" ") + 1)) > 0);
+  return nonZeroSeries(await metrics(port), "gastown_api_writes_total").filter((l) => !l.includes('resource="leases"'));
 }
 
 describe("leader election", () => {
