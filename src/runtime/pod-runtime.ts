@@ -115,12 +115,7 @@ const REFUSAL_TTL_MS = 24 * 3_600_000;
 /** Client errors no retry of the same request can fix: the pod spec or the namespace must change. */
 export function isRefusal(e: unknown): e is KubeApiError {
   return (
-    e instanceof KubeApiError &&
-    !isTransient(e) &&
-    e.statusCode >= 400 &&
-    e.statusCode < 500 &&
-    e.statusCode !== 409 &&
-    e.statusCode !== 429
+    e instanceof KubeApiError && !isTransient(e) && e.statusCode >= 400 && e.statusCode < 500 && e.statusCode !== 409
   );
 }
 
