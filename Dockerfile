@@ -1,5 +1,6 @@
-# The operator image: Node 24 runs src/*.ts directly (type stripping), so there is no build step,
-# only the production dependencies. Override NODE_IMAGE to pin a digest.
+# The operator image: src/ compiled to plain JavaScript by Node's own type stripper (hack/dist.ts:
+# the same code Node would run from src/, without the 25 MiB of RSS the stripper keeps in a
+# process that loads .ts), plus the production dependencies. Override NODE_IMAGE to pin a digest.
 ARG NODE_IMAGE=node:24-alpine
 # The deps stage's base; hack/images.sh passes NODE_IMAGE plus the build host's CA bundle and npm
 # registry, so `npm ci` works behind a TLS-intercepting proxy. The runtime stage never sees them.
@@ -12,14 +13,21 @@ COPY package.json package-lock.json ./
 # No production dependency has an install script, so none may run.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
+FROM ${BUILD_IMAGE} AS dist
+WORKDIR /opt/gastown
+COPY package.json ./
+COPY hack/dist.ts ./hack/
+COPY src ./src
+RUN node --disable-warning=ExperimentalWarning hack/dist.ts src dist
+
 FROM ${NODE_IMAGE}
 WORKDIR /opt/gastown
 ENV NODE_ENV=production
-# package.json carries "type": "module", which the .ts sources need.
+# package.json carries "type": "module", which the compiled modules need.
 COPY package.json ./
 COPY --from=deps /opt/gastown/node_modules ./node_modules
-COPY src ./src
+COPY --from=dist /opt/gastown/dist ./dist
 # Numeric, so the kubelet can verify runAsNonRoot; the Deployment sets the same uid.
 USER 65532:65532
 EXPOSE 8080
-ENTRYPOINT ["node", "/opt/gastown/src/main.ts"]
+ENTRYPOINT ["node", "/opt/gastown/dist/main.js"]

@@ -1,11 +1,13 @@
 // What the cluster benchmarks share: a local control plane of their own, the operator run as it is
-// deployed (the Dockerfile's node flags, the Deployment's arguments, as a child process whose RSS
-// is read from /proc), watches timed on this process's clock, and small helpers.
+// deployed (the image's compiled modules, the Dockerfile's node flags, the Deployment's arguments,
+// as a child process whose RSS is read from /proc), watches timed on this process's clock, and
+// small helpers.
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { parse } from "yaml";
+import { buildDist } from "../hack/dist.ts";
 import { freePort } from "../hack/local-cluster/processes.ts";
 import { DEFAULT_CONTROLLERS, startLocalCluster } from "../hack/local-cluster.ts";
 import { isAlreadyExists, KubeApiError } from "../src/kube/errors.ts";
@@ -41,17 +43,36 @@ export async function createNamespace(http: KubeHttp, name: string): Promise<voi
   });
 }
 
-/** The operator's command line as shipped: node flags from the Dockerfile, arguments from the Deployment. */
+/** Where the image keeps the operator (the Dockerfile's WORKDIR), and where the bench builds its copy. */
+const IMAGE_ROOT = "/opt/gastown/";
+const BENCH_DIST = join(ROOT, ".run", "bench", "dist");
+let distBuilt = false;
+
+/**
+ * The operator's command line as shipped: node flags and script from the Dockerfile's ENTRYPOINT,
+ * arguments from the Deployment. A script the image compiles (dist/, hack/dist.ts) is compiled
+ * here the same way, so the bench measures the process the image runs.
+ */
 export function deployedCommand(
   namespace: string,
   port: number,
-): { nodeArgs: string[]; args: string[]; env: Record<string, string> } {
+): { nodeArgs: string[]; script: string; args: string[]; env: Record<string, string> } {
   const dockerfile = readFileSync(join(ROOT, "Dockerfile"), "utf8");
   const entry = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(dockerfile)?.[1];
   if (!entry) throw new Error("no ENTRYPOINT [...] in the Dockerfile");
   const argv = JSON.parse(entry) as string[];
-  const script = argv.findIndex((a) => a.endsWith("main.ts"));
-  const nodeArgs = argv.slice(1, script);
+  const at = argv.findIndex((a) => a.startsWith(IMAGE_ROOT));
+  const shipped = argv[at];
+  if (!shipped) throw new Error(`the Dockerfile's ENTRYPOINT runs no script under ${IMAGE_ROOT}`);
+  const inImage = shipped.slice(IMAGE_ROOT.length);
+  let script = join(ROOT, inImage);
+  if (inImage.startsWith("dist/")) {
+    // Once per bench process: an operator started earlier may still be loading its modules.
+    if (!distBuilt) buildDist(join(ROOT, "src"), BENCH_DIST);
+    distBuilt = true;
+    script = join(BENCH_DIST, inImage.slice("dist/".length));
+  }
+  const nodeArgs = argv.slice(1, at);
   const deployment = parse(readFileSync(join(ROOT, "manifests", "base", "deployment.yaml"), "utf8")) as {
     spec: { template: { spec: { containers: { args?: string[]; env?: { name: string; value?: string }[] }[] } } };
   };
@@ -61,7 +82,7 @@ export function deployedCommand(
   const args = (container?.args ?? []).map((a) =>
     a.replace("$(POD_NAMESPACE)", namespace).replace(/^--metrics-port=\d+$/, `--metrics-port=${port}`),
   );
-  return { nodeArgs, args, env };
+  return { nodeArgs, script, args, env };
 }
 
 export interface OperatorChild {
@@ -81,7 +102,7 @@ function procStatusMiB(pid: number, field: "VmRSS" | "VmHWM"): number {
   return kb / 1024;
 }
 
-/** Starts `node src/main.ts` as deployed, watching one namespace, logging to .run/bench/<name>.log. */
+/** Starts the operator as deployed, watching one namespace, logging to .run/bench/<name>.log. */
 export async function spawnOperator(o: {
   kubeconfigPath: string;
   namespace: string;
@@ -95,7 +116,7 @@ export async function spawnOperator(o: {
   const log = openSync(join(dir, `${o.name}.log`), "w");
   const args = [
     ...deployed.nodeArgs,
-    join(ROOT, "src", "main.ts"),
+    deployed.script,
     ...deployed.args,
     `--kubeconfig=${o.kubeconfigPath}`,
     `--namespace=${o.namespace}`,

@@ -203,7 +203,7 @@ build_base() {
 
 # Files the build context lets in (.dockerignore is an allow-list of these).
 context_hash() {
-  find package.json package-lock.json src images/agent -type f -print0 | sort -z | xargs -0 sha256sum | sha
+  find package.json package-lock.json src hack/dist.ts images/agent -type f -print0 | sort -z | xargs -0 sha256sum | sha
 }
 
 build() {

@@ -4,7 +4,7 @@
 import { spawn } from "node:child_process";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { constants } from "node:os";
-import { join, resolve } from "node:path";
+import { extname, join, resolve } from "node:path";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { MODEL_API_KEY_ENV, readSessionEnv, type SessionEnv } from "../api/session.ts";
 import { sessionPodName } from "../core/names.ts";
@@ -33,7 +33,11 @@ function session(): SessionEnv | undefined {
 
 /** The command line that runs this very CLI (for the `gt` shim and the demo agent). */
 function self(): string[] {
-  return [process.execPath, ...process.execArgv, resolve(process.argv[1] ?? join(import.meta.dirname, "main.ts"))];
+  return [
+    process.execPath,
+    ...process.execArgv,
+    resolve(process.argv[1] ?? join(import.meta.dirname, `main${extname(import.meta.filename)}`)),
+  ];
 }
 
 /** `gt` on the agent's PATH, whatever image or machine the session runs on. */

@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { mkdir, open, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { constants } from "node:os";
-import { join, resolve } from "node:path";
+import { extname, join, resolve } from "node:path";
 import { stringify } from "yaml";
 import { parseDuration } from "../api/meta.ts";
 import { MODEL_API_KEY_ENV } from "../api/session.ts";
@@ -24,9 +24,11 @@ import { modelKeyRef, sessionEnvFor } from "./session-env.ts";
 import type { SessionRuntime, StartRequest } from "./session-runtime.ts";
 import { parseTermination, SessionConfigError } from "./session-termination.ts";
 
-const LIFELINE = join(import.meta.dirname, "session-lifeline.ts");
+// Beside this module, with its extension: .ts when run from src/, .js when compiled (hack/dist.ts).
+const MODULE_EXT = extname(import.meta.filename);
+const LIFELINE = join(import.meta.dirname, `session-lifeline${MODULE_EXT}`);
 const TERMINATION_FILE = "termination-log";
-const GT_MAIN = join(import.meta.dirname, "..", "agent", "main.ts");
+const GT_MAIN = join(import.meta.dirname, "..", "agent", `main${MODULE_EXT}`);
 
 export interface ProcessRuntimeOptions {
   /** The operator's API access: agent identities, tokens, and the Secrets the town names. */
