@@ -28,7 +28,8 @@ export function compileModule(source: string): string {
   );
 }
 
-function files(dir: string): string[] {
+/** Every file under a directory, at any depth. */
+export function files(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const p = join(dir, name);
     return statSync(p).isDirectory() ? files(p) : [p];

@@ -1,22 +1,14 @@
 // The operator image's compile step (hack/dist.ts): src/ as plain JavaScript, which runs without
 // Node's type stripper ever loading.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildDist, compileModule } from "../../hack/dist.ts";
+import { buildDist, compileModule, files } from "../../hack/dist.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const SRC = join(ROOT, "src");
-
-function files(dir: string, ext: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const p = join(dir, name);
-    return statSync(p).isDirectory() ? files(p, ext) : p.endsWith(ext) ? [p] : [];
-  });
-}
 
 describe("compileModule", () => {
   it("renames relative .ts specifiers of static, side-effect, re-export and dynamic imports", () => {
@@ -67,23 +59,24 @@ describe("compileModule", () => {
 });
 
 describe("buildDist over src/", () => {
-  let out: string;
-  beforeAll(() => {
-    out = join(mkdtempSync(join(tmpdir(), "gastown-dist-")), "dist");
-    buildDist(SRC, out);
-  });
-  afterAll(() => rmSync(dirname(out), { recursive: true, force: true }));
+  // The compiled modules resolve packages as in the image: ROOT's package.json ("type":
+  // "module") and node_modules must be their ancestors, so the build goes under ROOT/.run.
+  const out = join(ROOT, ".run", "test-dist");
+  beforeAll(() => buildDist(SRC, out));
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
 
   it("compiles every module of src/ to the .js beside its place, and nothing else", () => {
-    const want = files(SRC, ".ts").map((f) => relative(SRC, f).replace(/\.ts$/, ".js"));
-    const got = files(out, "").map((f) => relative(out, f));
+    const want = files(SRC)
+      .filter((f) => f.endsWith(".ts"))
+      .map((f) => relative(SRC, f).replace(/\.ts$/, ".js"));
+    const got = files(out).map((f) => relative(out, f));
     expect(got.sort()).toEqual(want.sort());
   });
 
   it("leaves no relative import of a .ts file, and every relative import names a file that exists", () => {
     const specifier = /\b(?:from|import)\s*\(?\s*["'](\.{1,2}\/[^"'\n]+)["']/g;
     const problems: string[] = [];
-    for (const file of files(out, ".js")) {
+    for (const file of files(out).filter((f) => f.endsWith(".js"))) {
       for (const m of readFileSync(file, "utf8").matchAll(specifier)) {
         const target = resolve(dirname(file), m[1] as string);
         // A relative import of a file outside src/ (the CLI reads ../../package.json) resolves
@@ -97,26 +90,18 @@ describe("buildDist over src/", () => {
   });
 
   it("runs the operator, including its lazily loaded modules, without loading the type stripper", () => {
-    // The compiled modules resolve packages as in the image: ROOT's package.json ("type":
-    // "module") and node_modules must be their ancestors, so this build goes under ROOT/.run.
-    const local = join(ROOT, ".run", "test-dist");
-    buildDist(SRC, local);
     const probe = [
-      `await import(${JSON.stringify(pathToFileURL(join(local, "controller", "serving-cert.js")).href)});`,
-      `await import(${JSON.stringify(pathToFileURL(join(local, "runtime", "process-runtime.js")).href)});`,
+      `await import(${JSON.stringify(pathToFileURL(join(out, "controller", "serving-cert.js")).href)});`,
+      `await import(${JSON.stringify(pathToFileURL(join(out, "runtime", "process-runtime.js")).href)});`,
       'process.on("exit", () => process.stderr.write(`stripper loaded: ${process.moduleLoadList.some((m) => m.includes("amaro"))}\\n`));',
     ].join("\n");
-    try {
-      const r = spawnSync(
-        process.execPath,
-        ["--import", `data:text/javascript,${encodeURIComponent(probe)}`, join(local, "main.js"), "--help"],
-        { encoding: "utf8" },
-      );
-      expect(r.stderr).toBe("stripper loaded: false\n");
-      expect(r.status).toBe(0);
-      expect(r.stdout).toContain("Usage: node src/main.ts [flags]");
-    } finally {
-      rmSync(local, { recursive: true, force: true });
-    }
+    const r = spawnSync(
+      process.execPath,
+      ["--import", `data:text/javascript,${encodeURIComponent(probe)}`, join(out, "main.js"), "--help"],
+      { encoding: "utf8" },
+    );
+    expect(r.stderr).toBe("stripper loaded: false\n");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain("Usage: node src/main.ts [flags]");
   });
 });
