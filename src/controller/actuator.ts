@@ -30,7 +30,7 @@ import {
   recommendedLabels,
   TOWNS,
 } from "./resources.ts";
-import { transitionOf } from "./transition-events.ts";
+import { creatorOf, tellStories } from "./transition-events.ts";
 
 export interface ActuatorDeps {
   http: KubeHttp;
@@ -80,7 +80,7 @@ interface BatchState {
   written: Map<string, string>;
   uids: Map<string, string>;
   /** What the plan did to each object, in order: one Event per object per plan (transition-events.ts). */
-  story: Map<string, { kind: Kind; name: string; action: string; whys: Why[] }>;
+  story: Map<string, { kind: Kind; name: string; action: string; whys: Why[]; made: Why[] }>;
 }
 
 const RESOURCE_OF = { Bead: BEADS, Agent: AGENTS, AgentReport: REPORTS, Convoy: CONVOYS, Town: TOWNS } as const;
@@ -105,18 +105,22 @@ export function createActuator(deps: ActuatorDeps) {
     return { apiVersion: API_VERSION, kind, namespace: b.snapshot.config.namespace, name, uid: known ?? "" };
   }
 
-  function record(_b: Batch, s: BatchState, kind: Kind, name: string, why: Why, action: string): void {
+  function record(_b: Batch, s: BatchState, kind: Kind, name: string, why: Why, action: string, made = false): void {
     const key = `${kind}/${name}`;
-    const told = s.story.get(key);
-    if (told) told.whys.push(why);
-    else s.story.set(key, { kind, name, action, whys: [why] });
+    const told = s.story.get(key) ?? { kind, name, action, whys: [], made: [] };
+    s.story.set(key, told);
+    (made ? told.made : told.whys).push(why);
   }
 
   /** Records the plan's Events, one per object, once its writes are done (or stopped). */
   function tell(b: Batch, s: BatchState): void {
-    for (const { kind, name, action, whys } of s.story.values()) {
-      const t = transitionOf(whys);
-      if (t) deps.events.record({ regarding: ref(b, s, kind, name), action, ...t });
+    for (const { story, transition, related } of tellStories(s.story.values())) {
+      deps.events.record({
+        regarding: ref(b, s, story.kind, story.name),
+        ...(related ? { related: ref(b, s, related.kind, related.name) } : {}),
+        action: story.action,
+        ...transition,
+      });
     }
   }
 
@@ -228,10 +232,13 @@ export function createActuator(deps: ActuatorDeps) {
     const ns = b.snapshot.config.namespace;
     const town = b.snapshot.config.name;
     switch (a.type) {
-      case "CreateBead":
+      case "CreateBead": {
         await create(b, s, "Bead", beadBody(b, a));
-        record(b, s, "Bead", a.name, a.why, "Create");
+        const creator = creatorOf(a.spec);
+        if (creator) record(b, s, creator.kind, creator.name, a.why, "Create", true);
+        else record(b, s, "Bead", a.name, a.why, "Create");
         return;
+      }
       case "CreateAgent":
         await create(b, s, "Agent", {
           apiVersion: API_VERSION,

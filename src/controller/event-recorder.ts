@@ -312,7 +312,9 @@ export function createEventRecorder(options: EventRecorderOptions): EventRecorde
       const action = input.action.slice(0, FIELD_LIMIT);
       const identity =
         input.regarding.uid || `${input.regarding.kind}/${input.regarding.namespace}/${input.regarding.name}`;
-      const key = JSON.stringify([identity, input.type, reason, action, note]);
+      // The related object is part of what happened: the same step by another agent is another Event.
+      const related = input.related ? input.related.uid || `${input.related.kind}/${input.related.name}` : "";
+      const key = JSON.stringify([identity, related, input.type, reason, action, note]);
       const existing = entries.get(key);
       if (existing && now - existing.lastObservedTime <= windowMs) {
         existing.count += 1;

@@ -17,7 +17,7 @@ import { type Town, TownStatusSchema } from "../../src/api/town.ts";
 import { splitIntoChains } from "../../src/controller/chains.ts";
 import { truncateUtf8 } from "../../src/controller/event-recorder.ts";
 import { recommendedLabels } from "../../src/controller/resources.ts";
-import { transitionOf } from "../../src/controller/transition-events.ts";
+import { creatorOf, tellStories } from "../../src/controller/transition-events.ts";
 import type { Action, Why } from "../../src/core/actions.ts";
 import type { LeaseObservation, SessionObservation, Snapshot } from "../../src/core/snapshot.ts";
 import { buildSnapshot } from "../../src/core/snapshot.ts";
@@ -39,6 +39,8 @@ export class ApplyError extends Error {
 export interface RecordedEvent {
   kind: "Town" | "Convoy" | "Bead" | "Agent" | "AgentReport";
   name: string;
+  /** The agent whose transition this bead's Event also tells (transition-events.ts). */
+  related?: string;
   reason: string;
   message: string;
   warning: boolean;
@@ -65,7 +67,7 @@ interface Batch {
   /** resourceVersions this batch's own writes returned: later writes in the batch chain on them. */
   written: Map<string, string>;
   /** What the batch did to each object, in order: one Event per object (transition-events.ts). */
-  story: Map<string, { kind: RecordedEvent["kind"]; name: string; whys: Why[] }>;
+  story: Map<string, { kind: RecordedEvent["kind"]; name: string; whys: Why[]; made: Why[] }>;
   agentsAtStart: ReadonlySet<string>;
   actions: number;
 }
@@ -429,15 +431,18 @@ export class World {
    * batch, telling everything the batch did to it (see transition-events.ts).
    */
   private recordEvents(a: Action, batch: Batch): void {
-    const record = (kind: RecordedEvent["kind"], name: string, w: Why) => {
-      const told = batch.story.get(`${kind}/${name}`);
-      if (told) told.whys.push(w);
-      else batch.story.set(`${kind}/${name}`, { kind, name, whys: [w] });
+    const record = (kind: RecordedEvent["kind"], name: string, w: Why, made = false) => {
+      const told = batch.story.get(`${kind}/${name}`) ?? { kind, name, whys: [], made: [] };
+      batch.story.set(`${kind}/${name}`, told);
+      (made ? told.made : told.whys).push(w);
     };
     switch (a.type) {
-      case "CreateBead":
-        record("Bead", a.name, a.why);
+      case "CreateBead": {
+        const creator = creatorOf(a.spec);
+        if (creator) record(creator.kind, creator.name, a.why, true);
+        else record("Bead", a.name, a.why);
         return;
+      }
       case "CreateAgent":
       case "DeleteAgent":
         record("Agent", a.name, a.why);
@@ -471,17 +476,16 @@ export class World {
   }
 
   private tell(batch: Batch): void {
-    for (const { kind, name, whys } of batch.story.values()) {
-      const t = transitionOf(whys);
+    for (const { story, transition: t, related } of tellStories(batch.story.values())) {
       // The Events API holds 1 KB of note and 128 characters of reason; the recorder cuts both.
-      if (t)
-        this.events.push({
-          kind,
-          name,
-          reason: t.reason.slice(0, 128),
-          message: truncateUtf8(t.note, 1024),
-          warning: t.type === "Warning",
-        });
+      this.events.push({
+        kind: story.kind,
+        name: story.name,
+        ...(related ? { related: related.name } : {}),
+        reason: t.reason.slice(0, 128),
+        message: truncateUtf8(t.note, 1024),
+        warning: t.type === "Warning",
+      });
     }
   }
 

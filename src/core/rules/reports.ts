@@ -339,14 +339,10 @@ function refineryDone(d: Draft, r: ReportView, agent: AgentView, mr: BeadView): 
       `rig ${rig.name} merges through pull requests: a refinery's Done needs --pr-url (the merge is seen on the forge)`,
     );
   }
-  completeMerge(
-    d,
-    mr,
-    r.spec.commit,
-    why("Merged", `${agent.name} merged ${mr.spec.branch} into ${mr.spec.targetBranch}`),
-    r.name,
-  );
-  release(d, agent.name, why("Released", `${mr.name} merged`), r.name);
+  // One step for the merge request and its refinery: one Event tells both (transition-events.ts).
+  const w = why("Merged", `${agent.name} merged ${mr.spec.branch} into ${mr.spec.targetBranch}`);
+  completeMerge(d, mr, r.spec.commit, w, r.name);
+  release(d, agent.name, w, r.name);
   return applied(`${mr.name} merged`);
 }
 

@@ -187,7 +187,8 @@ describe("a convoy followed from staged to landed", () => {
       // The feed prints the past hour's Events once its watches are synced: only then is it safe to start.
       await pollUntil(
         () => `feed to print the staged convoy's Events; stderr: ${feed.errors()}`,
-        () => feed.output().includes(`"reason":"TaskCreated"`),
+        // The tasks' creation is told on their convoy (transition-events.ts).
+        () => feed.output().includes(`of convoy ${CONVOY} is bead ${CONVOY}-`),
         60_000,
       );
       await watchScreen(term, (s) => /^ {2}signup +Staged /m.test(s), {

@@ -267,6 +267,7 @@ export class ClusterSide {
       events: (await this.events()).map((e) => ({
         kind: e.regarding.kind,
         name: e.regarding.name,
+        ...(e.related ? { related: e.related.name } : {}),
         type: e.type,
         reason: e.reason,
         note: e.note,

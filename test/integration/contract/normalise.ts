@@ -30,6 +30,8 @@ export interface RawObject {
 export interface RawEvent {
   kind: string;
   name: string;
+  /** The related agent's name, when the Event also tells an agent's transition. */
+  related?: string;
   type: string;
   reason: string;
   note: string;
@@ -111,7 +113,7 @@ export function normalise(raw: RawState): Normalised {
   ]);
   const events = new Map<string, number>();
   for (const e of raw.events) {
-    const key = `${e.kind}/${e.name} ${e.type} ${e.reason}: ${e.note}`;
+    const key = `${e.kind}/${e.name}${e.related ? ` (Agent/${e.related})` : ""} ${e.type} ${e.reason}: ${e.note}`;
     events.set(key, (events.get(key) ?? 0) + e.count);
   }
   return { objects: sorted(objects), sessions: sorted(sessions), leases: sorted(leases), events: sorted([...events]) };

@@ -53,6 +53,7 @@ export class WorldSide {
       events: w.events.map((e) => ({
         kind: e.kind,
         name: e.name,
+        ...(e.related ? { related: e.related } : {}),
         type: e.warning ? "Warning" : "Normal",
         reason: e.reason,
         note: e.message,

@@ -113,17 +113,17 @@ describe("a convoy on the real apiserver", () => {
 
     // An Event for each step of the story.
     await operator.stop();
-    const events = await http.json<{ items: { reason: string; regarding: { name: string } }[] }>({
+    const events = await http.json<{
+      items: { reason: string; note: string; regarding: { kind: string; name: string } }[];
+    }>({
       method: "GET",
       path: `/apis/events.k8s.io/v1/namespaces/${ns}/events`,
     });
     const reasons = new Set(events.items.map((e) => e.reason));
     for (const step of [
-      "TaskCreated",
       "PolecatCreated",
       "Dispatched",
       "WorkDone",
-      "MergeRequestCreated",
       "RefineryCreated",
       "ReviewStarted",
       "Merged",
@@ -131,6 +131,23 @@ describe("a convoy on the real apiserver", () => {
       "ConvoyLanded",
     ]) {
       expect(reasons, `an Event with reason ${step}`).toContain(step);
+    }
+    // What the operator made is told on what it was made for: the tasks on the convoy, each merge
+    // request on its task, in the Event of the finished work.
+    const notesOf = (kind: string, name: string) =>
+      events.items.filter((e) => e.regarding.kind === kind && e.regarding.name === name).map((e) => e.note);
+    for (const t of DIAMOND) {
+      expect(notesOf("Convoy", "diamond").join("; ")).toContain(
+        `task ${t.name} of convoy diamond is bead diamond-${t.name}`,
+      );
+      const done = events.items.find(
+        (e) =>
+          e.regarding.name === `diamond-${t.name}` &&
+          e.reason === "WorkDone" &&
+          e.note.includes(`diamond-${t.name}-mr-1 reviews`),
+      );
+      expect(done, `diamond-${t.name}'s WorkDone Event tells its merge request`).toBeDefined();
+      expect(notesOf("Bead", `diamond-${t.name}-mr-1`).join("; ")).not.toContain("reviews gt/");
     }
   });
 });

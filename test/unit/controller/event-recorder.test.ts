@@ -163,19 +163,23 @@ describe("event recorder", () => {
     expect(api.calls.length).toBeLessThanOrEqual(3);
   });
 
-  it("keeps events that differ in reason, type, action, note or object apart", async () => {
+  it("keeps events that differ in reason, type, action, note, object or related object apart", async () => {
     const { clock, api, recorder } = setup();
+    const related = { apiVersion: "gastown.dev/v1alpha1", kind: "Agent", namespace: "town", name: "toast", uid: "a1" };
     recorder.record(event());
     recorder.record(event({ reason: "Nudged" }));
     recorder.record(event({ type: "Warning" }));
     recorder.record(event({ action: "Nudge" }));
     recorder.record(event({ note: "another note" }));
     recorder.record(event({ regarding: bead("gt-2") }));
+    recorder.record(event({ related }));
+    recorder.record(event({ related: { ...related, name: "nux", uid: "a2" } }));
     recorder.record(event());
+    recorder.record(event({ related }));
     await recorder.flush();
     await clock.settle();
-    expect(api.events()).toHaveLength(6);
-    expect(api.events().map(api.count).sort()).toEqual([1, 1, 1, 1, 1, 2]);
+    expect(api.events()).toHaveLength(8);
+    expect(api.events().map(api.count).sort()).toEqual([1, 1, 1, 1, 1, 1, 2, 2]);
   });
 
   it("coalesces series writes to one per interval, each carrying the exact total so far", async () => {
