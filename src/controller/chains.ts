@@ -10,14 +10,15 @@
 // starts (so a release stays after the bead's own write); a bead belongs to the issue it was made
 // from (a merge request to its source, a rework to its merge request), so a merge, the source's
 // closing and its sibling merge requests stay in order; a bead's writes follow those of the beads
-// it depends on (a dependent is dispatched only after its blocker's closing is written). The
+// it depends on (a dependent is dispatched only after its blocker's closing is written), except a
+// write that leaves it Blocked and its creation, which cannot move it past a blocker. The
 // town's and the convoys' status are summaries of everything else, and a convoy's landing merge
 // request follows from all its members: these come last, and only when every chain went through.
 import type { BeadSpec } from "../api/bead.ts";
 import type { Action } from "../core/actions.ts";
 
 export interface Chains {
-  /** Independent chains, each in plan order; chains in the order of their first action. */
+  /** Independent chains, each in plan order: those that start a session first, then by first action. */
   chains: Action[][];
   /** Summaries, in plan order, applied after all chains (and only if none failed). */
   last: Action[];
@@ -88,9 +89,8 @@ export function splitIntoChains(actions: readonly Action[], view: PlanView): Cha
       continue;
     }
     if (a.cause) keys.push(`AgentReport/${a.cause}`);
-    const bead =
-      "bead" in a && a.bead ? a.bead : a.type === "UpdateBeadStatus" || a.type === "CreateBead" ? a.name : undefined;
-    for (const dep of (bead ? origin(bead)?.dependsOn : undefined) ?? []) keys.push(work(dep));
+    const bead = "bead" in a && a.bead ? a.bead : a.type === "UpdateBeadStatus" ? a.name : undefined;
+    for (const dep of (bead && !staysBlocked(a) ? origin(bead)?.dependsOn : undefined) ?? []) keys.push(work(dep));
     for (const k of [...keys]) {
       const hooked = k.startsWith("Agent/") ? view.hookOf(k.slice("Agent/".length)) : undefined;
       if (hooked) keys.push(work(hooked));
@@ -105,7 +105,27 @@ export function splitIntoChains(actions: readonly Action[], view: PlanView): Cha
     if (chain) chain.push(a);
     else byRoot.set(root, [a]);
   }
-  return { chains: [...byRoot.values()], last };
+  // Chains that start a session go first: a pod is what the work waits for, and a convoy's first
+  // statuses (one chain per blocked bead) would otherwise take the write slots ahead of them.
+  const chains = [...byRoot.values()];
+  const starts = (c: Action[]) => c.some((a) => a.type === "StartSession");
+  return { chains: [...chains.filter(starts), ...chains.filter((c) => !starts(c))], last };
+}
+
+/**
+ * A bead status write that leaves the bead Blocked does not depend on its blockers' writes: it
+ * is not dispatched in this plan, whatever they say. Chaining it to them put a whole convoy's
+ * first statuses in one chain, one write after another (a 100-task convoy's beads without
+ * dependencies waited 2.4 s at the median for their pod behind their dependents' statuses). A
+ * bead's creation needs no order either: a dependency not created yet is an open blocker.
+ */
+function staysBlocked(a: Action): boolean {
+  if (a.type !== "UpdateBeadStatus") return false;
+  const conditions = a.status.conditions;
+  return (
+    Array.isArray(conditions) &&
+    conditions.some((c: { type?: string; status?: string }) => c.type === "Blocked" && c.status === "True")
+  );
 }
 
 /** The objects an action reads or writes, by kind/name; undefined for the summaries. */

@@ -164,4 +164,28 @@ describe("what must wait for other work", () => {
     ]);
     expect(last).toEqual([landing]);
   });
+
+  it("a dependent's write that leaves it Blocked, and its creation, do not wait for its blockers", () => {
+    const deps = {
+      beadOf: (name: string) => (name === "c-b" || name === "c-c" ? { dependsOn: ["c-a"] } : undefined),
+      hookOf: () => undefined,
+    };
+    const blocked = (name: string, status: "True" | "False"): Action =>
+      ({
+        ...beadStatus(name),
+        status: {
+          conditions: [
+            { type: "Ready", status: "False" },
+            { type: "Blocked", status },
+          ],
+        },
+      }) as Action;
+    const created: Action = { type: "CreateBead", name: "c-d", spec: { dependsOn: ["c-a"] } as never, why };
+    const plan = [beadStatus("c-a"), hook("toast", "c-a"), blocked("c-b", "True"), created, blocked("c-c", "False")];
+    expect(names(splitIntoChains(plan, deps).chains)).toEqual([
+      ["UpdateBeadStatus:c-a", "SetHook:toast", "UpdateBeadStatus:c-c"],
+      ["UpdateBeadStatus:c-b"],
+      ["CreateBead:c-d"],
+    ]);
+  });
 });
