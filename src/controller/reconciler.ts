@@ -149,8 +149,13 @@ export function createReconciler(deps: ReconcilerDeps) {
       deps.metrics.escalationsOpen.remove({ namespace, town });
       setTownConditions(deps.metrics.townCondition, namespace, town, []);
       countUsage(deps.metrics, namespace, town, undefined, true);
-      // Gone, or no longer this shard's: its last reconcile here is over, so let it go.
-      await deps.shards?.release(namespace, town, signal);
+      // Gone, or no longer this shard's: its last reconcile here is over, so let it go — after the
+      // Events of that reconcile, which the recorder writes off the reconcile's path (seen under
+      // load: one of them went out after the next shard's first write for the town).
+      if (deps.shards) {
+        await deps.events.flush();
+        await deps.shards.release(namespace, town, signal);
+      }
       // A shard sees only its own towns: one it no longer sees may live on in another shard.
       if (deps.shards && (await deps.shards.exists(namespace, town, signal))) return {};
       return orphans(key, namespace, town, signal);
