@@ -235,8 +235,7 @@ export function createActuator(deps: ActuatorDeps) {
       case "CreateBead": {
         await create(b, s, "Bead", beadBody(b, a));
         const creator = creatorOf(a.spec);
-        if (creator) record(b, s, creator.kind, creator.name, a.why, "Create", true);
-        else record(b, s, "Bead", a.name, a.why, "Create");
+        record(b, s, creator?.kind ?? "Bead", creator?.name ?? a.name, a.why, "Create", creator !== undefined);
         return;
       }
       case "CreateAgent":

@@ -150,8 +150,8 @@ export function createReconciler(deps: ReconcilerDeps) {
       setTownConditions(deps.metrics.townCondition, namespace, town, []);
       countUsage(deps.metrics, namespace, town, undefined, true);
       // Gone, or no longer this shard's: its last reconcile here is over, so let it go — after the
-      // Events of that reconcile, which the recorder writes off the reconcile's path (seen under
-      // load: one of them went out after the next shard's first write for the town).
+      // Events of that reconcile, which the recorder writes off the reconcile's path (and a series
+      // update up to 30 s later): otherwise they could go out after the next shard took the town.
       if (deps.shards) {
         await deps.events.flush();
         await deps.shards.release(namespace, town, signal);

@@ -61,7 +61,7 @@ export interface Told<S extends Story> {
   related?: S;
 }
 
-const same = (a: Why, b: Why) => a.reason === b.reason && a.message === b.message;
+const stepKey = (w: Why) => `${w.reason}\n${w.message}`;
 
 /**
  * The Events a plan's stories make, in story order. An Agent story without warnings whose every
@@ -72,14 +72,19 @@ const same = (a: Why, b: Why) => a.reason === b.reason && a.message === b.messag
  */
 export function tellStories<S extends Story>(stories: Iterable<S>): Told<S>[] {
   const all = [...stories];
-  const beads = all.filter((b) => b.kind === "Bead");
+  // The beads that tell each step, in story order: a plan of 1k dispatches looks each step up once.
+  const beadsBy = new Map<string, S[]>();
+  for (const b of all) {
+    if (b.kind !== "Bead") continue;
+    for (const key of new Set(b.whys.map(stepKey))) beadsBy.set(key, [...(beadsBy.get(key) ?? []), b]);
+  }
   const relatedOf = new Map<S, S>();
   const folded = new Set<S>();
   for (const agent of all) {
     // A failure is news on both objects: `kubectl describe agent` must show why its session died.
     if (agent.kind !== "Agent" || agent.whys.length === 0 || agent.whys.some((w) => w.warning)) continue;
     const free = (b: S) => relatedOf.get(b) === undefined || relatedOf.get(b) === agent;
-    const tellers = agent.whys.map((w) => beads.find((b) => free(b) && b.whys.some((x) => same(w, x))));
+    const tellers = agent.whys.map((w) => beadsBy.get(stepKey(w))?.find(free));
     if (tellers.some((b) => b === undefined)) continue;
     for (const bead of tellers as S[]) relatedOf.set(bead, agent);
     folded.add(agent);

@@ -439,8 +439,7 @@ export class World {
     switch (a.type) {
       case "CreateBead": {
         const creator = creatorOf(a.spec);
-        if (creator) record(creator.kind, creator.name, a.why, true);
-        else record("Bead", a.name, a.why);
+        record(creator?.kind ?? "Bead", creator?.name ?? a.name, a.why, creator !== undefined);
         return;
       }
       case "CreateAgent":
