@@ -79,8 +79,21 @@ export function chargeable(error: Error): boolean {
 interface BatchState {
   written: Map<string, string>;
   uids: Map<string, string>;
-  /** What the plan did to each object, in order: one Event per object per plan (transition-events.ts). */
-  story: Map<string, { kind: Kind; name: string; action: string; whys: Why[]; made: Why[] }>;
+  /** What the plan did to each object: one Event per object per plan (transition-events.ts). */
+  story: Map<string, { kind: Kind; name: string; steps: Step[] }>;
+  /** The plan position of the action being applied (each action's run has its own view of this). */
+  at: number;
+}
+
+/**
+ * One recorded step, with the plan position of its action: chains complete in any order, and an
+ * Event must read the same whichever finished first (a convoy's creations, a Town's escalations).
+ */
+interface Step {
+  why: Why;
+  at: number;
+  action: string;
+  made: boolean;
 }
 
 const RESOURCE_OF = { Bead: BEADS, Agent: AGENTS, AgentReport: REPORTS, Convoy: CONVOYS, Town: TOWNS } as const;
@@ -107,14 +120,26 @@ export function createActuator(deps: ActuatorDeps) {
 
   function record(_b: Batch, s: BatchState, kind: Kind, name: string, why: Why, action: string, made = false): void {
     const key = `${kind}/${name}`;
-    const told = s.story.get(key) ?? { kind, name, action, whys: [], made: [] };
+    const told = s.story.get(key) ?? { kind, name, steps: [] };
     s.story.set(key, told);
-    (made ? told.made : told.whys).push(why);
+    told.steps.push({ why, at: s.at, action, made });
   }
 
-  /** Records the plan's Events, one per object, once its writes are done (or stopped). */
+  /** Records the plan's Events, one per object, once its writes are done (or stopped), in plan order. */
   function tell(b: Batch, s: BatchState): void {
-    for (const { story, transition, related } of tellStories(s.story.values())) {
+    const stories = [...s.story.values()].map(({ kind, name, steps }) => {
+      const ordered = steps.toSorted((x, y) => x.at - y.at);
+      return {
+        kind,
+        name,
+        action: (ordered[0] as Step).action,
+        whys: ordered.filter((t) => !t.made).map((t) => t.why),
+        made: ordered.filter((t) => t.made).map((t) => t.why),
+        first: (ordered[0] as Step).at,
+      };
+    });
+    stories.sort((x, y) => x.first - y.first);
+    for (const { story, transition, related } of tellStories(stories)) {
       deps.events.record({
         regarding: ref(b, s, story.kind, story.name),
         ...(related ? { related: ref(b, s, related.kind, related.name) } : {}),
@@ -383,13 +408,13 @@ export function createActuator(deps: ActuatorDeps) {
      * was applied and carries the failure that comes first in plan order.
      */
     async apply(b: Batch, actions: readonly Action[]): Promise<ApplyOutcome> {
-      const s: BatchState = { written: new Map(), uids: new Map(), story: new Map() };
+      const s: BatchState = { written: new Map(), uids: new Map(), story: new Map(), at: 0 };
       const position = new Map(actions.map((a, i) => [a, i]));
       const failures: { at: number; error: Error }[] = [];
       let applied = 0;
       const run = async (a: Action): Promise<boolean> => {
         try {
-          await applyOne(b, s, a);
+          await applyOne(b, { ...s, at: position.get(a) ?? 0 }, a);
           applied++;
           deps.metrics.actions.inc({
             namespace: b.snapshot.config.namespace,
