@@ -48,6 +48,8 @@ const HEARTBEAT_TIMEOUT_S = 90;
 const STARTUP_GRACE_S = 60;
 /** How long a claim whose hook was never written waits before it is reopened. */
 const START_WINDOW_MS = (HEARTBEAT_TIMEOUT_S + STARTUP_GRACE_S) * 1000;
+/** Each outage may cut a claim from its hook: one start window each, beyond the convoy's own time. */
+const LANDING_MS = 2 * START_WINDOW_MS + 160_000;
 
 describe("the control plane stopped and restarted under a convoy", () => {
   let cluster: LocalCluster;
@@ -130,8 +132,7 @@ describe("the control plane stopped and restarted under a convoy", () => {
         kc,
         { apiVersion: "gastown.dev/v1alpha1", kind: "Convoy", namespace: NS, name: "chaos" },
         (c) => (c as unknown as Convoy | undefined)?.status?.phase === "Landed",
-        // Each outage may cut a claim from its hook (one start window each, see below).
-        { description: "convoy chaos to land", timeoutMs: 2 * START_WINDOW_MS + 160_000 },
+        { description: "convoy chaos to land", timeoutMs: LANDING_MS },
       );
       landed.catch(() => {}); // awaited below; a rejection while the apiserver is down is not news
 
@@ -177,6 +178,6 @@ describe("the control plane stopped and restarted under a convoy", () => {
       expect(charged.map((r) => `${r.metadata.name}: ${r.status?.error}`)).toEqual([]);
       expect(crew.errors).toEqual([]);
     },
-    2 * START_WINDOW_MS + 240_000,
+    LANDING_MS + 80_000,
   );
 });
