@@ -1,13 +1,13 @@
 // What an agent may do with the API, with its own ServiceAccount's credentials: create reports,
 // renew its heartbeat Lease with the activity watermark, read its Agent (nudges) and its bead.
 // The Role the operator grants allows exactly these calls and nothing else.
-import type { KubeConfig } from "@kubernetes/client-node";
 import type { Agent } from "../api/agent.ts";
 import type { AgentReportSpec } from "../api/agent-report.ts";
 import type { Bead } from "../api/bead.ts";
 import { API_VERSION } from "../api/meta.ts";
 import { formatMicroTime } from "../controller/clock.ts";
 import { AGENTS, apiPath, BEADS, LEASE_ANNOTATIONS, LEASES, REPORTS } from "../controller/resources.ts";
+import type { KubeConnection } from "../kube/config.ts";
 import { createKubeHttp, type KubeHttp } from "../kube/http.ts";
 
 /** Lease annotations one session writes about itself (src/agent/run-preset.ts). */
@@ -49,7 +49,7 @@ export class AgentClient {
   readonly http: KubeHttp;
   readonly id: AgentIdentity;
 
-  constructor(kc: KubeConfig | KubeHttp, id: AgentIdentity) {
+  constructor(kc: KubeConnection | KubeHttp, id: AgentIdentity) {
     this.http = "json" in kc ? kc : createKubeHttp(kc);
     this.id = id;
   }

@@ -3,11 +3,13 @@
 //   gt run                      the session's main process (what the pod or the process runtime starts)
 //   gt done | request-changes | review-failed | escalate | checkpoint | handoff | prime
 //   gt demo                     the scripted demo agent (what `gt run` starts without an agent command)
-import { runHook } from "./hook.ts";
-import { runDemoCommand, runSession } from "./run.ts";
-import { processToolContext, runTool, TOOL_NAMES, toolSummaries } from "./tools.ts";
+//
+// Each command loads only its own modules: gt starts for every tool call and, under Claude Code,
+// twice per tool the model calls (`gt hook`), so what it loads is paid on every one of them.
 
-const HELP = `gt — the Gas Town agent runtime and tools
+const help = async () => {
+  const { toolSummaries } = await import("./tools.ts");
+  return `gt — the Gas Town agent runtime and tools
 
 Usage: gt <command> [flags]     (gt <command> --help for its flags)
 
@@ -23,30 +25,39 @@ ${toolSummaries()
   .join("\n")}
 
 Every command reads the session from the GT_* environment that the runtime sets.`;
+};
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === "--help" || command === "-h" || command === "help") {
-    (command === undefined ? process.stderr : process.stdout).write(`${HELP}\n`);
+    (command === undefined ? process.stderr : process.stdout).write(`${await help()}\n`);
     return command === undefined ? 2 : 0;
   }
   if (command === "run" || command === "demo") {
     if (rest.includes("--help") || rest.includes("-h")) {
-      process.stdout.write(`${HELP}\n`);
+      process.stdout.write(`${await help()}\n`);
       return 0;
     }
     if (rest.length > 0) {
       process.stderr.write(`gt ${command}: takes no arguments, got ${JSON.stringify(rest.join(" "))}\n`);
       return 2;
     }
+    const { runDemoCommand, runSession } = await import("./run.ts");
     return command === "run" ? runSession() : runDemoCommand();
   }
   if (command === "hook") {
-    const ctx = processToolContext();
-    return runHook(rest[0], process.env, () => ctx.readStdin(), ctx.out);
+    const { runHook } = await import("./hook.ts");
+    return runHook(rest[0], process.env, readStdin, (t) => process.stdout.write(t));
   }
+  const { processToolContext, runTool, TOOL_NAMES } = await import("./tools.ts");
   if (TOOL_NAMES.includes(command)) return runTool(command, rest, processToolContext());
-  process.stderr.write(`gt: unknown command ${JSON.stringify(command)}\n\n${HELP}\n`);
+  process.stderr.write(`gt: unknown command ${JSON.stringify(command)}\n\n${await help()}\n`);
   return 2;
 }
 

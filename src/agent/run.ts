@@ -5,9 +5,9 @@ import { spawn } from "node:child_process";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { constants } from "node:os";
 import { extname, join, resolve } from "node:path";
-import type { KubeConfig } from "@kubernetes/client-node";
 import { MODEL_API_KEY_ENV, readSessionEnv, type SessionEnv } from "../api/session.ts";
 import { sessionPodName } from "../core/names.ts";
+import type { LoadedConnection } from "../kube/config.ts";
 import { AgentClient } from "./client.ts";
 import { runDemo } from "./demo.ts";
 import { gitCredentialEnv, gitRunner, prepareRepo, shellQuote } from "./git.ts";
@@ -16,7 +16,7 @@ import { presetFor } from "./presets/index.ts";
 import { buildPrompt } from "./prompt.ts";
 import { runPreset } from "./run-preset.ts";
 import { gitFailure, writeTermination } from "./termination.ts";
-import { processToolContext, runTool, sessionKubeConfig } from "./tools.ts";
+import { processToolContext, runTool, sessionConnection } from "./tools.ts";
 
 export const PROMPT_FILE_ENV = "GT_PROMPT_FILE";
 
@@ -73,9 +73,9 @@ export async function runSession(): Promise<number> {
   process.on("SIGTERM", () => forward("SIGTERM"));
   process.on("SIGINT", () => forward("SIGINT"));
 
-  let kc: KubeConfig;
+  let kc: LoadedConnection;
   try {
-    kc = sessionKubeConfig();
+    kc = await sessionConnection();
   } catch (e) {
     log(`cannot load the API credentials: ${(e as Error).message}`);
     writeTermination({ reason: "NoApiCredentials", kind: "Configuration", message: (e as Error).message });

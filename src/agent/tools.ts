@@ -6,10 +6,10 @@ import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { type ParseArgsConfig, parseArgs } from "node:util";
-import { KubeConfig } from "@kubernetes/client-node";
 import { MAX_CHECKPOINT_BYTES } from "../api/agent.ts";
 import { SEVERITIES } from "../api/agent-report.ts";
 import { readSessionEnv, type SessionEnv } from "../api/session.ts";
+import { type LoadedConnection, loadConnection } from "../kube/config.ts";
 import { KubeApiError } from "../kube/errors.ts";
 import { AgentClient, type ReportInput } from "./client.ts";
 import { ACTIVITY_DIR_ENV, markToolActivity, recordReport } from "./heartbeat.ts";
@@ -20,7 +20,7 @@ export interface ToolContext {
   err(text: string): void;
   readStdin(): Promise<string>;
   /** The session's API client; by default from $KUBECONFIG, else the in-cluster service account. */
-  client?(s: SessionEnv): AgentClient;
+  client?(s: SessionEnv): AgentClient | Promise<AgentClient>;
 }
 
 type Values = Record<string, string | boolean | string[] | undefined>;
@@ -222,20 +222,23 @@ export const toolSummaries = () => Object.entries(TOOLS).map(([name, t]) => [nam
 
 /**
  * The session's API credentials: $KUBECONFIG (the process runtime writes one with the agent's
- * token), else the pod's service account. client-node would otherwise fall back to
- * http://localhost:8080 and fail later with a message about TLS that helps no one.
+ * token), else the pod's service account. Read without @kubernetes/client-node (src/kube/config.ts):
+ * gt starts for every tool call and, under Claude Code, at every tool boundary, and loading
+ * client-node cost each start about 90 MiB and most of its time (bench/agent-startup.ts).
  */
-export function sessionKubeConfig(env: NodeJS.ProcessEnv = process.env): KubeConfig {
-  const kc = new KubeConfig();
-  if (!env.KUBECONFIG && !env.KUBERNETES_SERVICE_HOST && !existsSync(join(homedir(), ".kube", "config")))
+export async function sessionConnection(env: NodeJS.ProcessEnv = process.env): Promise<LoadedConnection> {
+  if (!env.KUBECONFIG && !env.KUBERNETES_SERVICE_HOST && !existsSync(join(env.HOME ?? homedir(), ".kube", "config")))
     throw new Error("no API credentials: KUBECONFIG is not set and this is not a pod with a service account");
-  kc.loadFromDefault();
-  return kc;
+  return loadConnection(undefined, env);
 }
 
-function defaultClient(s: SessionEnv): AgentClient {
-  const kc = sessionKubeConfig();
-  return new AgentClient(kc, { namespace: s.namespace, town: s.town, agent: s.agent, session: s.session });
+async function defaultClient(s: SessionEnv): Promise<AgentClient> {
+  return new AgentClient(await sessionConnection(), {
+    namespace: s.namespace,
+    town: s.town,
+    agent: s.agent,
+    session: s.session,
+  });
 }
 
 /** Runs one tool; resolves to the exit status (0 ok, 1 refused or failed, 2 bad flags). */
@@ -276,7 +279,7 @@ export async function runTool(name: string, argv: string[], ctx: ToolContext): P
   }
   const finished = markToolActivity(ctx.env[ACTIVITY_DIR_ENV], name);
   try {
-    const client = (ctx.client ?? defaultClient)(session);
+    const client = await (ctx.client ?? defaultClient)(session);
     ctx.out(`${await tool.run(values, session, client, ctx)}\n`);
     return 0;
   } catch (e) {

@@ -1,6 +1,8 @@
 // The `gt` tools' contract with the agent calling them: the report each one files, and a one-line
 // failure (with usage for flag errors) when the session, the flags, the role or the apiserver says no.
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { AgentClient } from "../../../src/agent/client.ts";
@@ -217,6 +219,30 @@ describe("the gt binary", { timeout: 60_000 }, () => {
     const unknown = run(["merge"]);
     expect(unknown.status).toBe(2);
     expect(unknown.stderr.split("\n")[0]).toBe('gt: unknown command "merge"');
+  });
+
+  it("a hook and a tool call never load @kubernetes/client-node, and the tool uses the kubeconfig's server", () => {
+    // Every module gt resolves, as it resolves it: client-node cost each start ~90 MiB and seconds.
+    const probe = `data:text/javascript,${encodeURIComponent(
+      'import { registerHooks } from "node:module"; registerHooks({ resolve(s, c, next) { const r = next(s, c); if (r.url.includes("/@kubernetes/client-node/")) process.stderr.write("loaded " + r.url + "\\n"); return r; } });',
+    )}`;
+    const dir = mkdtempSync(join(tmpdir(), "gt-modules-"));
+    const kubeconfig = join(dir, "kubeconfig");
+    writeFileSync(
+      kubeconfig,
+      "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n" +
+        "users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n",
+    );
+    const env = { ...sessionEnv(), PATH: process.env.PATH, KUBECONFIG: kubeconfig, GT_ACTIVITY_DIR: join(dir, "a") };
+    const gt = (args: string[], input = "") =>
+      spawnSync(process.execPath, ["--import", probe, MAIN, ...args], { env, encoding: "utf8", input });
+    const hook = gt(["hook", "PostToolUse"], JSON.stringify({ tool_use_id: "toolu_1" }));
+    expect(hook.stderr).toBe("");
+    expect(hook.status).toBe(0);
+    const tool = gt(["escalate", "--severity", "low", "--message", "x"]);
+    expect(tool.status).toBe(1);
+    expect(tool.stderr).not.toContain("loaded ");
+    expect(tool.stderr).toContain("ECONNREFUSED 127.0.0.1:1 (is the apiserver reachable?)");
   });
 });
 
