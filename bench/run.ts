@@ -1,5 +1,6 @@
 // `make bench`: every benchmark, printed as numbers with ratios against a baseline of the same run.
 // `node bench/run.ts core` or `node bench/run.ts operator` runs one.
+import { benchAgentStartup, printAgentStartup } from "./agent-startup.ts";
 import { benchConvoyTowns, benchCore, printConvoyTowns, printCore } from "./core.ts";
 import { benchMemory, printMemory } from "./memory.ts";
 import { benchOperator } from "./operator.ts";
@@ -8,7 +9,7 @@ import { benchThroughput, printThroughput } from "./throughput.ts";
 import { benchTowns, printTowns } from "./towns.ts";
 
 const only = process.argv[2];
-const known = ["core", "operator", "throughput", "memory", "towns"];
+const known = ["core", "agent", "operator", "throughput", "memory", "towns"];
 if (only && !known.includes(only)) {
   console.error(`unknown benchmark ${only}; one of: ${known.join(", ")}`);
   process.exit(2);
@@ -17,6 +18,7 @@ if (!only || only === "core") {
   printCore(benchCore());
   printConvoyTowns(benchConvoyTowns());
 }
+if (!only || only === "agent") printAgentStartup(await benchAgentStartup());
 if (!only || only === "operator") {
   try {
     printOperator(await benchOperator());

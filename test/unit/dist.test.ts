@@ -104,4 +104,22 @@ describe("buildDist over src/", () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toContain("Usage: node src/main.ts [flags]");
   });
+
+  it("runs gt, as the agent image does, without loading the type stripper", () => {
+    const probe =
+      'process.on("exit", () => process.stderr.write("stripper loaded: " + process.moduleLoadList.some((m) => m.includes("amaro")) + "\\n"));';
+    const gt = (args: string[], input = "") =>
+      spawnSync(
+        process.execPath,
+        ["--import", `data:text/javascript,${encodeURIComponent(probe)}`, join(out, "agent", "main.js"), ...args],
+        { encoding: "utf8", input, env: { PATH: process.env.PATH } },
+      );
+    const help = gt(["help"]);
+    expect(help.stderr).toBe("stripper loaded: false\n");
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain("  prime ");
+    const hook = gt(["hook", "PostToolUse"], "{}");
+    expect(hook.stderr).toBe("stripper loaded: false\n");
+    expect(hook.status).toBe(0);
+  });
 });
