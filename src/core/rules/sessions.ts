@@ -8,12 +8,13 @@ import { sessionFailed, sessionFailure, sessionRuns } from "./session-failures.t
 import { release, why } from "./work.ts";
 
 export function reconcileSessions(d: Draft): void {
+  const reported = waitingReports(d);
   for (const name of d.snap.agents.keys()) {
     const agent = d.agent(name) as AgentView;
     stopStaleSessions(d, agent);
-    adoptSession(d, agent);
+    adoptSession(d, agent, reported);
     const current = d.agent(name) as AgentView;
-    if (current.state.phase === "Working" || current.state.phase === "Stalled") checkWorking(d, current);
+    if (current.state.phase === "Working" || current.state.phase === "Stalled") checkWorking(d, current, reported);
     const after = d.agent(name) as AgentView;
     if (after.state.phase === "Idle") checkIdle(d, after);
     refreshHeartbeat(d, d.agent(name) as AgentView);
@@ -33,13 +34,37 @@ function stopStaleSessions(d: Draft, agent: AgentView): void {
   }
 }
 
+/** `agent/session` of every report this plan left unresolved (the reports rule ran first). */
+function waitingReports(d: Draft): ReadonlySet<string> {
+  const out = new Set<string>();
+  for (const r of d.snap.pendingReports) {
+    if ((d.report(r.name) ?? r).state.outcome === undefined) out.add(`${r.spec.agent}/${r.spec.session}`);
+  }
+  return out;
+}
+
 /**
  * The dispatch writes the session before marking the agent Working; if that last write was lost,
  * the next plan finds a live session newer than the agent's status and adopts it (or stops it if
- * the agent is no longer hooked to its bead).
+ * the agent is no longer hooked to its bead). A session may also have done its work, reported
+ * and ended before that plan (the operator's restart outlasted it): it is adopted all the same
+ * while a report of it waits, so that the report applies rather than being rejected as from a
+ * session nobody ran, and the bead redone and charged for work that was done.
  */
-function adoptSession(d: Draft, agent: AgentView): void {
+function adoptSession(d: Draft, agent: AgentView, reported: ReadonlySet<string>): void {
   const newer = d.liveSessions(agent.name).filter((s) => s.session > agent.state.session);
+  const ended = d
+    .sessions(agent.name)
+    .filter((s) => s.session > agent.state.session && !d.isLive(s) && reported.has(`${agent.name}/${s.session}`))
+    .at(-1);
+  if (ended && (newer.length === 0 || ended.session > (newer.at(-1)?.session ?? 0))) {
+    if (agent.state.phase === "Idle" && agent.state.hook && agent.state.hook === ended.bead) {
+      for (const s of newer)
+        d.stopSession(agent.name, s.name, why("SessionSuperseded", `${s.name} is not the newest session`));
+      adopt(d, agent, ended);
+      return;
+    }
+  }
   const newest = newer[newer.length - 1];
   if (!newest) return;
   for (const s of newer) {
@@ -47,18 +72,7 @@ function adoptSession(d: Draft, agent: AgentView): void {
       d.stopSession(agent.name, s.name, why("SessionSuperseded", `${s.name} is not the newest session`));
   }
   if (agent.state.phase === "Idle" && agent.state.hook && agent.state.hook === newest.bead) {
-    d.updateAgent(
-      agent.name,
-      {
-        phase: "Working",
-        session: newest.session,
-        pod: newest.name,
-        sessionBead: newest.bead,
-        sessionStart: newest.created,
-        idleSince: undefined,
-      },
-      why("SessionAdopted", `${newest.name} was started but not recorded; adopted`),
-    );
+    adopt(d, agent, newest);
   } else {
     d.stopSession(
       agent.name,
@@ -66,6 +80,21 @@ function adoptSession(d: Draft, agent: AgentView): void {
       why("SessionOrphaned", `${newest.name} runs for work ${agent.name} no longer holds`),
     );
   }
+}
+
+function adopt(d: Draft, agent: AgentView, s: SessionObservation): void {
+  d.updateAgent(
+    agent.name,
+    {
+      phase: "Working",
+      session: s.session,
+      pod: s.name,
+      sessionBead: s.bead,
+      sessionStart: s.created,
+      idleSince: undefined,
+    },
+    why("SessionAdopted", `${s.name} was started but not recorded; adopted`),
+  );
 }
 
 function currentSession(d: Draft, agent: AgentView): SessionObservation | undefined {
@@ -99,7 +128,7 @@ function lostBecause(d: Draft, agent: AgentView, s: SessionObservation | undefin
   return undefined;
 }
 
-function checkWorking(d: Draft, agent: AgentView): void {
+function checkWorking(d: Draft, agent: AgentView, reported: ReadonlySet<string>): void {
   if (!agent.state.hook) {
     // A force-stopped agent shows Stalled until its session is really gone.
     if (agent.state.phase === "Stalled" && d.liveSessions(agent.name).length > 0) return;
@@ -118,6 +147,8 @@ function checkWorking(d: Draft, agent: AgentView): void {
     return;
   }
   const s = currentSession(d, agent);
+  // An ended session's report is its result: it applies first, then the session's end is no loss.
+  if (s && !d.isLive(s) && reported.has(`${agent.name}/${s.session}`)) return;
   const failure = s ? sessionFailure(s) : undefined;
   if (s && failure) {
     sessionFailed(d, agent, hooked, s, failure);

@@ -787,6 +787,43 @@ describe("order", () => {
     expect(agentStatus(p, TOAST)).toMatchObject({ phase: "Working", session: 2 });
     expect(ofType(p, "SetHook")).toEqual([]);
   });
+
+  // Found by the crash-safety test under load: the operator died between a session's pod and its
+  // Working write, and the session reported Done and exited before the next operator planned.
+  // The report waited as from a session nobody ran; the bead was redone and charged, and the
+  // report later rejected. Five such kills in a row failed a bead that had done its work.
+  it("a report from a newer session that has already ended adopts that session; the report applies in the next plan", () => {
+    const ended = withObjects(polecatOnX(), {
+      agents: [polecat(TOAST, { hook: "x", status: { phase: "Idle", session: 1, idleSince: iso(NOW - MIN) } })],
+      sessions: [pod(TOAST, 2, { bead: "x", started: NOW - 30 * SEC, phase: "Succeeded" })],
+      reports: [report("r1", { agent: TOAST, bead: "x", type: "Done", session: 2 }, { created: NOW - SEC })],
+    });
+    const p = planAt(ended, NOW);
+    expect(agentStatus(p, TOAST)).toMatchObject({ phase: "Working", session: 2, pod: `${TOAST}-2` });
+    // Neither interrupted nor ended without Done: the bead keeps its claim and its attempts.
+    expect(beadStatus(p, "x")).not.toHaveProperty("phase");
+    expect(beadStatus(p, "x")).not.toHaveProperty("attempts");
+    expect(ofType(p, "StopSession")).toEqual([]);
+    expect(reportStatus(p, "r1")).toBeUndefined();
+
+    const adopted = withObjects(ended, {
+      agents: [polecat(TOAST, { hook: "x", status: workingStatus(TOAST, "x", { session: 2 }) })],
+    });
+    const next = planAt(adopted, NOW + SEC);
+    expect(reportStatus(next, "r1")).toMatchObject({ outcome: "Applied" });
+    expect(beadStatus(next, "x")).toMatchObject({ phase: "InReview" });
+  });
+
+  it("an ended newer session without a report of it is not adopted", () => {
+    const p = planAt(
+      withObjects(polecatOnX(), {
+        agents: [polecat(TOAST, { hook: "x", status: { phase: "Idle", session: 1, idleSince: iso(NOW - MIN) } })],
+        sessions: [pod(TOAST, 2, { bead: "x", started: NOW - 30 * SEC, phase: "Succeeded" })],
+      }),
+      NOW,
+    );
+    expect(agentStatus(p, TOAST)?.phase).not.toBe("Working");
+  });
 });
 
 describe("retry and poisoning of a report whose writes failed", () => {
