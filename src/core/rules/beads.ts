@@ -2,8 +2,9 @@
 // polecats within the rig and town limits — every new session within the bead's one budget.
 import type { Draft } from "../draft.ts";
 import { polecatName } from "../names.ts";
-import type { AgentView, BeadState, BeadView } from "../snapshot.ts";
+import type { AgentView, BeadView } from "../snapshot.ts";
 import { isTerminal } from "../snapshot.ts";
+import { neverStarted, refundInterrupted } from "./interrupted.ts";
 import { probeConfigurationHold } from "./session-failures.ts";
 import {
   beadHasLiveSession,
@@ -113,34 +114,6 @@ function interruptedDispatch(d: Draft, bead: BeadView): boolean {
   );
   for (const a of d.hookedTo(bead.name)) release(d, a.name, w);
   return true;
-}
-
-/**
- * The hooked agent's session for this claim never came to be: the agent was never marked Working
- * for it (that write carries the claim's time) and no pod numbered after the agent's last session
- * exists. A session that ran and was lost is not this: it was marked Working first.
- */
-function neverStarted(d: Draft, bead: BeadView, agent: AgentView): boolean {
-  const claimed = bead.state.lastDispatch;
-  if (claimed === undefined || (agent.state.sessionStart ?? Number.NEGATIVE_INFINITY) >= claimed) return false;
-  return !d.sessions(agent.name).some((s) => s.session > agent.state.session);
-}
-
-/**
- * A dispatch the operator's restart cut short before its session existed did no work and is no
- * failure of the bead: its attempt is given back. Capped (limits.maxDispatchAttempts refunds), so
- * a dispatch that kills the operator every time still ends the bead instead of looping.
- */
-function refundInterrupted(d: Draft, bead: BeadView, never: boolean): { change: Partial<BeadState>; said: string } {
-  const cap = d.snap.config.maxDispatchAttempts;
-  if (!never || !bead.state.sessionCharged || bead.state.attempts === 0) return { change: {}, said: "" };
-  if (bead.state.interruptedDispatches >= cap)
-    return { change: {}, said: `; charged: ${cap} interrupted dispatches were already given back` };
-  const n = bead.state.interruptedDispatches + 1;
-  return {
-    change: { attempts: bead.state.attempts - 1, sessionCharged: false, interruptedDispatches: n },
-    said: `; its session never started, so the attempt is given back (${n} of ${cap})`,
-  };
 }
 
 function staleInProgress(d: Draft, bead: BeadView): void {

@@ -5,6 +5,7 @@ import { refineryName } from "../names.ts";
 import type { AgentView, BeadView } from "../snapshot.ts";
 import { isTerminal } from "../snapshot.ts";
 import { backoffAfter } from "../time.ts";
+import { neverStarted, refundInterrupted } from "./interrupted.ts";
 import { probeConfigurationHold } from "./session-failures.ts";
 import {
   budgetSpent,
@@ -126,9 +127,16 @@ function directReview(d: Draft, mr: BeadView): void {
   }
 }
 
-/** A refinery lost its session mid-review: re-dispatch after the back-off, fail the MR at the cap. */
-function retryRefinery(d: Draft, agent: AgentView, mr: BeadView): void {
+/**
+ * A refinery lost its session mid-review: re-dispatch after the back-off, fail the MR at the cap.
+ * A review the operator's death cut short before its session existed is given its attempt back,
+ * as a polecat's is (bounded the same way).
+ */
+function retryRefinery(d: Draft, agent: AgentView, reviewed: BeadView): void {
   const cfg = d.snap.config;
+  const refund = refundInterrupted(d, reviewed, neverStarted(d, reviewed, agent));
+  // Told by the retry's own Event (refund.said), so no Event of its own.
+  const mr = Object.keys(refund.change).length > 0 ? d.updateBead(reviewed.name, refund.change, undefined) : reviewed;
   if (budgetSpent(d, mr)) {
     const w = why(
       "MaxDispatchAttempts",
@@ -153,7 +161,7 @@ function retryRefinery(d: Draft, agent: AgentView, mr: BeadView): void {
     agent,
     mr,
     "ReviewRetried",
-    `${agent.name} restarts the review of ${mr.name} (attempt ${mr.state.attempts + 1})`,
+    `${agent.name} restarts the review of ${mr.name} (attempt ${mr.state.attempts + 1})${refund.said}`,
   );
 }
 

@@ -8,6 +8,7 @@ import {
   conditionsOf,
   effects,
   type Fixture,
+  HOUR,
   iso,
   issue,
   type Limits,
@@ -442,6 +443,58 @@ function refineryLost(
 
 describe("refinery retry: same back-off and cap as polecats", () => {
   const E = P + MIN;
+
+  // Found by the crash-safety test under load: operators killed right after each restart's first
+  // plan failed a merge request whose review sessions never existed ("5 review sessions ended
+  // without a result"), and its issue was redone with a second merge request.
+  /** The review dispatched at P (attempt `attempts`) never got its pod: the operator died first. */
+  const cutShort = (attempts: number, o: { interrupted?: number; pod?: boolean } = {}): Fixture => ({
+    beads: [
+      issue("x", { phase: "InReview", assignee: "gt-app-toast", attempts: 1, since: P }),
+      mergeRequest("x-mr-1", "x", {
+        phase: "InProgress",
+        assignee: REF,
+        attempts,
+        since: P,
+        status: {
+          lastDispatchTime: iso(P),
+          sessionCharged: true,
+          ...(o.interrupted ? { interruptedDispatches: o.interrupted } : {}),
+        },
+      }),
+    ],
+    agents: [
+      refinery({
+        hook: "x-mr-1",
+        status: { phase: "Idle", session: 1, idleSince: iso(P - MIN), sessionStartTime: iso(P - 2 * MIN) },
+      }),
+    ],
+    sessions: o.pod ? [pod(REF, 2, { bead: "x-mr-1", phase: "Failed", exitCode: 1, finished: E })] : [],
+  });
+
+  it("a review whose session never existed gets its attempt back, and is restarted even at the cap", () => {
+    const p = planAt(cutShort(5), E + HOUR);
+    expect(ofType(p, "StartSession")).toMatchObject([{ agent: REF, session: 2, bead: "x-mr-1" }]);
+    expect(effects(p)[0]).toMatchObject({
+      type: "UpdateBeadStatus",
+      name: "x-mr-1",
+      status: { interruptedDispatches: 1, reason: "ReviewRetried" },
+    });
+    // Given back, then charged again by the new session: still 5, so unchanged in the patch.
+    expect(beadStatus(p, "x-mr-1")).not.toHaveProperty("dispatchAttempts");
+    expect(ofType(p, "StartSession")[0]?.why.message).toContain(
+      "its session never started, so the attempt is given back (1 of 5)",
+    );
+  });
+
+  it.each([
+    { name: "its session existed (a pod of it)", fixture: cutShort(5, { pod: true }) },
+    { name: "every refund was already given", fixture: cutShort(5, { interrupted: 5 }) },
+  ])("a review is charged when $name: at the cap it fails", ({ fixture }) => {
+    const p = planAt(fixture, E + HOUR);
+    expect(ofType(p, "StartSession")).toEqual([]);
+    expect(beadStatus(p, "x-mr-1")).toMatchObject({ phase: "Failed", resolution: "MaxDispatchAttempts" });
+  });
 
   it.each(BACKOFF_STEPS)(
     "after $attempts attempts: waits $backoff ms from the session's exit, then restarts the review",
