@@ -27,12 +27,6 @@ ${toolSummaries()
 Every command reads the session from the GT_* environment that the runtime sets.`;
 };
 
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
-}
-
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === "--help" || command === "-h" || command === "help") {
@@ -52,7 +46,7 @@ async function main(argv: string[]): Promise<number> {
     return command === "run" ? runSession() : runDemoCommand();
   }
   if (command === "hook") {
-    const { runHook } = await import("./hook.ts");
+    const [{ runHook }, { readStdin }] = await Promise.all([import("./hook.ts"), import("./stdin.ts")]);
     return runHook(rest[0], process.env, readStdin, (t) => process.stdout.write(t));
   }
   const { processToolContext, runTool, TOOL_NAMES } = await import("./tools.ts");

@@ -13,6 +13,7 @@ import { type LoadedConnection, loadConnection } from "../kube/config.ts";
 import { KubeApiError } from "../kube/errors.ts";
 import { AgentClient, type ReportInput } from "./client.ts";
 import { ACTIVITY_DIR_ENV, markToolActivity, recordReport } from "./heartbeat.ts";
+import { readStdin } from "./stdin.ts";
 
 export interface ToolContext {
   env: NodeJS.ProcessEnv;
@@ -300,10 +301,6 @@ export function processToolContext(env: NodeJS.ProcessEnv = process.env): ToolCo
     env,
     out: (t) => process.stdout.write(t),
     err: (t) => process.stderr.write(t),
-    async readStdin() {
-      const chunks: Buffer[] = [];
-      for await (const c of process.stdin) chunks.push(c as Buffer);
-      return Buffer.concat(chunks).toString("utf8");
-    },
+    readStdin,
   };
 }

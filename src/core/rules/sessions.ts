@@ -57,13 +57,12 @@ function adoptSession(d: Draft, agent: AgentView, reported: ReadonlySet<string>)
     .sessions(agent.name)
     .filter((s) => s.session > agent.state.session && !d.isLive(s) && reported.has(`${agent.name}/${s.session}`))
     .at(-1);
-  if (ended && (newer.length === 0 || ended.session > (newer.at(-1)?.session ?? 0))) {
-    if (agent.state.phase === "Idle" && agent.state.hook && agent.state.hook === ended.bead) {
-      for (const s of newer)
-        d.stopSession(agent.name, s.name, why("SessionSuperseded", `${s.name} is not the newest session`));
-      adopt(d, agent, ended);
-      return;
-    }
+  const endedIsNewest = ended !== undefined && ended.session > (newer.at(-1)?.session ?? 0);
+  if (endedIsNewest && agent.state.phase === "Idle" && agent.state.hook && agent.state.hook === ended.bead) {
+    for (const s of newer)
+      d.stopSession(agent.name, s.name, why("SessionSuperseded", `${s.name} is not the newest session`));
+    adopt(d, agent, ended);
+    return;
   }
   const newest = newer[newer.length - 1];
   if (!newest) return;
