@@ -18,6 +18,7 @@ import {
   cliTown,
   createKeySecret,
   polecatScript,
+  refineryScript,
   sessionLogTails,
   startCliOperator,
   townScripts,
@@ -104,6 +105,10 @@ describe("Claude Code usage and a bead's token budget", () => {
 
     // Every session's usage, as the CLI counted it, adds up to what the model served — on the Bead
     // (issue and merge request) and on the Town. Sessions publish their last counts as they exit.
+    // The bead closes on a session's `gt done`, before its CLI asks for its last answer: the sums
+    // are final only once every script's last step has been served, so each wait checks that too.
+    const lastServed = (bead: string, steps: number) =>
+      model.requestsFor(bead).some((r) => r.status === 200 && r.step === steps - 1);
     const served = (bead: string) => {
       const u = model.usageServed(bead);
       return u.input + u.output + u.cacheRead + u.cacheWrite;
@@ -114,20 +119,26 @@ describe("Claude Code usage and a bead's token budget", () => {
     const exact = await waitForBead(
       ns,
       "pricey",
-      (b) => b?.status?.usage?.tokens === served("pricey"),
+      (b) => lastServed("pricey", script.length) && b?.status?.usage?.tokens === served("pricey"),
       `to sum exactly what the model served (${served("pricey")} tokens)`,
       60_000,
     ).catch(explain);
     expect(exact?.status?.usage?.sessions.length).toBe(2);
-    const expected = served("pricey") + mrNames().reduce((n, mr) => n + served(mr), 0);
+    const expected = () => served("pricey") + mrNames().reduce((n, mr) => n + served(mr), 0);
+    const reviewsDone = () =>
+      mrNames().length > 0 && mrNames().every((mr) => lastServed(mr, refineryScript(mr, ["true"]).length));
     await waitFor(
       kubeConfig(),
       { apiVersion: "gastown.dev/v1alpha1", kind: "Town", namespace: ns, name: "gt" },
-      (t) => (t as unknown as Town | undefined)?.status?.usage?.tokens === expected,
-      { description: `town gt to sum ${expected} tokens`, timeoutMs: 60_000 },
+      (t) => reviewsDone() && (t as unknown as Town | undefined)?.status?.usage?.tokens === expected(),
+      {
+        description: "town gt to sum every token served, once the reviews' last answers are served",
+        timeoutMs: 60_000,
+      },
     );
     const town = await http.json<Town>({ method: "GET", path: apiPath(TOWNS, ns, "gt") });
-    expect(town.status?.usageToday?.tokens).toBe(expected);
+    expect(town.status?.usage?.tokens).toBe(expected());
+    expect(town.status?.usageToday?.tokens).toBe(expected());
     expect(op.trap.violations()).toEqual([]);
   }, 600_000);
 });
