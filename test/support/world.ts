@@ -20,7 +20,14 @@ import { recommendedLabels } from "../../src/controller/resources.ts";
 import { creatorOf, tellStories } from "../../src/controller/transition-events.ts";
 import type { Action, Why } from "../../src/core/actions.ts";
 import type { LeaseObservation, SessionObservation, Snapshot } from "../../src/core/snapshot.ts";
-import { buildSnapshot } from "../../src/core/snapshot.ts";
+import {
+  agentView,
+  beadView,
+  buildSnapshot,
+  convoyView,
+  reportView,
+  snapshotFromViews,
+} from "../../src/core/snapshot.ts";
 import { formatTime } from "../../src/core/time.ts";
 
 /** The grace period the pod runtime deletes session pods with. */
@@ -290,13 +297,30 @@ export class World {
     return [...this.state.leases.values()];
   }
 
+  /**
+   * Views made once per object version, as the operator's Views does: objects here are replaced,
+   * never changed, on every write, so successive snapshots share the views of what did not change
+   * and the core's per-view memo (rules/status.ts) is exercised as it is live.
+   */
+  private readonly views = new WeakMap<object, unknown>();
+  private viewOf<O extends object, V>(o: O, make: (o: O) => V): V {
+    let v = this.views.get(o) as V | undefined;
+    if (v === undefined) {
+      v = make(o);
+      this.views.set(o, v);
+    }
+    return v;
+  }
+
   snapshot(): Snapshot {
-    return buildSnapshot({
+    const town = this.state.town.metadata.name;
+    const own = <T extends { spec: { town: string } }>(os: readonly T[]) => os.filter((o) => o.spec.town === town);
+    return snapshotFromViews({
       town: this.state.town,
-      convoys: this.convoys,
-      beads: this.beads,
-      agents: this.agents,
-      reports: this.reports,
+      convoys: own(this.convoys).map((c) => this.viewOf(c, convoyView)),
+      beads: own(this.beads).map((b) => this.viewOf(b, beadView)),
+      agents: own(this.agents).map((a) => this.viewOf(a, agentView)),
+      reports: own(this.reports).map((r) => this.viewOf(r, reportView)),
       sessions: this.sessions,
       leases: [...this.state.leases.values()],
     });

@@ -4,7 +4,9 @@
 import { describe, expect, it } from "vitest";
 import type { Bead } from "../../../../src/api/bead.ts";
 import type { Condition } from "../../../../src/api/meta.ts";
-import type { Escalation } from "../../../../src/api/town.ts";
+import type { Escalation, Town } from "../../../../src/api/town.ts";
+import { plan } from "../../../../src/core/plan.ts";
+import { agentView, beadView, convoyView, snapshotFromViews } from "../../../../src/core/snapshot.ts";
 import {
   applyStatus,
   beadStatus,
@@ -242,6 +244,91 @@ describe("bead Ready (and Blocked / Stalled)", () => {
     const p = planAt({ town: town({ suspend: true }), beads: [fresh as Bead] }, NOW);
     expect(beadStatus(p, "x")).toMatchObject({ phase: "Open" });
     expect(reasons(p, "x")).toEqual(["UnknownRig"]);
+  });
+});
+
+describe("conditions found current are remade when what they read changes", () => {
+  // The operator makes one view per object version and plans from the same views again, and the
+  // status pass remembers, by view, the beads whose conditions it found current. Here the bead's
+  // view is the same object in both plans; only something its conditions read changes.
+  const suspended = town({ suspend: true });
+  const converged = (f: Fixture): Fixture => {
+    let settled = f;
+    for (let i = 0; i < 3; i++) settled = applyStatus(settled, planAt(settled, NOW));
+    expect(planAt(settled, NOW).actions).toEqual([]);
+    return settled;
+  };
+  const views = (f: Fixture) => ({
+    town: f.town ?? suspended,
+    convoys: (f.convoys ?? []).map(convoyView),
+    beads: (f.beads ?? []).map(beadView),
+    agents: (f.agents ?? []).map(agentView),
+    reports: [],
+    sessions: f.sessions ?? [],
+    leases: f.leases ?? [],
+  });
+  type Views = ReturnType<typeof views>;
+  const planFrom = (v: Views) => plan(snapshotFromViews(v), NOW);
+  const readyOf = (p: ReturnType<typeof planFrom>, bead: string) =>
+    (beadStatus(p, bead)?.conditions as Condition[] | undefined)?.find((c) => c.type === "Ready");
+  const replaced = (v: Views, bead: Bead) => v.beads.map((b) => (b.name === bead.metadata.name ? beadView(bead) : b));
+
+  it("a blocker that finished: Blocked goes, Ready says Pending", () => {
+    const v = views(converged({ town: suspended, beads: [issue("x", { spec: { dependsOn: ["d"] } }), issue("d")] }));
+    expect(planFrom(v).actions).toEqual([]);
+    const p = planFrom({
+      ...v,
+      beads: replaced(v, issue("d", { phase: "Failed", status: { resolution: "Cancelled" } })),
+    });
+    expect(readyOf(p, "x")).toMatchObject({ reason: "Pending" });
+    expect(((beadStatus(p, "x")?.conditions ?? []) as Condition[]).map((c) => c.type)).toEqual(["Ready"]);
+  });
+
+  it("a rig the town no longer has: Stalled UnknownRig", () => {
+    const v = views(converged({ town: suspended, beads: [issue("x")] }));
+    expect(planFrom(v).actions).toEqual([]);
+    const moved: Town = town({ suspend: true, rigs: [{ name: "web" }] });
+    const p = planFrom({ ...v, town: moved });
+    expect(readyOf(p, "x")).toMatchObject({ reason: "UnknownRig", message: expect.stringContaining("(rigs: web)") });
+  });
+
+  it("capacity no longer the reason: a suspended town's waiting bead is Pending", () => {
+    const busy = converged({
+      town: town({ limits: { maxPolecatsPerRig: 1 } }),
+      beads: [issue("x", { phase: "InProgress", assignee: TOAST, attempts: 1, since: NOW - MIN }), issue("y")],
+      agents: [polecat(TOAST, { hook: "x", status: workingStatus(TOAST, "x", { start: NOW - MIN, heartbeat: NOW }) })],
+      sessions: [pod(TOAST, 1, { bead: "x", created: NOW - MIN })],
+      leases: [lease(TOAST, { renewTime: NOW, activityTime: NOW })],
+    });
+    const v = views(busy);
+    const y = v.beads.find((b) => b.name === "y");
+    expect(y?.state.conditions.find((c) => c.type === "Ready")).toMatchObject({ reason: "WaitingForCapacity" });
+    expect(planFrom(v).actions).toEqual([]);
+    const p = planFrom({ ...v, town: town({ suspend: true, limits: { maxPolecatsPerRig: 1 } }) });
+    expect(readyOf(p, "y")).toMatchObject({ reason: "Pending" });
+  });
+
+  it("a merge request's rework that ended: WaitingForRework is over", () => {
+    const v = views(
+      converged({
+        town: suspended,
+        beads: [issue("x"), mergeRequest("x-mr-1", "x"), rework("x-mr-1-rework-1", "x-mr-1")],
+      }),
+    );
+    expect(planFrom(v).actions).toEqual([]);
+    const ended = rework("x-mr-1-rework-1", "x-mr-1", { phase: "Failed", status: { resolution: "Cancelled" } });
+    const p = planFrom({ ...v, beads: replaced(v, ended) });
+    expect(readyOf(p, "x-mr-1")).toMatchObject({ reason: "Pending" });
+  });
+
+  it("its convoy unstaged: Ready says Pending instead of Staged", () => {
+    const staged = convoyOf("c", [{ name: "a" }], { staged: true });
+    const v = views(
+      converged({ town: suspended, convoys: [staged], beads: [issue("c-a", { spec: { convoy: "c" } })] }),
+    );
+    expect(planFrom(v).actions).toEqual([]);
+    const p = planFrom({ ...v, convoys: [convoyView(convoyOf("c", [{ name: "a" }]))] });
+    expect(readyOf(p, "c-a")).toMatchObject({ reason: "Pending" });
   });
 });
 
