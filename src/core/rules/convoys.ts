@@ -115,10 +115,13 @@ function track(d: Draft, convoy: ConvoyView): void {
     phase = "Staged";
   } else if (pending || failed.length > 0) {
     phase = "Active";
-    if ((state.phase === "Landed" || state.phase === "Failed") && landing) {
-      // New or retried work after the end: it runs and lands with a fresh landing attempt.
+    if ((state.phase === "Landed" || state.phase === "Failed" || state.phase === "Landing") && landing) {
+      // New or retried work after the end, or while a landing runs (which cannot carry it): it
+      // runs and lands with a fresh landing attempt. Otherwise a landing already in flight could
+      // fail and spend the cap on work that a person's later retry of the new task never sees.
       landing = { attempts: landing.attempts, attemptsBefore: landing.attempts };
-      w = why("ConvoyReopened", `convoy ${convoy.name} has new work after it was ${state.phase}; it will land again`);
+      const when = state.phase === "Landing" ? "while it was landing" : `after it was ${state.phase}`;
+      w = why("ConvoyReopened", `convoy ${convoy.name} has new work ${when}; it will land again`);
     }
     if (failed.length > 0 || held.length > 0) {
       const parts = [

@@ -330,6 +330,51 @@ describe("progress and completion", () => {
     expect(convoyStatus(p, "c")).toMatchObject({ phase: "Active", landing: { attempts: 1, attemptsBefore: 1 } });
     expect(ofType(p, "UpdateConvoyStatus")[0]?.events.map((e) => e.reason)).toContain("ConvoyReopened");
   });
+
+  // Found by the simulation (seed 808277806): a task added while the third landing ran. That
+  // landing then failed, the cap (3) was spent, and after a person retried the new task and it
+  // merged, the convoy failed "3 landing attempts failed" instead of landing it.
+  it("new work while a landing runs: the attempts so far stop counting, so the work lands", () => {
+    const landing = (n: number, phase: "Failed" | "InProgress") =>
+      landingMR(`c-landing-${n}`, "c", {
+        phase,
+        created: T0 + n,
+        status: phase === "Failed" ? { resolution: "ReviewFailed" } : {},
+      });
+    const landings = [landing(1, "Failed"), landing(2, "Failed"), landing(3, "InProgress")];
+    const reopened = planAt(
+      {
+        town: town({ suspend: true, limits: { maxDispatchAttempts: 3 } }),
+        convoys: [three("ReviewThenLand", { phase: "Landing", landing: { attempts: 3, bead: "c-landing-3" } })],
+        beads: [member("c-a", "Closed"), member("c-b", "Closed"), member("c-d", "Open"), ...landings],
+      },
+      NOW,
+    );
+    expect(convoyStatus(reopened, "c")).toMatchObject({
+      phase: "Active",
+      landing: { attempts: 3, attemptsBefore: 3 },
+    });
+    const told = ofType(reopened, "UpdateConvoyStatus")[0]?.events ?? [];
+    expect(told.find((e) => e.reason === "ConvoyReopened")?.message).toContain("while it was landing");
+
+    // The landing in flight fails, the new task merges: a fourth landing, not LandingFailed.
+    const p = planAt(
+      {
+        town: town({ suspend: true, limits: { maxDispatchAttempts: 3 } }),
+        convoys: [three("ReviewThenLand", { phase: "Active", landing: { attempts: 3, attemptsBefore: 3 } })],
+        beads: [
+          member("c-a", "Closed"),
+          member("c-b", "Closed"),
+          member("c-d", "Closed"),
+          ...landings.slice(0, 2),
+          landing(3, "Failed"),
+        ],
+      },
+      NOW,
+    );
+    expect(convoyStatus(p, "c")).toMatchObject({ phase: "Landing", landing: { attempts: 4, bead: "c-landing-4" } });
+    expect(ofType(p, "CreateBead").map((a) => a.name)).toEqual(["c-landing-4"]);
+  });
 });
 
 describe("ReviewThenLand landing", () => {
