@@ -16,7 +16,13 @@ function ownCancel(d: Draft, bead: BeadView): { reason: string; message: string 
   const convoy = d.convoy(convoyName);
   if (!convoy) {
     // Owned by a convoy that is gone: the garbage collector is about to delete it; never merge it.
-    return bead.ownerConvoy ? { reason: "ConvoyDeleted", message: `convoy ${convoyName} was deleted` } : undefined;
+    if (bead.ownerConvoy) return { reason: "ConvoyDeleted", message: `convoy ${convoyName} was deleted` };
+    // A merge request or rework names the convoy of the issue it was made for. It has no owner
+    // when that convoy was already gone as it was made (its issue's Done applied in the plan that
+    // first saw the deletion): the garbage collector then takes the issue, and with it the only
+    // cascade that would have cancelled this one, so it is cancelled on its own.
+    const made = bead.spec.type === "MergeRequest" || bead.spec.reworkOf !== undefined;
+    return made ? { reason: "ConvoyDeleted", message: `convoy ${convoyName} no longer exists` } : undefined;
   }
   if (convoy.deleting) return { reason: "ConvoyDeleted", message: `convoy ${convoy.name} is being deleted` };
   if (convoy.spec.cancel) return { reason: "ConvoyCancelled", message: `convoy ${convoy.name} was cancelled` };

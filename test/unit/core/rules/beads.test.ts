@@ -22,6 +22,7 @@ import {
   reasons,
   refinery,
   report,
+  rework,
   SEC,
   T0,
   town,
@@ -98,6 +99,33 @@ describe("cancel", () => {
     );
     expect(beadStatus(p, "x")).toMatchObject({ phase: "Closed", resolution: "Merged" });
     expect(reasons(p, "x")).not.toContain("Cancelled");
+  });
+
+  // Found by the simulation (seed -1896166982): a convoy deleted in the plan that applied its
+  // task's Done made the merge request without an owner. The garbage collector took the task
+  // before a plan cancelled it (and, through it, its merge request), which was then reviewed and
+  // merged: cancelled work merged.
+  it.each([
+    { name: "a merge request", bead: mergeRequest("c-x-mr-1", "c-x", { spec: { convoy: "c" } }) },
+    { name: "a rework", bead: rework("c-x-mr-1-rework-1", "c-x-mr-1", { spec: { convoy: "c" } }) },
+  ])("$name of a convoy that is gone, made without an owner, is cancelled and never dispatched", ({ bead }) => {
+    const p = planAt({ beads: [bead] }, P);
+    expect(effects(p)).toMatchObject([
+      {
+        type: "UpdateBeadStatus",
+        name: bead.metadata.name,
+        status: { phase: "Failed", resolution: "Cancelled", reason: "ConvoyDeleted" },
+      },
+    ]);
+    expect(ofType(p, "UpdateBeadStatus")[0]?.events).toContainEqual(
+      expect.objectContaining({ reason: "ConvoyDeleted", message: "convoy c no longer exists" }),
+    );
+  });
+
+  it("an issue naming a convoy that does not exist (yet) is not cancelled", () => {
+    const p = planAt({ town: town({ suspend: true }), beads: [issue("x", { spec: { convoy: "later" } })] }, P);
+    expect(reasons(p, "x")).not.toContain("ConvoyDeleted");
+    expect(beadStatus(p, "x")?.phase).not.toBe("Failed");
   });
 
   it("a bead already Closed is left alone", () => {
