@@ -14,21 +14,16 @@ import { type Bead, BeadSpecSchema, BeadStatusSchema } from "../../src/api/bead.
 import { type Convoy, ConvoyStatusSchema } from "../../src/api/convoy.ts";
 import { API_VERSION } from "../../src/api/meta.ts";
 import { type Town, TownStatusSchema } from "../../src/api/town.ts";
+import { Views } from "../../src/controller/caches.ts";
 import { splitIntoChains } from "../../src/controller/chains.ts";
 import { truncateUtf8 } from "../../src/controller/event-recorder.ts";
 import { recommendedLabels } from "../../src/controller/resources.ts";
 import { creatorOf, tellStories } from "../../src/controller/transition-events.ts";
 import type { Action, Why } from "../../src/core/actions.ts";
 import type { LeaseObservation, SessionObservation, Snapshot } from "../../src/core/snapshot.ts";
-import {
-  agentView,
-  beadView,
-  buildSnapshot,
-  convoyView,
-  reportView,
-  snapshotFromViews,
-} from "../../src/core/snapshot.ts";
+import { buildSnapshot, snapshotFromViews } from "../../src/core/snapshot.ts";
 import { formatTime } from "../../src/core/time.ts";
+import type { KubeObject } from "../../src/kube/informer.ts";
 
 /** The grace period the pod runtime deletes session pods with. */
 export const POD_GRACE_MS = 30_000;
@@ -298,29 +293,22 @@ export class World {
   }
 
   /**
-   * Views made once per object version, as the operator's Views does: objects here are replaced,
+   * Views made once per object version by the operator's own Views: objects here are replaced,
    * never changed, on every write, so successive snapshots share the views of what did not change
    * and the core's per-view memo (rules/status.ts) is exercised as it is live.
    */
-  private readonly views = new WeakMap<object, unknown>();
-  private viewOf<O extends object, V>(o: O, make: (o: O) => V): V {
-    let v = this.views.get(o) as V | undefined;
-    if (v === undefined) {
-      v = make(o);
-      this.views.set(o, v);
-    }
-    return v;
-  }
+  private readonly views = new Views();
 
   snapshot(): Snapshot {
     const town = this.state.town.metadata.name;
-    const own = <T extends { spec: { town: string } }>(os: readonly T[]) => os.filter((o) => o.spec.town === town);
+    const own = (os: readonly { spec: { town: string } }[]) =>
+      os.filter((o) => o.spec.town === town) as unknown as KubeObject[];
     return snapshotFromViews({
       town: this.state.town,
-      convoys: own(this.convoys).map((c) => this.viewOf(c, convoyView)),
-      beads: own(this.beads).map((b) => this.viewOf(b, beadView)),
-      agents: own(this.agents).map((a) => this.viewOf(a, agentView)),
-      reports: own(this.reports).map((r) => this.viewOf(r, reportView)),
+      convoys: this.views.convoys(own(this.convoys)),
+      beads: this.views.beads(own(this.beads)),
+      agents: this.views.agents(own(this.agents)),
+      reports: this.views.reports(own(this.reports)),
       sessions: this.sessions,
       leases: [...this.state.leases.values()],
     });

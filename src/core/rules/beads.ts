@@ -28,7 +28,7 @@ export function openBlockers(d: Draft, bead: BeadView): string[] {
   return open;
 }
 
-function inStagedConvoy(d: Draft, bead: BeadView): boolean {
+export function inStagedConvoy(d: Draft, bead: BeadView): boolean {
   const convoy = bead.spec.convoy ? d.convoy(bead.spec.convoy) : undefined;
   return convoy?.spec.staged === true;
 }

@@ -8,7 +8,7 @@ import type { Draft } from "../draft.ts";
 import type { AgentView, BeadView } from "../snapshot.ts";
 import { isTerminal } from "../snapshot.ts";
 import { sameValue, withRemovals } from "../status-patch.ts";
-import { openBlockers } from "./beads.ts";
+import { inStagedConvoy, openBlockers } from "./beads.ts";
 import { breakerMessage, circuitBreakerStatus } from "./circuit-breaker.ts";
 import { mergeEscalations } from "./escalations.ts";
 import { townUsage, townUsageToday } from "./usage.ts";
@@ -96,7 +96,7 @@ const rigsKey = (d: Draft) => `${d.snap.config.name}/${[...d.snap.config.rigs.ke
 function beadConditions(d: Draft, bead: BeadView, rigs: string): void {
   const blockers = bead.state.phase === "Open" ? openBlockers(d, bead) : [];
   const waiting = d.waitingForCapacity.has(bead.name);
-  const staged = bead.spec.convoy !== undefined && d.convoy(bead.spec.convoy)?.spec.staged === true;
+  const staged = inStagedConvoy(d, bead);
   const seen = current.get(bead);
   if (
     seen &&
