@@ -121,6 +121,15 @@ export async function runPreset(o: RunPresetOptions): Promise<number> {
     });
   };
   let lastQueued = "";
+  /** The CLI's hook took a queued nudge into a model request since the last look. */
+  const noticeHooked = (): boolean => {
+    const now = hookDeliveries(o.activity.dir);
+    if (now <= hooked || !lastQueued) return false;
+    hooked = now;
+    record(lastQueued, "hook");
+    o.log(`nudge ${lastQueued} delivered (hook)`);
+    return true;
+  };
   let polling = false;
   const poll = async () => {
     if (polling) return;
@@ -143,13 +152,7 @@ export async function runPreset(o: RunPresetOptions): Promise<number> {
         else record(n.key, via);
         changed = true;
       }
-      const now = hookDeliveries(o.activity.dir);
-      if (now > hooked && lastQueued) {
-        hooked = now;
-        record(lastQueued, "hook");
-        o.log(`nudge ${lastQueued} delivered (hook)`);
-        changed = true;
-      }
+      if (noticeHooked()) changed = true;
       if (changed) await o.heartbeat.beat();
     } catch (e) {
       o.log(`cannot read nudges (will retry): ${(e as Error).message}`);
@@ -162,6 +165,9 @@ export async function runPreset(o: RunPresetOptions): Promise<number> {
 
   const result = await sup.finished;
   clearInterval(timer);
+  // The hook may have taken the nudge after the last poll: a session that ends within a heartbeat
+  // of the delivery still says it was delivered.
+  noticeHooked();
   const outcome = classifyOutcome({
     exitCode: result.exitCode,
     signal: result.signal,
