@@ -4,7 +4,7 @@
 // timeout — the simulation kills the controller between any two writes and still requires these
 // to hold.
 import type { Violation } from "../api/town.ts";
-import type { Snapshot } from "./snapshot.ts";
+import type { BeadView, Snapshot } from "./snapshot.ts";
 import { isLive, isTerminal } from "./snapshot.ts";
 
 export const INVARIANTS = {
@@ -72,7 +72,7 @@ export function checkInvariants(snap: Snapshot, now: number): Violation[] {
         if (now - since > 2 * t.orphanedInReview) fail(4, b.name, `${b.name} is InReview with no live merge request`);
       }
     }
-    if (s.phase === "Closed") checkClosed(snap, b.name, fail);
+    if (s.phase === "Closed") checkClosed(snap, b, fail);
   }
   for (const [rig, mrs] of reviewing) if (mrs.length > 1) fail(3, rig, `rig ${rig} reviews ${mrs.join(", ")}`);
 
@@ -94,9 +94,8 @@ function push(map: Map<string, string[]>, key: string, value: string): void {
   else map.set(key, [value]);
 }
 
-function checkClosed(snap: Snapshot, name: string, fail: (i: 6, o: string, d: string) => void): void {
-  const b = snap.beads.get(name);
-  if (!b) return;
+function checkClosed(snap: Snapshot, b: BeadView, fail: (i: 6, o: string, d: string) => void): void {
+  const name = b.name;
   const s = b.state;
   const mergedMR = (mr: string | undefined) => {
     const m = mr ? snap.beads.get(mr) : undefined;

@@ -266,6 +266,8 @@ export interface Snapshot {
   beadsByConvoy: ReadonlyMap<string, readonly BeadView[]>;
   /** Beads whose spec.retry is ahead of what the controller acted on (often terminal ones). */
   retryRequests: readonly BeadView[];
+  /** How many beads are in each phase (the Town's counts, adjusted by what a plan changes). */
+  beadPhases: Readonly<Record<BeadPhase, number>>;
 }
 
 export const TERMINAL_PHASES: ReadonlySet<BeadPhase> = new Set(["Closed", "Failed"]);
@@ -519,8 +521,10 @@ export function snapshotFromViews(input: SnapshotViews): Snapshot {
   const membersByConvoy = new Map<string, BeadView[]>();
   const beadsByConvoy = new Map<string, BeadView[]>();
   const retryRequests: BeadView[] = [];
+  const beadPhases: Record<BeadPhase, number> = { Open: 0, InProgress: 0, InReview: 0, Closed: 0, Failed: 0 };
   for (const v of input.beads) {
     beads.set(v.name, v);
+    beadPhases[v.state.phase]++;
     if ((v.spec.retry ?? 0) > v.state.retry) retryRequests.push(v);
     if (!isTerminal(v.state.phase)) activeBeads.push(v);
     if (v.spec.type === "MergeRequest" && v.spec.source) push(mergeRequestsBySource, sourceKey(v.spec.source), v);
@@ -564,5 +568,6 @@ export function snapshotFromViews(input: SnapshotViews): Snapshot {
     membersByConvoy,
     beadsByConvoy,
     retryRequests,
+    beadPhases,
   };
 }

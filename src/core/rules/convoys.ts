@@ -14,25 +14,29 @@ export function reconcileConvoys(d: Draft): void {
   for (const name of d.snap.convoys.keys()) {
     const convoy = d.convoy(name) as ConvoyView;
     if (convoy.deleting) continue;
-    const problem = validateTasks(d, convoy);
+    // The task beads as this plan sees them, looked up once for the three steps: materialising
+    // creates beads but changes no view, so what validation read is what tracking reads.
+    const members = d.taskBeadNames(convoy).map((n) => d.bead(n));
+    const problem = validateTasks(d, convoy, members);
     if (problem) {
       markInvalid(d, convoy, problem);
       continue;
     }
-    if (!convoy.spec.cancel) materialize(d, convoy);
-    track(d, convoy);
+    if (!convoy.spec.cancel) materialize(d, convoy, members);
+    track(d, convoy, members);
   }
 }
 
 export { findCycle } from "../task-graph.ts";
 
-function validateTasks(d: Draft, convoy: ConvoyView): string | undefined {
+type Members = readonly (BeadView | undefined)[];
+
+function validateTasks(d: Draft, convoy: ConvoyView, members: Members): string | undefined {
   const problem = taskGraphProblem(convoy.name, convoy.spec, d.snap.config.name, d.snap.config.rigs);
   if (problem) return problem;
   const tasks = convoy.spec.tasks;
-  const beadNames = d.taskBeadNames(convoy);
   for (const [i, t] of tasks.entries()) {
-    const existing = d.bead(beadNames[i] as string);
+    const existing = members[i];
     if (existing && existing.spec.convoy !== convoy.name) {
       return `bead ${existing.name} already exists outside this convoy; rename task ${t.name}`;
     }
@@ -54,11 +58,11 @@ function markInvalid(d: Draft, convoy: ConvoyView, problem: string): void {
   if (changed) d.updateConvoy(convoy.name, change, why("InvalidTasks", problem, true));
 }
 
-function materialize(d: Draft, convoy: ConvoyView): void {
+function materialize(d: Draft, convoy: ConvoyView, members: Members): void {
   const names = d.taskBeadNames(convoy);
   for (const [i, t] of convoy.spec.tasks.entries()) {
     const name = names[i] as string;
-    if (d.bead(name)) continue;
+    if (members[i]) continue;
     d.createBead({
       name,
       spec: {
@@ -90,8 +94,7 @@ function landings(d: Draft, convoy: string): { mr: BeadView; attempt: number }[]
 
 type Abnormal = { reason: string; message: string };
 
-function track(d: Draft, convoy: ConvoyView): void {
-  const members = d.taskBeadNames(convoy).map((name) => d.bead(name));
+function track(d: Draft, convoy: ConvoyView, members: Members): void {
   const closed = members.filter((m) => m?.state.phase === "Closed").length;
   const failedAll = members.filter((m): m is BeadView => m?.state.phase === "Failed");
   const failed = failedAll.filter((m) => m.state.resolution !== "Cancelled");

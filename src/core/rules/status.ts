@@ -1,5 +1,6 @@
 // The status pass, after every rule ran: conditions of beads and agents, and the town's summary.
 // Written only where something changed, so a quiet town makes no writes at all.
+import type { BeadPhase } from "../../api/bead.ts";
 import type { Condition } from "../../api/meta.ts";
 import type { TownStatus, Violation } from "../../api/town.ts";
 import type { Why } from "../actions.ts";
@@ -170,34 +171,41 @@ function count<K extends string>(keys: readonly K[]): Record<K, number> {
 
 /**
  * Sessions that cannot start, for the Town's Ready message: the causes in their own words and the
- * beads they hold back. Static while the causes are (no counts that move).
+ * beads they hold back. Static while the causes are (no counts that move). Gathered in the status
+ * pass's walk over the active beads rather than a walk of its own.
  */
-function sessionStartTrouble(d: Draft): { message: string; held: boolean } | undefined {
-  let held = false;
-  const byCause = new Map<string, string[]>();
-  const add = (cause: string, bead: string) => {
-    const beads = byCause.get(cause);
-    if (beads) beads.push(bead);
-    else byCause.set(cause, [bead]);
-  };
-  for (const b of d.snap.activeBeads) {
-    const s = d.current(b).state;
+class StartTrouble {
+  private held = false;
+  private readonly byCause = new Map<string, string[]>();
+
+  see(b: BeadView): void {
+    const s = b.state;
     // Held for a configuration error, or retrying after sessions that failed to start (cleared
     // once one of its sessions runs).
     if (s.hold?.townGeneration !== undefined) {
-      held = true;
-      add(s.hold.message.split("; tried")[0] ?? s.hold.message, b.name);
-    } else if (s.lastFailure && !isTerminal(s.phase)) add(`${s.lastFailure.reason}: ${s.lastFailure.message}`, b.name);
+      this.held = true;
+      this.add(s.hold.message.split("; tried")[0] ?? s.hold.message, b.name);
+    } else if (s.lastFailure && !isTerminal(s.phase))
+      this.add(`${s.lastFailure.reason}: ${s.lastFailure.message}`, b.name);
   }
-  if (byCause.size === 0) return undefined;
-  const causes = [...byCause].slice(0, 3).map(([cause, beads]) => `${cause} (${beads.slice(0, 5).join(", ")})`);
-  return {
-    message: `sessions cannot start: ${causes.join("; ")}; fix it in the Town's agents template, its Secrets or the namespace's quota, and the work resumes by itself`,
-    held,
-  };
+
+  private add(cause: string, bead: string): void {
+    const beads = this.byCause.get(cause);
+    if (beads) beads.push(bead);
+    else this.byCause.set(cause, [bead]);
+  }
+
+  summary(): { message: string; held: boolean } | undefined {
+    if (this.byCause.size === 0) return undefined;
+    const causes = [...this.byCause].slice(0, 3).map(([cause, beads]) => `${cause} (${beads.slice(0, 5).join(", ")})`);
+    return {
+      message: `sessions cannot start: ${causes.join("; ")}; fix it in the Town's agents template, its Secrets or the namespace's quota, and the work resumes by itself`,
+      held: this.held,
+    };
+  }
 }
 
-function desiredTownStatus(d: Draft, violations: Violation[]): TownStatus {
+function desiredTownStatus(d: Draft, violations: Violation[], trouble: StartTrouble): TownStatus {
   const beads = count(["open", "inProgress", "inReview", "closed", "failed"] as const);
   const key = {
     Open: "open",
@@ -206,7 +214,14 @@ function desiredTownStatus(d: Draft, violations: Violation[]): TownStatus {
     Closed: "closed",
     Failed: "failed",
   } as const;
-  for (const b of d.snap.beads.values()) beads[key[d.current(b).state.phase]]++;
+  // The snapshot counted its beads; only those this plan changed can have moved.
+  for (const [phase, n] of Object.entries(d.snap.beadPhases)) beads[key[phase as BeadPhase]] += n;
+  for (const name of d.touchedBeads()) {
+    const before = d.snap.beads.get(name);
+    if (!before) continue; // created by this plan: counted once it is observed, as before
+    beads[key[before.state.phase]]--;
+    beads[key[(d.bead(name) as BeadView).state.phase]]++;
+  }
   const agents = count(["idle", "working", "stalled"] as const);
   for (const a of d.allAgents()) {
     agents[a.state.phase === "Idle" ? "idle" : a.state.phase === "Working" ? "working" : "stalled"]++;
@@ -224,7 +239,7 @@ function desiredTownStatus(d: Draft, violations: Violation[]): TownStatus {
   // Ready is True only when it is: not while invariants are violated or dispatch is held. Messages
   // are static per cause: counts live in their own fields, and a message that changed with them
   // would make every dispatch a condition transition.
-  const cannotStart = sessionStartTrouble(d);
+  const cannotStart = trouble.summary();
   const notReady = breaker?.open
     ? { reason: "CircuitBreakerOpen", message: breakerMessage(d, breaker.recentFailures) }
     : d.budgetSpent
@@ -298,8 +313,8 @@ function usageStatus(d: Draft): Pick<TownStatus, "usage" | "usageToday"> {
   return { ...(usage ? { usage } : {}), usageToday: townUsageToday(d) };
 }
 
-function townStatus(d: Draft, violations: Violation[]): void {
-  const want = desiredTownStatus(d, violations);
+function townStatus(d: Draft, violations: Violation[], trouble: StartTrouble): void {
+  const want = desiredTownStatus(d, violations, trouble);
   const have = d.snap.town.status as Record<string, unknown>;
   const patch: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(want)) {
@@ -318,7 +333,12 @@ function townStatus(d: Draft, violations: Violation[]): void {
 
 export function writeStatus(d: Draft, violations: Violation[]): void {
   const rigs = rigsKey(d);
-  for (const b of d.snap.activeBeads) beadConditions(d, d.current(b), rigs);
+  const trouble = new StartTrouble();
+  for (const b of d.snap.activeBeads) {
+    const bead = d.current(b);
+    trouble.see(bead);
+    beadConditions(d, bead, rigs);
+  }
   for (const name of d.touchedBeads()) {
     const observed = d.snap.beads.get(name);
     if (observed && !isTerminal(observed.state.phase)) continue; // active in the snapshot: done above
@@ -326,5 +346,5 @@ export function writeStatus(d: Draft, violations: Violation[]): void {
     if (isTerminal(bead.state.phase)) beadConditions(d, bead, rigs);
   }
   for (const a of d.allAgents()) agentConditions(d, a);
-  townStatus(d, violations);
+  townStatus(d, violations, trouble);
 }

@@ -108,37 +108,55 @@ function recordSession(d: Draft, bead: BeadView, lease: LeaseObservation, u: Lea
   };
   const totals = addUsage(addUsage(totalsOf(have), counts), old ? totalsOf(old) : NO_USAGE, -1);
   const sessions = old ? have.sessions.map((s, k) => (k === i ? entry : s)) : [...have.sessions, entry];
+  spent.delete(d);
   // Older sessions leave the list but stay in the totals.
   d.updateBead(bead.name, { usage: { ...totals, sessions: sessions.slice(-MAX_SESSION_USAGE) } }, undefined);
 }
 
-/** What beads spent: a convoy's (its tasks and everything made for them), or the town's. */
-function sum(beads: Iterable<BeadView>): Usage | undefined {
-  let total: Usage | undefined;
-  for (const b of beads) if (b.state.usage) total = addUsage(total ?? NO_USAGE, totalsOf(b.state.usage));
-  return total;
+/**
+ * What the town's beads spent, summed in one pass per plan: the town's total, each convoy's (its
+ * tasks and everything made for them: spec.convoy, else the owning convoy), and what sessions first
+ * seen today (UTC) spent. Summed once the plan recorded this snapshot's sessions (recordSession
+ * drops the sums: it is the only rule that changes a bead's usage); a sum per convoy and one per
+ * question were four passes over every bead, a tenth of a no-op plan at 10k beads. Sums add in
+ * snapshot order, so the same beads give the same totals every plan.
+ */
+interface Spend {
+  town: Usage | undefined;
+  byConvoy: Map<string, Usage>;
+  today: Usage;
+}
+const spent = new WeakMap<Draft, Spend>();
+
+function spend(d: Draft): Spend {
+  const known = spent.get(d);
+  if (known) return known;
+  const start = Math.floor(d.now / DAY) * DAY;
+  const s: Spend = { town: undefined, byConvoy: new Map(), today: NO_USAGE };
+  for (const snapBead of d.snap.beads.values()) {
+    const b = d.current(snapBead);
+    const usage = b.state.usage;
+    if (!usage) continue;
+    const totals = totalsOf(usage);
+    s.town = addUsage(s.town ?? NO_USAGE, totals);
+    const convoy = b.spec.convoy ?? b.ownerConvoy;
+    if (convoy) s.byConvoy.set(convoy, addUsage(s.byConvoy.get(convoy) ?? NO_USAGE, totals));
+    for (const session of usage.sessions) {
+      if (session.time >= start && session.time < start + DAY) s.today = addUsage(s.today, totalsOf(session));
+    }
+  }
+  spent.set(d, s);
+  return s;
 }
 
-/** The beads of `from` as this plan sees them, without copying the list. */
-function* current(d: Draft, from: Iterable<BeadView>): Iterable<BeadView> {
-  for (const b of from) yield d.current(b);
-}
+export const convoyUsage = (d: Draft, convoy: string): Usage | undefined => spend(d).byConvoy.get(convoy);
 
-export const convoyUsage = (d: Draft, convoy: string) => sum(current(d, d.snap.beadsByConvoy.get(convoy) ?? []));
-
-export const townUsage = (d: Draft) => sum(current(d, d.snap.beads.values()));
+export const townUsage = (d: Draft): Usage | undefined => spend(d).town;
 
 export const utcDay = (t: number) => new Date(t).toISOString().slice(0, 10);
 export const nextUtcMidnight = (t: number) => Math.floor(t / DAY) * DAY + DAY;
 
 /** What sessions first seen today (UTC) spent, over all the town's beads. */
 export function townUsageToday(d: Draft): Usage & { day: string } {
-  const start = Math.floor(d.now / DAY) * DAY;
-  let total = NO_USAGE;
-  for (const b of d.snap.beads.values()) {
-    for (const s of d.current(b).state.usage?.sessions ?? []) {
-      if (s.time >= start && s.time < start + DAY) total = addUsage(total, totalsOf(s));
-    }
-  }
-  return { day: utcDay(d.now), ...total };
+  return { day: utcDay(d.now), ...spend(d).today };
 }
