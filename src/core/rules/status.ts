@@ -89,13 +89,26 @@ interface Current {
 }
 const current = new WeakMap<BeadView, Current>();
 
-const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+/**
+ * Whether the bead's open dependencies are still exactly `list` (openBlockers compared with it),
+ * without making the list: most beads a no-op plan looks at are staged behind dependencies.
+ */
+function blockersStill(d: Draft, bead: BeadView, list: readonly string[]): boolean {
+  if (bead.state.phase !== "Open") return list.length === 0;
+  let i = 0;
+  for (const dep of bead.spec.dependsOn) {
+    const b = d.bead(dep);
+    if (b && isTerminal(b.state.phase)) continue;
+    if (list[i] !== dep) return false;
+    i++;
+  }
+  return i === list.length;
+}
 
 /** What beadReadiness reads from the town: its name, and its rigs (known or not, and listed). */
 const rigsKey = (d: Draft) => `${d.snap.config.name}/${[...d.snap.config.rigs.keys()].join(",")}`;
 
 function beadConditions(d: Draft, bead: BeadView, rigs: string): void {
-  const blockers = bead.state.phase === "Open" ? openBlockers(d, bead) : [];
   const waiting = d.waitingForCapacity.has(bead.name);
   const staged = inStagedConvoy(d, bead);
   const seen = current.get(bead);
@@ -104,10 +117,11 @@ function beadConditions(d: Draft, bead: BeadView, rigs: string): void {
     seen.waiting === waiting &&
     seen.staged === staged &&
     seen.rigs === rigs &&
-    sameList(seen.blockers, blockers)
+    blockersStill(d, bead, seen.blockers)
   ) {
     return;
   }
+  const blockers = bead.state.phase === "Open" ? openBlockers(d, bead) : [];
   const ready = beadReadiness(d, bead, blockers);
   const before = bead.state.conditions;
   let after = setCondition(before, { type: "Ready", ...ready }, d.now, bead.generation);

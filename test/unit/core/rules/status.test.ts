@@ -284,6 +284,29 @@ describe("conditions found current are remade when what they read changes", () =
     expect(((beadStatus(p, "x")?.conditions ?? []) as Condition[]).map((c) => c.type)).toEqual(["Ready"]);
   });
 
+  it("a blocker that finished while another came back: Ready names the one still open", () => {
+    const v = views(
+      converged({
+        town: suspended,
+        beads: [
+          issue("x", { spec: { dependsOn: ["d", "e"] } }),
+          issue("d"),
+          issue("e", { phase: "Failed", status: { resolution: "Cancelled" } }),
+        ],
+      }),
+    );
+    expect(planFrom(v).actions).toEqual([]);
+    // As many blockers as before, not the same ones: d closed, e open again (retried).
+    const p = planFrom({
+      ...v,
+      beads: replaced(
+        { ...v, beads: replaced(v, issue("d", { phase: "Failed", status: { resolution: "Cancelled" } })) },
+        issue("e"),
+      ),
+    });
+    expect(readyOf(p, "x")).toMatchObject({ reason: "Blocked", message: "waiting for e" });
+  });
+
   it("a rig the town no longer has: Stalled UnknownRig", () => {
     const v = views(converged({ town: suspended, beads: [issue("x")] }));
     expect(planFrom(v).actions).toEqual([]);
