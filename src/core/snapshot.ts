@@ -259,11 +259,6 @@ export interface Snapshot {
   mergeRequestsBySource: ReadonlyMap<string, readonly BeadView[]>;
   reworksByMergeRequest: ReadonlyMap<string, readonly BeadView[]>;
   membersByConvoy: ReadonlyMap<string, readonly BeadView[]>;
-  /**
-   * The beads a convoy accounts for (its usage): spec.convoy, else the owning convoy — its tasks
-   * and everything made for them. In snapshot order, so sums add up in the same order every plan.
-   */
-  beadsByConvoy: ReadonlyMap<string, readonly BeadView[]>;
   /** Beads whose spec.retry is ahead of what the controller acted on (often terminal ones). */
   retryRequests: readonly BeadView[];
   /** How many beads are in each phase (the Town's counts, adjusted by what a plan changes). */
@@ -519,7 +514,6 @@ export function snapshotFromViews(input: SnapshotViews): Snapshot {
   const mergeRequestsBySource = new Map<string, BeadView[]>();
   const reworksByMergeRequest = new Map<string, BeadView[]>();
   const membersByConvoy = new Map<string, BeadView[]>();
-  const beadsByConvoy = new Map<string, BeadView[]>();
   const retryRequests: BeadView[] = [];
   const beadPhases: Record<BeadPhase, number> = { Open: 0, InProgress: 0, InReview: 0, Closed: 0, Failed: 0 };
   for (const v of input.beads) {
@@ -530,8 +524,6 @@ export function snapshotFromViews(input: SnapshotViews): Snapshot {
     if (v.spec.type === "MergeRequest" && v.spec.source) push(mergeRequestsBySource, sourceKey(v.spec.source), v);
     if (v.spec.reworkOf) push(reworksByMergeRequest, v.spec.reworkOf, v);
     if (v.spec.convoy) push(membersByConvoy, v.spec.convoy, v);
-    const accountedTo = v.spec.convoy ?? v.ownerConvoy;
-    if (accountedTo) push(beadsByConvoy, accountedTo, v);
   }
   activeBeads.sort(byCreation);
   const agents = new Map<string, AgentView>();
@@ -566,7 +558,6 @@ export function snapshotFromViews(input: SnapshotViews): Snapshot {
     mergeRequestsBySource,
     reworksByMergeRequest,
     membersByConvoy,
-    beadsByConvoy,
     retryRequests,
     beadPhases,
   };
