@@ -19,13 +19,14 @@ import {
 } from "./work.ts";
 
 /** The blockers of a bead that are not finished yet (unknown names block: they may still appear). */
+/** A dependency blocks until it is Closed or Failed; one not (yet) in the snapshot blocks too. */
+export function blocks(d: Draft, dep: string): boolean {
+  const b = d.bead(dep);
+  return !b || !isTerminal(b.state.phase);
+}
+
 export function openBlockers(d: Draft, bead: BeadView): string[] {
-  const open: string[] = [];
-  for (const dep of bead.spec.dependsOn) {
-    const b = d.bead(dep);
-    if (!b || !isTerminal(b.state.phase)) open.push(dep);
-  }
-  return open;
+  return bead.spec.dependsOn.filter((dep) => blocks(d, dep));
 }
 
 export function inStagedConvoy(d: Draft, bead: BeadView): boolean {

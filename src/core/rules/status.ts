@@ -9,7 +9,7 @@ import type { Draft } from "../draft.ts";
 import type { AgentView, BeadView } from "../snapshot.ts";
 import { isTerminal } from "../snapshot.ts";
 import { sameValue, withRemovals } from "../status-patch.ts";
-import { inStagedConvoy, openBlockers } from "./beads.ts";
+import { blocks, inStagedConvoy, openBlockers } from "./beads.ts";
 import { breakerMessage, circuitBreakerStatus } from "./circuit-breaker.ts";
 import { mergeEscalations } from "./escalations.ts";
 import { townUsage, townUsageToday } from "./usage.ts";
@@ -97,8 +97,7 @@ function blockersStill(d: Draft, bead: BeadView, list: readonly string[]): boole
   if (bead.state.phase !== "Open") return list.length === 0;
   let i = 0;
   for (const dep of bead.spec.dependsOn) {
-    const b = d.bead(dep);
-    if (b && isTerminal(b.state.phase)) continue;
+    if (!blocks(d, dep)) continue;
     if (list[i] !== dep) return false;
     i++;
   }
